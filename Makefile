@@ -1,0 +1,21 @@
+# DexNDM-ROS: the two commands of the README are `make main` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup main test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+main: setup
+	$(PY) -m dexndm_control.cli demo --out outputs/main
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build outputs .pytest_cache

@@ -1,0 +1,93 @@
+"""Simulated LEAP Hand node: MuJoCo physics in real time behind the hardware driver's topics.
+
+Publishes ``sensor_msgs/JointState`` (position, velocity, effort; our joint names and order; sim
+angles) on ``state_topic`` and takes position targets as ``sensor_msgs/JointState`` on
+``command_topic``. Commands with NaN/inf, the wrong joints or targets outside the joint limits are
+refused with a logged error; the previous targets stay in force.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from dexndm_control.joint_state_io import command_targets, make_joint_state
+from dexndm_learning import joint_order
+from dexndm_learning.sim.hand_model import HandConfig
+from dexndm_learning.sim.hand_sim import HandSim
+
+MAX_CATCH_UP_S = 0.1
+"""If the physics falls further behind wall time than this, skip ahead (and count it) rather
+than spiral into ever longer callbacks."""
+
+
+class SimHandNode(Node):
+    def __init__(self, node_name: str = "sim_hand", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("wrist", "palm_up")
+        self.declare_parameter("wrist_quat", [0.0, 0.0, 0.0, 0.0])
+        self.declare_parameter("hand_config", "hand")
+        self.declare_parameter("real_time_factor", 1.0)
+        self.declare_parameter("publish_rate_hz", 120.0)
+        self.declare_parameter("state_topic", "/leap_hand/joint_states")
+        self.declare_parameter("command_topic", "/leap_hand/joint_commands")
+        self.declare_parameter("frame_id", "palm")
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+
+        quat = list(p("wrist_quat"))
+        wrist = quat if np.linalg.norm(quat) > 0 else p("wrist")
+        self.sim = HandSim(HandConfig.load(p("hand_config")), wrist=wrist)
+        self.rtf = float(p("real_time_factor"))
+        if not self.rtf > 0:
+            raise ValueError(f"real_time_factor must be > 0, got {self.rtf}")
+        self.frame_id = p("frame_id")
+        self.rejected_commands = 0
+        self.lag_events = 0
+        self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
+        self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
+        self._wall0 = time.monotonic()
+        self._sim0 = self.sim.time
+        self.create_timer(1.0 / float(p("publish_rate_hz")), self._tick)
+        self.get_logger().info(f"simulated LEAP Hand, wrist {wrist}, rtf {self.rtf}, "
+                               f"state {p('state_topic')}, commands {p('command_topic')}")
+
+    def _on_command(self, msg: JointState) -> None:
+        try:
+            self.sim.set_targets(command_targets(msg))
+        except joint_order.JointCommandError as exc:
+            self.rejected_commands += 1
+            self.get_logger().error(f"command refused, previous targets kept: {exc}")
+
+    def _tick(self) -> None:
+        target_time = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
+        behind = target_time - self.sim.time
+        if behind > MAX_CATCH_UP_S:
+            self.lag_events += 1
+            self._sim0 -= behind - self.sim.timestep   # re-anchor: drop the backlog
+            behind = self.sim.timestep
+        n = int(behind / self.sim.timestep)
+        if n > 0:
+            self.sim.step(n)
+        self.state_pub.publish(make_joint_state(
+            self.get_clock().now().to_msg(), self.sim.joint_positions(), self.sim.joint_velocities(),
+            self.sim.joint_efforts(), self.frame_id))
+
+
+def main(args=None) -> None:
+    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
+    rclpy.init(args=args)
+    node = SimHandNode()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "dexndm_control"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+        # launch/ and config/ live at the repository top; these are symlinks to them.
+        (f"share/{package_name}/launch", glob("launch/*.launch.py")),
+        (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/config/reality", glob("config/reality/*.yaml")),
+    ],
+    install_requires=["dexndm_learning"],
+    zip_safe=False,
+    maintainer="DexNDM-ROS developers",
+    description="DexNDM runtime ROS 2 nodes.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "dexndm = dexndm_control.cli:main",
+            "sim_hand = dexndm_control.sim_hand_node:main",
+        ]
+    },
+)

@@ -1,0 +1,164 @@
+"""Typed dataclass configs loaded from YAML.
+
+Every config in ``config/`` maps onto a dataclass. Unknown keys are an error that names the key,
+the file and the valid keys, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or mapping does not fit its schema."""
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from (editable install), or None when installed elsewhere."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "config").is_dir() and (parent / "src" / "dexndm_learning").is_dir():
+            return parent
+    return None
+
+
+def config_dir() -> Path:
+    """Where the project's YAML configs live.
+
+    ``$DEXNDM_CONFIG_DIR`` wins; then the checkout's ``config/``; then the ament share directory
+    of an installed workspace (``share/dexndm_control/config``).
+    """
+    env = os.environ.get("DEXNDM_CONFIG_DIR")
+    if env:
+        return Path(env)
+    root = repo_root()
+    if root is not None:
+        return root / "config"
+    try:  # installed by colcon on a real ROS 2 system
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("dexndm_control")) / "config"
+    except Exception as exc:  # pragma: no cover - depends on the install
+        raise ConfigError("cannot find the config directory: set DEXNDM_CONFIG_DIR") from exc
+
+
+def resolve_config(name_or_path: str | Path, subdir: str = "") -> Path:
+    """A config given as a path, or as a name looked up in ``config/<subdir>/<name>.yaml``."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    base = config_dir() / subdir
+    candidate = base / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    valid = sorted(x.stem for x in base.glob("*.yaml")) if base.is_dir() else []
+    raise ConfigError(f"no config '{name_or_path}' (looked for {p} and {candidate}); valid names: {valid}")
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except (ConfigError, TypeError, ValueError) as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} fits none of {tp}: {errors}")
+    if _is_dataclass_type(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {type(value).__name__}")
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        out = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = args if args else (Any, Any)
+        return {_convert(k, kt, where): _convert(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(tp, type) and issubclass(tp, Path):
+        return Path(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys raise ConfigError naming valid keys."""
+    where = where or cls.__name__
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    """Load ``path`` into dataclass ``cls``; errors name the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return from_dict(cls, data, where=str(path))
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass -> plain YAML-able structure (for run folders that record the resolved config)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

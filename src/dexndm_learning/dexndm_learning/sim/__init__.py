@@ -1,0 +1,1 @@
+"""MuJoCo simulation of the LEAP Hand (no ROS)."""
