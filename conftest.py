@@ -1,0 +1,11 @@
+"""Test-session settings shared by every package's tests.
+
+Each pytest process gets its own ROS 2 domain and keeps discovery on this host, so test runs
+that happen at the same time (or a robot on the same network) never see each other's topics.
+"""
+import os
+import random
+
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("MPLBACKEND", "Agg")

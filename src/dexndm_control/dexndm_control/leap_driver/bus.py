@@ -1,0 +1,234 @@
+"""The LEAP Hand's 16 Dynamixel motors over ``dynamixel_sdk`` (Protocol 2.0), without ROS.
+
+Everything above this class speaks sim angles in our MJ joint order; the motor-id order and the
+motor angle offset (pi = flat hand) exist only here, and only through ``joint_order``.
+
+Configuration follows LEAP_Hand_API: current-based position control (mode 5), position PID gains
+with 0.75 x P and D on motors 0, 4, 8 (the index/middle/ring abduction joints), and Goal Current
+(address 102) as the current limit, which in mode 5 caps the current the position loop may use.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from dynamixel_sdk import COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler
+
+from dexndm_learning import joint_order
+from dexndm_learning.joint_order import Order
+
+MOTOR_IDS = tuple(range(joint_order.NUM_JOINTS))
+DEFAULT_PORT = "/dev/ttyUSB0"
+DEFAULT_BAUDRATE = 4_000_000
+
+# Control table (XC330-M288-T), address and size in bytes.
+ADDR_OPERATING_MODE = 11
+ADDR_TORQUE_ENABLE = 64
+ADDR_POSITION_D_GAIN = 80
+ADDR_POSITION_I_GAIN = 82
+ADDR_POSITION_P_GAIN = 84
+ADDR_GOAL_CURRENT = 102
+ADDR_GOAL_POSITION = 116
+ADDR_PRESENT_CURRENT = 126     # 2 B, then present velocity (128, 4 B), present position (132, 4 B)
+ADDR_PRESENT_VELOCITY = 128
+ADDR_PRESENT_POSITION = 132
+STATE_READ_LENGTH = 10
+CURRENT_BASED_POSITION_MODE = 5
+
+RAD_PER_TICK = 2 * math.pi / 4096
+RAD_S_PER_VELOCITY_UNIT = 0.229 * 2 * math.pi / 60      # 0.229 rpm per unit
+CURRENT_MA_PER_UNIT = 1.34
+"""Present-current scale as coded in LEAP_Hand_API (the XC330 manual gives 1.0 mA)."""
+GOAL_CURRENT_MA_PER_UNIT = 1.0
+"""Goal Current (102) scale on the XC330; LEAP_Hand_API writes its mA limit unscaled too."""
+REDUCED_GAIN_MOTORS = (0, 4, 8)
+REDUCED_GAIN_FACTOR = 0.75
+RX_PACKET_ERROR_MASK = 0x7F
+"""Status error bits that mean the instruction failed (bit 7 is the hardware-alert flag only)."""
+
+
+class LeapBusError(RuntimeError):
+    """The motor bus failed: port missing, motors not answering, or repeated communication errors."""
+
+
+@dataclass(frozen=True)
+class HandState:
+    """One reading of all 16 joints, in MJ order."""
+    position: np.ndarray      # sim angles, rad
+    velocity: np.ndarray      # rad/s
+    current_ma: np.ndarray    # motor current, mA (signed)
+
+
+def _signed(value: int, size: int) -> int:
+    bits = 8 * size
+    return value - (1 << bits) if value & (1 << (bits - 1)) else value
+
+
+def _le_bytes(value: int, size: int) -> list[int]:
+    return list((value & ((1 << 8 * size) - 1)).to_bytes(size, "little"))
+
+
+class LeapHandBus:
+    """Open with :meth:`open` (or ``with LeapHandBus(...) as bus``); :meth:`close` drops torque."""
+
+    def __init__(self, port: str = DEFAULT_PORT, baudrate: int = DEFAULT_BAUDRATE, *,
+                 kp: int = 800, ki: int = 0, kd: int = 200, current_limit_ma: float = 350.0,
+                 retries: int = 3):
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.port_name = port
+        self.baudrate = int(baudrate)
+        self.gains = (int(kp), int(ki), int(kd))
+        self.current_limit_ma = float(current_limit_ma)
+        self.retries = int(retries)
+        self.targets: np.ndarray | None = None
+        """Last goal positions sent (sim angles, MJ order)."""
+        self._port = PortHandler(port)
+        self._packet = PacketHandler(2.0)
+        self._reader = GroupSyncRead(self._port, self._packet, ADDR_PRESENT_CURRENT, STATE_READ_LENGTH)
+        self._writer = GroupSyncWrite(self._port, self._packet, ADDR_GOAL_POSITION, 4)
+        for i in MOTOR_IDS:
+            self._reader.addParam(i)
+            self._writer.addParam(i, _le_bytes(2048, 4))
+        self._lock = threading.Lock()   # one transaction on the bus at a time
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> LeapHandBus:
+        """Open the port, check all 16 motors answer, configure them and enable torque.
+
+        Before torque goes on, each motor's goal is set to where it is now (clipped to the joint
+        limits), so enabling torque does not make the hand jump to a stale goal.
+        """
+        try:
+            ok = self._port.setBaudRate(self.baudrate)
+        except Exception as exc:   # pyserial raises SerialException (an OSError subclass) or OSError
+            raise LeapBusError(f"cannot open LEAP Hand port {self.port_name}: {exc}") from exc
+        if not ok:
+            raise LeapBusError(f"cannot open LEAP Hand port {self.port_name} at {self.baudrate} baud "
+                               "(unsupported baud rate)")
+        try:
+            self._check_motors()
+            self._configure()
+            self.write_targets(joint_order.clip_to_limits(self.read_state().position))
+            self._write_all(ADDR_TORQUE_ENABLE, 1, 1, "torque enable")
+        except BaseException:
+            try:
+                self.close()   # some motors may already hold torque
+            except LeapBusError:
+                pass           # the original error says more
+            raise
+        return self
+
+    def close(self) -> None:
+        """Disable torque on all motors (best effort, every motor tried), then close the port."""
+        if not self._port.is_open:
+            return
+        failed = []
+        try:
+            for i in MOTOR_IDS:
+                try:
+                    self._write(i, ADDR_TORQUE_ENABLE, 1, 0, "torque disable")
+                except LeapBusError:
+                    failed.append(i)
+        finally:
+            self._port.closePort()
+        if failed:
+            raise LeapBusError(f"torque disable failed on {self.port_name} for motor ids {failed}")
+
+    def __enter__(self) -> LeapHandBus:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- state and commands ----------------------------------------------------------------------
+
+    def read_state(self) -> HandState:
+        """One sync read of present current, velocity and position of all motors."""
+        with self._lock:
+            self._retry("sync read of present current/velocity/position", MOTOR_IDS, self._sync_read,
+                        self._first_unread)
+            raw = [(self._reader.getData(i, ADDR_PRESENT_CURRENT, 2),
+                    self._reader.getData(i, ADDR_PRESENT_VELOCITY, 4),
+                    self._reader.getData(i, ADDR_PRESENT_POSITION, 4)) for i in MOTOR_IDS]
+        current = np.array([_signed(c, 2) for c, _, _ in raw], dtype=float) * CURRENT_MA_PER_UNIT
+        velocity = np.array([_signed(v, 4) for _, v, _ in raw], dtype=float) * RAD_S_PER_VELOCITY_UNIT
+        position = np.array([_signed(p, 4) for _, _, p in raw], dtype=float) * RAD_PER_TICK
+        return HandState(position=joint_order.motor_to_sim_angles(position),
+                         velocity=joint_order.convert(velocity, Order.MOTOR, Order.MJ),
+                         current_ma=joint_order.convert(current, Order.MOTOR, Order.MJ))
+
+    def write_targets(self, q_sim_mj) -> None:
+        """Sync-write goal positions (sim angles, MJ order) after ``joint_order.validate_targets``.
+
+        Raises ``joint_order.JointCommandError`` (nothing is written) for NaN/inf, a wrong shape or
+        targets outside the joint limits.
+        """
+        q = joint_order.validate_targets(q_sim_mj)
+        ticks = np.round(joint_order.sim_to_motor_angles(q) / RAD_PER_TICK).astype(int)
+        with self._lock:
+            for i, t in zip(MOTOR_IDS, ticks):
+                self._writer.changeParam(i, _le_bytes(int(t), 4))
+            self._retry("sync write of goal positions", MOTOR_IDS, lambda: (self._writer.txPacket(), 0))
+        self.targets = q
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check_motors(self) -> None:
+        missing = []
+        for i in MOTOR_IDS:
+            try:
+                with self._lock:
+                    self._retry("ping", (i,), lambda i=i: self._packet.ping(self._port, i)[1:])
+            except LeapBusError:
+                missing.append(i)
+        if missing:
+            raise LeapBusError(f"motor ids {missing} did not answer a ping on {self.port_name} at "
+                               f"{self.baudrate} baud (expected ids {MOTOR_IDS[0]}-{MOTOR_IDS[-1]})")
+
+    def _configure(self) -> None:
+        kp, ki, kd = self.gains
+        self._write_all(ADDR_TORQUE_ENABLE, 1, 0, "torque disable")
+        self._write_all(ADDR_OPERATING_MODE, 1, CURRENT_BASED_POSITION_MODE, "operating mode")
+        for i in MOTOR_IDS:
+            scale = REDUCED_GAIN_FACTOR if i in REDUCED_GAIN_MOTORS else 1.0
+            self._write(i, ADDR_POSITION_P_GAIN, 2, round(kp * scale), "position P gain")
+            self._write(i, ADDR_POSITION_I_GAIN, 2, ki, "position I gain")
+            self._write(i, ADDR_POSITION_D_GAIN, 2, round(kd * scale), "position D gain")
+        self._write_all(ADDR_GOAL_CURRENT, 2, round(self.current_limit_ma / GOAL_CURRENT_MA_PER_UNIT),
+                        "current limit (goal current)")
+
+    def _write_all(self, address: int, size: int, value: int, what: str) -> None:
+        for i in MOTOR_IDS:
+            self._write(i, address, size, value, what)
+
+    def _write(self, motor_id: int, address: int, size: int, value: int, what: str) -> None:
+        """Write one register of one motor and wait for its status (so errors are seen)."""
+        def attempt():
+            return self._packet.writeTxRx(self._port, motor_id, address, size, _le_bytes(value, size))
+
+        with self._lock:
+            self._retry(f"write of {what} (address {address}) = {value}", (motor_id,), attempt)
+
+    def _sync_read(self) -> tuple[int, int]:
+        for i in MOTOR_IDS:
+            self._reader.data_dict[i] = []   # so a failed read leaves no stale data behind
+        return self._reader.txRxPacket(), 0
+
+    def _first_unread(self) -> str:
+        unread = [i for i in MOTOR_IDS if len(self._reader.data_dict[i]) != STATE_READ_LENGTH]
+        return f" (no valid reply from motor id {unread[0]})" if unread else ""
+
+    def _retry(self, operation: str, ids, attempt, detail=lambda: "") -> None:
+        """Run ``attempt() -> (comm_result, status_error)`` up to 1 + retries times, else raise."""
+        for _ in range(self.retries + 1):
+            result, error = attempt()
+            if result == COMM_SUCCESS and not error & RX_PACKET_ERROR_MASK:
+                return
+        reason = (self._packet.getTxRxResult(result) if result != COMM_SUCCESS
+                  else self._packet.getRxPacketError(error))
+        raise LeapBusError(f"{operation} failed for motor ids {list(ids)} on {self.port_name} after "
+                           f"{self.retries + 1} attempts: {reason}{detail()}")

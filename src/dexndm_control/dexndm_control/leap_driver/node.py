@@ -1,0 +1,106 @@
+"""ROS 2 driver node for the real LEAP Hand: the same topics and conventions as the simulated hand.
+
+Publishes ``sensor_msgs/JointState`` on ``state_topic`` at ``publish_rate_hz``: our joint names in
+MJ order, position in sim angles (rad, 0 = flat hand), velocity in rad/s, and effort = motor
+current in amperes (A; not a torque: the motors do not measure torque). Takes position targets as
+``sensor_msgs/JointState`` on ``command_topic``; commands with NaN/inf, the wrong joints or targets
+outside the joint limits are refused with a logged error and the previous targets stay in force.
+Torque is disabled when the node is destroyed.
+"""
+from __future__ import annotations
+
+import rclpy
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from dexndm_control.joint_state_io import command_targets, make_joint_state
+from dexndm_control.leap_driver.bus import DEFAULT_BAUDRATE, DEFAULT_PORT, LeapBusError, LeapHandBus
+from dexndm_learning import joint_order
+
+MIN_PUBLISH_RATE_HZ = 100.0
+ERROR_LOG_PERIOD_S = 1.0
+"""Repeated bus errors are logged at most this often (the read loop runs at hundreds of Hz)."""
+
+
+class LeapHandDriverNode(Node):
+    def __init__(self, node_name: str = "leap_driver", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("port", DEFAULT_PORT)
+        self.declare_parameter("baudrate", DEFAULT_BAUDRATE)
+        self.declare_parameter("kp", 800)
+        self.declare_parameter("ki", 0)
+        self.declare_parameter("kd", 200)
+        self.declare_parameter("current_limit_ma", 350.0)
+        self.declare_parameter("publish_rate_hz", 200.0)
+        self.declare_parameter("state_topic", "/leap_hand/joint_states")
+        self.declare_parameter("command_topic", "/leap_hand/joint_commands")
+        self.declare_parameter("retries", 3)
+        self.declare_parameter("frame_id", "palm")
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+
+        rate = float(p("publish_rate_hz"))
+        if rate < MIN_PUBLISH_RATE_HZ:
+            raise ValueError(f"publish_rate_hz must be >= {MIN_PUBLISH_RATE_HZ}, got {rate}")
+        self.frame_id = p("frame_id")
+        self.rejected_commands = 0
+        self.bus_errors = 0
+        try:
+            self.bus = LeapHandBus(p("port"), p("baudrate"), kp=p("kp"), ki=p("ki"), kd=p("kd"),
+                                   current_limit_ma=p("current_limit_ma"), retries=p("retries")).open()
+        except Exception:
+            super().destroy_node()   # no bus to close yet
+            raise
+        self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
+        self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
+        self.create_timer(1.0 / rate, self._tick)
+        self.get_logger().info(f"LEAP Hand on {p('port')} at {p('baudrate')} baud, torque on; "
+                               f"state {p('state_topic')} at {rate:g} Hz, commands {p('command_topic')}")
+
+    def _on_command(self, msg: JointState) -> None:
+        try:
+            self.bus.write_targets(command_targets(msg))
+        except joint_order.JointCommandError as exc:
+            self.rejected_commands += 1
+            self.get_logger().error(f"command refused, previous targets kept: {exc}")
+        except LeapBusError as exc:
+            self._bus_error(exc)
+
+    def _tick(self) -> None:
+        try:
+            state = self.bus.read_state()
+        except LeapBusError as exc:
+            self._bus_error(exc)
+            return
+        self.state_pub.publish(make_joint_state(
+            self.get_clock().now().to_msg(), state.position, state.velocity,
+            state.current_ma / 1000.0, self.frame_id))
+
+    def _bus_error(self, exc: LeapBusError) -> None:
+        self.bus_errors += 1
+        self.get_logger().error(str(exc), throttle_duration_sec=ERROR_LOG_PERIOD_S)
+
+    def destroy_node(self) -> None:
+        try:
+            self.bus.close()
+        except LeapBusError as exc:
+            self.get_logger().error(str(exc))
+        super().destroy_node()
+
+
+def main(args=None) -> None:
+    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
+    rclpy.init(args=args)
+    try:
+        node = LeapHandDriverNode()
+        try:
+            rclpy.spin(node)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

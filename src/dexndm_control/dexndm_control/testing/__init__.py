@@ -1,0 +1,1 @@
+"""Test doubles for hardware (no ROS): stand-ins that speak the real wire protocols."""

@@ -1,0 +1,208 @@
+"""LEAP Hand driver through the real dynamixel_sdk against an emulated Protocol 2.0 bus on a pty."""
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import numpy as np
+import pytest
+from dynamixel_sdk import PacketHandler
+
+from dexndm_control.leap_driver.bus import RAD_PER_TICK, LeapBusError, LeapHandBus
+from dexndm_control.testing.fake_dynamixel import SYNC_READ, FakeDynamixelBus, Fault, crc16
+from dexndm_learning import joint_order
+from dexndm_learning.joint_order import JOINT_NAMES, JointCommandError
+
+FLAT = 2048
+"""Motor ticks of a flat joint (motor angle pi)."""
+J = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+
+@pytest.fixture
+def fake():
+    """A still bus (no motion): present registers change only when a test sets them."""
+    with FakeDynamixelBus(time_constant=None) as bus:
+        yield bus
+
+
+@pytest.fixture
+def bus(fake):
+    with LeapHandBus(fake.port, retries=2) as hand:
+        yield hand
+
+
+def test_emulator_crc_matches_sdk():
+    data = bytes(random.Random(0).randrange(256) for _ in range(300))
+    assert crc16(data) == PacketHandler(2.0).updateCRC(0, list(data), len(data))
+
+
+def test_open_configures_every_motor(fake, bus):
+    assert fake.get_all("operating_mode") == [5] * 16
+    reduced = {0, 4, 8}   # index/middle/ring abduction motors: 0.75 x P and D
+    assert fake.get_all("position_p_gain") == [600 if i in reduced else 800 for i in range(16)]
+    assert fake.get_all("position_d_gain") == [150 if i in reduced else 200 for i in range(16)]
+    assert fake.get_all("position_i_gain") == [0] * 16
+    assert fake.get_all("goal_current") == [350] * 16
+    assert fake.get_all("torque_enable") == [1] * 16
+    assert fake.get_all("goal_position") == [FLAT] * 16   # holds the present (flat) pose
+
+
+def test_read_state_converts_units_and_joint_order(fake, bus):
+    fake.set(0, "present_position", FLAT + 512)      # motor 0 = index abduction = if_rot
+    fake.set(0, "present_velocity", -100)
+    fake.set(0, "present_current", -50)
+    fake.set(1, "present_position", FLAT + 1024)     # motor 1 = index flexion = if_mcp
+    fake.set(13, "present_position", FLAT - 100)     # thumb keeps its slots
+    state = bus.read_state()
+    expected = np.zeros(16)
+    expected[J["if_rot"]] = 512 * RAD_PER_TICK
+    expected[J["if_mcp"]] = math.pi / 2
+    expected[J["th_axl"]] = -100 * RAD_PER_TICK
+    np.testing.assert_allclose(state.position, expected, atol=1e-12)
+    assert state.velocity[J["if_rot"]] == pytest.approx(-100 * 0.229 * 2 * math.pi / 60)
+    assert state.current_ma[J["if_rot"]] == pytest.approx(-50 * 1.34)
+    assert np.count_nonzero(state.velocity) == 1 and np.count_nonzero(state.current_ma) == 1
+
+
+def test_write_targets_land_on_the_right_motor_registers(fake, bus):
+    q = np.zeros(16)
+    q[J["if_mcp"]] = 1.0
+    q[J["if_rot"]] = -0.5
+    q[J["th_ipl"]] = 0.25
+    bus.write_targets(q)
+    goals = fake.get_all("goal_position")
+    expected = [FLAT] * 16
+    expected[1] = FLAT + round(1.0 / RAD_PER_TICK)       # motor 1 = if_mcp
+    expected[0] = FLAT + round(-0.5 / RAD_PER_TICK)      # motor 0 = if_rot
+    expected[15] = FLAT + round(0.25 / RAD_PER_TICK)     # motor 15 = th_ipl
+    assert _settled(lambda: fake.get_all("goal_position") == expected), goals
+    np.testing.assert_array_equal(bus.targets, q)
+
+
+@pytest.mark.parametrize("bad", [
+    np.full(16, np.nan),
+    np.where(np.arange(16) == J["mf_pip"], joint_order.UPPER + 0.1, 0.0),
+    np.where(np.arange(16) == J["th_cmc"], joint_order.LOWER - 0.1, 0.0),
+    np.zeros(15),
+])
+def test_unsafe_targets_are_refused_and_nothing_is_written(fake, bus, bad):
+    good = joint_order.CANONICAL_GRASP
+    bus.write_targets(good)
+    assert _settled(lambda: fake.get_all("goal_position")[1] != FLAT)
+    goals, n_writes = fake.get_all("goal_position"), len(fake.writes)
+    with pytest.raises(JointCommandError):
+        bus.write_targets(bad)
+    time.sleep(0.02)   # a packet, had one been sent, would have landed by now
+    assert len(fake.writes) == n_writes
+    assert fake.get_all("goal_position") == goals
+    np.testing.assert_array_equal(bus.targets, good)
+
+
+def test_missing_motors_are_listed():
+    with FakeDynamixelBus(motor_ids=[i for i in range(16) if i not in (3, 11)]) as fake:
+        with pytest.raises(LeapBusError, match=r"motor ids \[3, 11\] did not answer"):
+            LeapHandBus(fake.port, retries=0).open()
+        assert fake.get_all("torque_enable") == [0] * 14
+
+
+def test_missing_port_is_named():
+    with pytest.raises(LeapBusError, match="/dev/ttyLEAP_missing"):
+        LeapHandBus("/dev/ttyLEAP_missing").open()
+
+
+@pytest.mark.parametrize("kind", list(Fault))
+def test_transient_faults_are_retried(fake, bus, kind):
+    fake.set(5, "present_position", FLAT + 300)
+    before = fake.instructions[SYNC_READ]
+    fake.inject(kind, count=2, motor_ids=[5])
+    state = bus.read_state()      # retries=2: the third attempt gets through
+    assert fake.instructions[SYNC_READ] - before == 3
+    assert state.position[J["mf_rot"]] == pytest.approx(300 * RAD_PER_TICK)
+
+
+@pytest.mark.parametrize("kind", list(Fault))
+def test_persistent_faults_raise(fake, bus, kind):
+    fake.inject(kind, count=None, motor_ids=[7])
+    with pytest.raises(LeapBusError, match=r"sync read .* after 3 attempts.*motor id 7"):
+        bus.read_state()
+    with pytest.raises(LeapBusError, match=r"write of torque enable .* motor ids \[7\]"):
+        bus._write(7, 64, 1, 1, "torque enable")
+    fake.clear_faults()
+    bus.read_state()              # the bus recovers once the fault clears
+
+
+def test_close_disables_torque(fake):
+    bus = LeapHandBus(fake.port).open()
+    assert fake.get_all("torque_enable") == [1] * 16
+    bus.close()
+    assert fake.get_all("torque_enable") == [0] * 16
+    bus.close()                   # idempotent
+
+
+def _settled(predicate, timeout: float = 0.5) -> bool:
+    """Sync writes get no reply: wait until the emulator has processed the packet."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def test_ros_node_publishes_state_fast_and_forwards_commands():
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
+
+    from dexndm_control.joint_state_io import make_joint_state
+    from dexndm_control.leap_driver.node import LeapHandDriverNode
+    from dexndm_control.params import node_parameters
+
+    target = np.zeros(16)
+    target[J["if_mcp"]] = 0.8
+    target[J["th_cmc"]] = 0.4
+    bad = target.copy()
+    bad[J["rf_dip"]] = 5.0
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    with FakeDynamixelBus(time_constant=0.05) as fake:
+        try:
+            driver = LeapHandDriverNode(
+                context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
+            client = rclpy.create_node("leap_driver_test_client", context=context)
+            received = []
+            client.create_subscription(JointState, "/leap_hand/joint_states",
+                                       lambda m: received.append((time.monotonic(), m)), 100)
+            pub = client.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+            for node in (driver, client):
+                executor.add_node(node)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 2.0:
+                executor.spin_once(timeout_sec=0.005)
+                now = time.monotonic() - t0
+                if 0.3 < now < 1.0 and len(received) % 20 == 0:
+                    pub.publish(make_joint_state(client.get_clock().now().to_msg(), target))
+                elif 1.0 <= now and driver.rejected_commands == 0 and len(received) % 20 == 0:
+                    pub.publish(make_joint_state(client.get_clock().now().to_msg(), bad))
+
+            window = [t for t, _ in received if t - t0 > 0.5]
+            rate = (len(window) - 1) / (window[-1] - window[0])
+            assert rate >= 100.0, rate
+            last = received[-1][1]
+            assert list(last.name) == list(JOINT_NAMES)
+            assert len(last.velocity) == 16 and len(last.effort) == 16
+            goals = fake.get_all("goal_position")
+            assert goals[1] == FLAT + round(0.8 / RAD_PER_TICK)     # if_mcp = motor 1
+            assert goals[12] == FLAT + round(0.4 / RAD_PER_TICK)    # th_cmc = motor 12
+            assert goals[11] == FLAT                                # the bad rf_dip never landed
+            assert driver.rejected_commands >= 1 and driver.bus_errors == 0
+            np.testing.assert_allclose(last.position, target, atol=0.02)   # the motors followed
+            for node in (driver, client):
+                executor.remove_node(node)
+                node.destroy_node()
+            assert fake.get_all("torque_enable") == [0] * 16
+        finally:
+            executor.shutdown()
+            rclpy.try_shutdown(context=context)
