@@ -7,12 +7,19 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
 from dynamixel_sdk import PacketHandler
+from sensor_msgs.msg import JointState
 
+from dexndm_control.joint_state_io import make_joint_state
 from dexndm_control.leap_driver.bus import RAD_PER_TICK, LeapBusError, LeapHandBus
+from dexndm_control.leap_driver.node import LeapHandDriverNode
+from dexndm_control.params import node_parameters
 from dexndm_control.testing.fake_dynamixel import SYNC_READ, FakeDynamixelBus, Fault, crc16
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import JOINT_NAMES, JointCommandError
+
+from .ros_helpers import ros_context
 
 FLAT = 2048
 """Motor ticks of a flat joint (motor angle pi)."""
@@ -32,6 +39,16 @@ def bus(fake):
         yield hand
 
 
+def _settled(predicate, timeout: float = 0.5) -> bool:
+    """Sync writes get no reply: wait until the emulator has processed the packet."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
 def test_emulator_crc_matches_sdk():
     data = bytes(random.Random(0).randrange(256) for _ in range(300))
     assert crc16(data) == PacketHandler(2.0).updateCRC(0, list(data), len(data))
@@ -46,6 +63,18 @@ def test_open_configures_every_motor(fake, bus):
     assert fake.get_all("goal_current") == [350] * 16
     assert fake.get_all("torque_enable") == [1] * 16
     assert fake.get_all("goal_position") == [FLAT] * 16   # holds the present (flat) pose
+
+
+def test_open_takes_over_torqued_motors_and_holds_them_within_limits(fake):
+    for i in range(16):
+        fake.set(i, "torque_enable", 1)               # left on by a previous run
+    fake.set(1, "present_position", FLAT - 1000)      # if_mcp bent past its lower limit
+    with LeapHandBus(fake.port) as hand:
+        assert fake.get_all("operating_mode") == [5] * 16
+        expected = [FLAT] * 16
+        expected[1] = FLAT + round(joint_order.LOWER[J["if_mcp"]] / RAD_PER_TICK)
+        assert fake.get_all("goal_position") == expected
+        assert hand.targets[J["if_mcp"]] == pytest.approx(joint_order.LOWER[J["if_mcp"]])
 
 
 def test_read_state_converts_units_and_joint_order(fake, bus):
@@ -71,12 +100,11 @@ def test_write_targets_land_on_the_right_motor_registers(fake, bus):
     q[J["if_rot"]] = -0.5
     q[J["th_ipl"]] = 0.25
     bus.write_targets(q)
-    goals = fake.get_all("goal_position")
     expected = [FLAT] * 16
     expected[1] = FLAT + round(1.0 / RAD_PER_TICK)       # motor 1 = if_mcp
     expected[0] = FLAT + round(-0.5 / RAD_PER_TICK)      # motor 0 = if_rot
     expected[15] = FLAT + round(0.25 / RAD_PER_TICK)     # motor 15 = th_ipl
-    assert _settled(lambda: fake.get_all("goal_position") == expected), goals
+    assert _settled(lambda: fake.get_all("goal_position") == expected), fake.get_all("goal_position")
     np.testing.assert_array_equal(bus.targets, q)
 
 
@@ -118,7 +146,7 @@ def test_transient_faults_are_retried(fake, bus, kind):
     fake.inject(kind, count=2, motor_ids=[5])
     state = bus.read_state()      # retries=2: the third attempt gets through
     assert fake.instructions[SYNC_READ] - before == 3
-    assert state.position[J["mf_rot"]] == pytest.approx(300 * RAD_PER_TICK)
+    assert state.position[J["mf_mcp"]] == pytest.approx(300 * RAD_PER_TICK)   # motor 5
 
 
 @pytest.mark.parametrize("kind", list(Fault))
@@ -126,10 +154,12 @@ def test_persistent_faults_raise(fake, bus, kind):
     fake.inject(kind, count=None, motor_ids=[7])
     with pytest.raises(LeapBusError, match=r"sync read .* after 3 attempts.*motor id 7"):
         bus.read_state()
-    with pytest.raises(LeapBusError, match=r"write of torque enable .* motor ids \[7\]"):
-        bus._write(7, 64, 1, 1, "torque enable")
     fake.clear_faults()
     bus.read_state()              # the bus recovers once the fault clears
+    fake.inject(kind, count=None, motor_ids=[7])
+    with pytest.raises(LeapBusError, match=r"torque disable failed .* motor ids \[7\]"):
+        bus.close()
+    assert fake.get_all("torque_enable") == [0] * 16   # motor 7 obeyed; only its status was lost
 
 
 def test_close_disables_torque(fake):
@@ -138,71 +168,47 @@ def test_close_disables_torque(fake):
     bus.close()
     assert fake.get_all("torque_enable") == [0] * 16
     bus.close()                   # idempotent
-
-
-def _settled(predicate, timeout: float = 0.5) -> bool:
-    """Sync writes get no reply: wait until the emulator has processed the packet."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
+    with pytest.raises(LeapBusError, match="not open"):
+        bus.read_state()
 
 
 def test_ros_node_publishes_state_fast_and_forwards_commands():
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import JointState
-
-    from dexndm_control.joint_state_io import make_joint_state
-    from dexndm_control.leap_driver.node import LeapHandDriverNode
-    from dexndm_control.params import node_parameters
-
     target = np.zeros(16)
     target[J["if_mcp"]] = 0.8
     target[J["th_cmc"]] = 0.4
     bad = target.copy()
     bad[J["rf_dip"]] = 5.0
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    with FakeDynamixelBus(time_constant=0.05) as fake:
-        try:
-            driver = LeapHandDriverNode(
-                context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
-            client = rclpy.create_node("leap_driver_test_client", context=context)
-            received = []
-            client.create_subscription(JointState, "/leap_hand/joint_states",
-                                       lambda m: received.append((time.monotonic(), m)), 100)
-            pub = client.create_publisher(JointState, "/leap_hand/joint_commands", 10)
-            for node in (driver, client):
-                executor.add_node(node)
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 2.0:
-                executor.spin_once(timeout_sec=0.005)
-                now = time.monotonic() - t0
-                if 0.3 < now < 1.0 and len(received) % 20 == 0:
-                    pub.publish(make_joint_state(client.get_clock().now().to_msg(), target))
-                elif 1.0 <= now and driver.rejected_commands == 0 and len(received) % 20 == 0:
-                    pub.publish(make_joint_state(client.get_clock().now().to_msg(), bad))
+    with FakeDynamixelBus(time_constant=0.05) as fake, ros_context() as (context, executor):
+        driver = LeapHandDriverNode(
+            context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
+        client = rclpy.create_node("leap_driver_test_client", context=context)
+        received = []
+        client.create_subscription(JointState, "/leap_hand/joint_states",
+                                   lambda m: received.append((time.monotonic(), m)), 100)
+        pub = client.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+        for node in (driver, client):
+            executor.add_node(node)
+        t0 = next_command = time.monotonic()
+        while time.monotonic() - t0 < 2.0:
+            executor.spin_once(timeout_sec=0.005)
+            now = time.monotonic()
+            if now >= next_command:   # 20 Hz: the target, then (after 1 s) a command to refuse
+                q = target if now - t0 < 1.0 else bad
+                pub.publish(make_joint_state(client.get_clock().now().to_msg(), q))
+                next_command += 0.05
 
-            window = [t for t, _ in received if t - t0 > 0.5]
-            rate = (len(window) - 1) / (window[-1] - window[0])
-            assert rate >= 100.0, rate
-            last = received[-1][1]
-            assert list(last.name) == list(JOINT_NAMES)
-            assert len(last.velocity) == 16 and len(last.effort) == 16
-            goals = fake.get_all("goal_position")
-            assert goals[1] == FLAT + round(0.8 / RAD_PER_TICK)     # if_mcp = motor 1
-            assert goals[12] == FLAT + round(0.4 / RAD_PER_TICK)    # th_cmc = motor 12
-            assert goals[11] == FLAT                                # the bad rf_dip never landed
-            assert driver.rejected_commands >= 1 and driver.bus_errors == 0
-            np.testing.assert_allclose(last.position, target, atol=0.02)   # the motors followed
-            for node in (driver, client):
-                executor.remove_node(node)
-                node.destroy_node()
-            assert fake.get_all("torque_enable") == [0] * 16
-        finally:
-            executor.shutdown()
-            rclpy.try_shutdown(context=context)
+        window = [t for t, _ in received if t - t0 > 0.5]
+        rate = (len(window) - 1) / (window[-1] - window[0])
+        assert rate >= 100.0, rate
+        last = received[-1][1]
+        assert list(last.name) == list(JOINT_NAMES)
+        assert len(last.velocity) == 16 and len(last.effort) == 16
+        goals = fake.get_all("goal_position")
+        assert goals[1] == FLAT + round(0.8 / RAD_PER_TICK)     # if_mcp = motor 1
+        assert goals[12] == FLAT + round(0.4 / RAD_PER_TICK)    # th_cmc = motor 12
+        assert goals[11] == FLAT                                # the bad rf_dip never landed
+        assert driver.rejected_commands >= 1 and driver.bus_errors == 0
+        np.testing.assert_allclose(last.position, target, atol=0.02)   # the motors followed
+        executor.remove_node(driver)
+        driver.destroy_node()
+        assert fake.get_all("torque_enable") == [0] * 16

@@ -3,7 +3,8 @@
 Frames. oculus_reader reports controller poses in the headset frame (head-relative; OpenXR/OVR
 convention: x right, y up, z backward, i.e. the wearer looks along -z). ``world_from_headset``
 rotates that frame into the world (Franka base, z up); the default assumes the operator looks
-along the robot's +x. Controller axes (same convention): -z is the pointing axis (out of the
+along the robot's +x. Being head-relative, the poses also move when the head turns: keep the head
+still while steering with a controller. Controller axes (same convention): -z is the pointing axis (out of the
 controller's front, where the ray points), x the short axis (across the controller, left to
 right; tilting the controller up/down is a rotation about it), y up out of the button face.
 
@@ -49,6 +50,11 @@ def unit(v, what: str = "vector") -> np.ndarray:
     return v / n
 
 
+def is_tracked(pose: np.ndarray | None) -> bool:
+    """A controller without a pose, or with NaN/inf in it, counts as not tracked."""
+    return pose is not None and bool(np.all(np.isfinite(pose)))
+
+
 def weighted_pointing_axis(world_from_controller: Rotation, short_axis_weight: float) -> np.ndarray:
     p = world_from_controller.apply(POINTING_AXIS)
     return unit([p[0], p[1], short_axis_weight * p[2]], "weighted pointing axis")
@@ -73,8 +79,8 @@ class TeleopConfig:
         self.button_axes = np.stack([unit(a, f"button axis {i}") for i, a in enumerate(axes)])
         if self.start_axis_mode not in AXIS_MODES:
             raise ValueError(f"start_axis_mode must be one of {AXIS_MODES}, got '{self.start_axis_mode}'")
-        if not 0.0 <= self.short_axis_weight <= 1.0:
-            raise ValueError(f"short_axis_weight must be in [0, 1], got {self.short_axis_weight}")
+        if not 0.0 < self.short_axis_weight <= 1.0:
+            raise ValueError(f"short_axis_weight must be in (0, 1], got {self.short_axis_weight}")
 
 
 @dataclass
@@ -95,13 +101,10 @@ class QuestMapping:
         self.button_choice = 0
         self.axis = self.cfg.button_axes[0].copy()
         self.enabled = False
-        self._prev: dict[str, bool] = {}
+        self._lj_was_pressed = False
         self._clutch: tuple | None = None   # (controller pose at press, EE position, EE rotation)
         self.target_position: np.ndarray | None = None
         self.target_rotation: Rotation | None = None
-
-    def _rising(self, frame: ControllerFrame, name: str) -> bool:
-        return frame.pressed(name) and not self._prev.get(name, False)
 
     def _world_pose(self, m: np.ndarray) -> tuple[np.ndarray, Rotation]:
         w = self.cfg.world_from_headset
@@ -112,43 +115,39 @@ class QuestMapping:
         """``ee_*``: the arm pose a new clutch starts from (None: unknown, the clutch waits)."""
         if frame is None:
             self._clutch = None
-            self._prev = {}
+            self._lj_was_pressed = False
         else:
-            self._update_mode(frame)
             self._update_axis(frame)
             self._update_arm(frame, ee_position, ee_rotation)
-            self._prev = {name: frame.pressed(name) for name in ("RG", "LJ", *AXIS_BUTTONS)}
-        if frame is not None and frame.pressed("B"):
-            mode = MODE_OFF
-        elif frame is not None and frame.analog("rightTrig") >= self.cfg.enable_threshold:
-            mode = MODE_ROTATE
-        else:
-            mode = MODE_HOLD if self.enabled else MODE_OFF
-        return TeleopOutput(mode, self.axis.copy(), self.axis_mode,
+        return TeleopOutput(self._mode(frame), self.axis.copy(), self.axis_mode,
                             None if self.target_position is None else self.target_position.copy(),
                             self.target_rotation)
 
-    def _update_mode(self, frame: ControllerFrame) -> None:
-        if frame.pressed("B"):
+    def _mode(self, frame: ControllerFrame | None) -> int:
+        if frame is not None and frame.pressed("B"):
             self.enabled = False
-        elif frame.analog("rightTrig") >= self.cfg.enable_threshold:
+            return MODE_OFF
+        if frame is not None and frame.analog("rightTrig") >= self.cfg.enable_threshold:
             self.enabled = True
+            return MODE_ROTATE
+        return MODE_HOLD if self.enabled else MODE_OFF
 
     def _update_axis(self, frame: ControllerFrame) -> None:
-        if self._rising(frame, "LJ"):
+        if frame.pressed("LJ") and not self._lj_was_pressed:
             self.axis_mode = "continuous" if self.axis_mode == "buttons" else "buttons"
+        self._lj_was_pressed = frame.pressed("LJ")
         if self.axis_mode == "buttons":
             for i, name in enumerate(AXIS_BUTTONS):
                 if frame.pressed(name):
                     self.button_choice = i
                     break
             self.axis = self.cfg.button_axes[self.button_choice].copy()
-        elif frame.left is not None:
+        elif is_tracked(frame.left):
             _, rot = self._world_pose(frame.left)
             self.axis = weighted_pointing_axis(rot, self.cfg.short_axis_weight)
 
     def _update_arm(self, frame: ControllerFrame, ee_position, ee_rotation: Rotation | None) -> None:
-        if not frame.pressed("RG") or frame.right is None:
+        if not frame.pressed("RG") or not is_tracked(frame.right):
             self._clutch = None
             return
         if self._clutch is None:

@@ -91,7 +91,7 @@ class LeapHandBus:
         self._writer = GroupSyncWrite(self._port, self._packet, ADDR_GOAL_POSITION, 4)
         for i in MOTOR_IDS:
             self._reader.addParam(i)
-            self._writer.addParam(i, _le_bytes(2048, 4))
+            self._writer.addParam(i, _le_bytes(0, 4))   # placeholder: every write sets all 16
         self._lock = threading.Lock()   # one transaction on the bus at a time
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ class LeapHandBus:
         """
         try:
             ok = self._port.setBaudRate(self.baudrate)
-        except Exception as exc:   # pyserial raises SerialException (an OSError subclass) or OSError
+        except (OSError, ValueError) as exc:   # pyserial's SerialException is an OSError
             raise LeapBusError(f"cannot open LEAP Hand port {self.port_name}: {exc}") from exc
         if not ok:
             raise LeapBusError(f"cannot open LEAP Hand port {self.port_name} at {self.baudrate} baud "
@@ -148,6 +148,7 @@ class LeapHandBus:
 
     def read_state(self) -> HandState:
         """One sync read of present current, velocity and position of all motors."""
+        self._require_open()
         with self._lock:
             self._retry("sync read of present current/velocity/position", MOTOR_IDS, self._sync_read,
                         self._first_unread)
@@ -168,6 +169,7 @@ class LeapHandBus:
         targets outside the joint limits.
         """
         q = joint_order.validate_targets(q_sim_mj)
+        self._require_open()
         ticks = np.round(joint_order.sim_to_motor_angles(q) / RAD_PER_TICK).astype(int)
         with self._lock:
             for i, t in zip(MOTOR_IDS, ticks):
@@ -176,6 +178,10 @@ class LeapHandBus:
         self.targets = q
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if not self._port.is_open:
+            raise LeapBusError(f"LEAP Hand port {self.port_name} is not open")
 
     def _check_motors(self) -> None:
         missing = []

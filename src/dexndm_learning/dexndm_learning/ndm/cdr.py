@@ -18,7 +18,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 _CDR_LE = b"\x00\x01"
-_STAMP = slice(4, 12)           # int32 sec, uint32 nanosec right after the 4-byte encapsulation
+_STAMP_END = 12                 # int32 sec, uint32 nanosec follow the 4-byte encapsulation
 _U32 = struct.Struct("<I")
 
 
@@ -76,7 +76,7 @@ def parse_layout(raw: bytes, index: int = 0) -> Layout:
 
     if raw[:2] != _CDR_LE:
         raise CdrError(index, f"unsupported CDR encapsulation {bytes(raw[:4])!r} (want little endian)")
-    offset, _frame_id = skip_string(_STAMP.stop)
+    offset, _frame_id = skip_string(_STAMP_END)
     offset = _align(offset, 4)
     count = u32(offset)
     offset += 4
@@ -93,24 +93,30 @@ def parse_layout(raw: bytes, index: int = 0) -> Layout:
 def decode_joint_states(raws: Sequence[bytes]) -> tuple[np.ndarray, list[JointStateGroup]]:
     """Header stamps (ns, int64, one per message) and positions grouped by layout.
 
-    Raises CdrError (with the message index) for a message that does not parse.
+    Raises CdrError (with the message index) for a message that does not parse. A serialized
+    JointState is always a whole number of 4-byte words (every field ends 4-aligned), so the
+    messages of one length are compared and sliced as rows of uint32 words.
     """
     lengths = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
     stamps = np.empty(len(raws), dtype=np.int64)
     groups: list[JointStateGroup] = []
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
+        if length % 4:
+            raise CdrError(int(rows[0]), f"length {length} is not a multiple of 4 bytes")
         chunk = raws if rows.size == len(raws) else [raws[i] for i in rows.tolist()]
-        block = np.frombuffer(b"".join(chunk), dtype=np.uint8).reshape(rows.size, int(length))
+        words = np.frombuffer(b"".join(chunk), dtype="<u4").reshape(rows.size, int(length) // 4)
         while rows.size:
             layout = parse_layout(raws[rows[0]], int(rows[0]))
-            end = layout.position_offset
-            same = ((block[:, :4] == block[0, :4]).all(axis=1)
-                    & (block[:, _STAMP.stop:end] == block[0, _STAMP.stop:end]).all(axis=1))
-            mine = block[same]
-            sec_nsec = np.ascontiguousarray(mine[:, _STAMP]).view("<i4")
-            stamps[rows[same]] = sec_nsec[:, 0].astype(np.int64) * 1_000_000_000 + sec_nsec[:, 1]
-            position = np.ascontiguousarray(mine[:, end:end + 8 * layout.n_position]).view("<f8")
+            # word 0: encapsulation; words 1-2: stamp (varies); words 3..end: frame_id, names,
+            # position count -- the layout, equal in every message of this group
+            end = layout.position_offset // 4
+            same = (words[:, 0] == words[0, 0]) & (words[:, 3:end] == words[0, 3:end]).all(axis=1)
+            everyone = bool(same.all())     # the usual case: no copy of the block
+            mine = words if everyone else words[same]
+            sec = mine[:, 1].view("<i4").astype(np.int64)
+            stamps[rows[same]] = sec * 1_000_000_000 + mine[:, 2]
+            position = np.ascontiguousarray(mine[:, end:end + 2 * layout.n_position]).view("<f8")
             groups.append(JointStateGroup(rows[same], layout.names, position))
-            rows, block = rows[~same], block[~same]
+            rows, words = (rows[:0], words[:0]) if everyone else (rows[~same], words[~same])
     return stamps, groups

@@ -105,6 +105,13 @@ _EXCLUDE_WITH_PALM = ("th_mp", "th_bs", "th_px", "if_bs", "mf_bs", "rf_bs", "if_
 _FINGER_LINKS = {f: [f"{f}_{p}" for p in ("bs", "px", "md", "ds")] for f in ("if", "mf", "rf")}
 _FINGER_LINKS["th"] = ["th_mp", "th_bs", "th_px", "th_ds"]
 
+GRASP_CENTRE_IN_HAND = (-0.0036, 0.0408, 0.1162)
+"""Point (hand frame H, relative to the mount) equidistant (0.05 m) from the four fingertips at
+the canonical grasp: where a grasped object's centre goes. Checked against the FK in the tests."""
+
+FLEXION_JOINTS = np.array([1, 0, 1, 1] * 3 + [0, 0, 1, 1], dtype=float)
+"""1 for joints that close the hand (not abduction, not the thumb's two base rotations)."""
+
 PALM_QUAT_IN_MOUNT = (0.0, 1.0, 0.0, 0.0)
 """The palm frame sits in the hand (mount) frame H rotated 180 deg about x (palmar side = H +z)."""
 

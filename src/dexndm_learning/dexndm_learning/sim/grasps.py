@@ -1,0 +1,117 @@
+"""Initial grasps: sampled around the paper's canonical pose, kept only if they hold.
+
+For one object model and a list of wrist orientations, candidates start with the fingers opened
+around the object placed at the grasp centre, close on it without gravity for 0.5 s, then must
+hold it for 1 s with gravity in the wrist's direction (the hand is fixed, so the wrist is
+emulated by rotating gravity into the hand frame). Kept grasps are full physics states plus the
+joint targets that hold them, cached on disk keyed by everything that shapes them.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+from mujoco import rollout
+
+from dexndm_learning import joint_order
+from dexndm_learning.sim.hand_model import FLEXION_JOINTS, joint_qpos_addr
+from dexndm_learning.sim.wrist import from_wxyz
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+GRAVITY = np.array([0.0, 0.0, -9.81])
+
+
+@dataclass
+class GraspConfig:
+    candidates: int = 64
+    pose_noise: float = 0.05          # rad, around the canonical pose
+    open_by: float = 0.25             # rad the flexion joints start more open than the target
+    squeeze: tuple[float, float] = (0.3, 0.6)  # rad past the pose on the flexion joints
+    close_time: float = 0.5
+    hold_time: float = 1.0
+    max_slip: float = 0.015           # m the object may move while held
+    max_offset: float = 0.04          # m from the grasp centre
+
+
+@dataclass
+class GraspSet:
+    states: np.ndarray    # (M, nstate) full physics states
+    targets: np.ndarray   # (M, 16) joint targets holding the grasp
+    wrists: np.ndarray    # (M, 4) wrist quaternion (w, x, y, z) each grasp was made for
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DEXNDM_CACHE", Path.home() / ".cache" / "dexndm")) / "grasps"
+
+
+def _gravity_in_hand(wrist_quat) -> np.ndarray:
+    return from_wxyz(wrist_quat).inv().apply(GRAVITY)
+
+
+def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: GraspConfig,
+             rng: np.random.Generator, nthread: int = 2) -> GraspSet:
+    """Sample ``cfg.candidates`` grasps per wrist quaternion in ``wrists`` (K, 4); keep those that hold."""
+    qadr = joint_qpos_addr(model)
+    obj_adr = model.jnt_qposadr[model.body("object").jntadr[0]]
+    n = cfg.candidates * len(wrists)
+    wrist_of = np.repeat(wrists, cfg.candidates, axis=0)
+    pose = joint_order.clip_to_limits(joint_order.CANONICAL_GRASP + rng.normal(0, cfg.pose_noise, (n, 16)))
+    targets = joint_order.clip_to_limits(pose + rng.uniform(*cfg.squeeze, (n, 1)) * FLEXION_JOINTS)
+    start = joint_order.clip_to_limits(pose - cfg.open_by * FLEXION_JOINTS)
+    quats = np.array([q / np.linalg.norm(q) for q in rng.normal(size=(n, 4))])
+
+    data = mujoco.MjData(model)
+    nstate = mujoco.mj_stateSize(model, STATE_SPEC)
+    x0 = np.empty((n, nstate))
+    for i in range(n):
+        mujoco.mj_resetData(model, data)
+        data.qpos[qadr] = start[i]
+        data.qpos[obj_adr:obj_adr + 3] = object_centre
+        data.qpos[obj_adr + 3:obj_adr + 7] = quats[i]
+        mujoco.mj_getState(model, data, x0[i], STATE_SPEC)
+
+    models = [copy.copy(model) for _ in range(n)]
+    for m in models:
+        m.opt.gravity[:] = 0.0
+    datas = [mujoco.MjData(model) for _ in range(nthread)]
+    dt = model.opt.timestep
+    ctrl = targets[:, None, :]
+    with rollout.Rollout(nthread=nthread) as r:
+        closed, _ = r.rollout(models, datas, x0, ctrl, nstep=int(cfg.close_time / dt))
+        x1 = closed[:, -1]
+        for m, w in zip(models, wrist_of):
+            m.opt.gravity[:] = _gravity_in_hand(w)
+        held, _ = r.rollout(models, datas, x1, ctrl, nstep=int(cfg.hold_time / dt))
+    x2 = held[:, -1]
+    # state layout: [time, qpos, qvel, ...]
+    p1 = x1[:, 1 + obj_adr:1 + obj_adr + 3]
+    p2 = x2[:, 1 + obj_adr:1 + obj_adr + 3]
+    ok = (np.all(np.isfinite(x2), axis=1)
+          & (np.linalg.norm(p2 - p1, axis=1) < cfg.max_slip)
+          & (np.linalg.norm(p2 - object_centre, axis=1) < cfg.max_offset))
+    x2 = x2[ok].copy()
+    x2[:, 0] = 0.0   # time
+    return GraspSet(states=x2, targets=targets[ok], wrists=wrist_of[ok])
+
+
+def cached(key_parts: list, make) -> GraspSet:
+    """Load the grasp set identified by ``key_parts`` from disk, or ``make()`` and store it."""
+    key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:20]
+    path = cache_dir() / f"{key}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return GraspSet(states=z["states"], targets=z["targets"], wrists=z["wrists"])
+    grasps = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, states=grasps.states, targets=grasps.targets, wrists=grasps.wrists)
+    os.replace(tmp, path)
+    return grasps

@@ -1,0 +1,296 @@
+"""Batched in-hand rotation environment: N hands stepped in C by ``mujoco.rollout`` threads.
+
+Each environment has its own compiled ``MjModel`` (hand + one object + sensors) so physical
+parameters are randomized in place at reset. The hand is fixed in the world; the wrist
+orientation is emulated by rotating gravity into the hand frame, which is exact for a fixed hand
+and lets one model serve every wrist. Positions and velocities observed by the policy are
+therefore in the hand frame H; the commanded axis and the wrist quaternion are given in the world
+frame, as at deployment.
+
+Physics: 20 Hz control, each control step = ``HandConfig.substeps`` physics steps of
+``HandConfig.timestep`` (6 x 1/120 s by default) with the targets and the object disturbance
+force held; PD torque control runs inside MuJoCo's position actuators at every physics step.
+
+Observation groups (numpy, float32):
+- ``oracle``: privileged state for the RL specialists (see ``_oracle_obs``),
+- ``proprio``: the generalist's deployable input: 10 steps of (q_k, a_{k-1}), wrist quaternion
+  and axis (world) = 327 values.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+from mujoco import rollout
+
+from dexndm_learning import joint_order
+from dexndm_learning.sim import grasps as grasp_mod
+from dexndm_learning.sim import objects, sensors
+from dexndm_learning.sim.axes import axis_set
+from dexndm_learning.sim.hand_model import (GRASP_CENTRE_IN_HAND, HandConfig, hand_spec, joint_dof_addr,
+                                            joint_qpos_addr, set_pd_gains)
+from dexndm_learning.sim.rotation_reward import (RewardConfig, quat_angle, reward_terms, rotate_quat_about,
+                                                 rotp_weight)
+from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, random_wrist_quats, wrist_quat
+
+CONTROL_SPEC = int(mujoco.mjtState.mjSTATE_CTRL) | int(mujoco.mjtState.mjSTATE_XFRC_APPLIED)
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+GRAVITY = np.array([0.0, 0.0, -9.81])
+
+
+@dataclass
+class RandomizationConfig:
+    enabled: bool = True
+    object_mass: tuple[float, float] = (0.01, 0.05)      # kg
+    object_friction: tuple[float, float] = (0.3, 3.0)
+    kp_scale: tuple[float, float] = (0.8, 1.2)           # per joint
+    kd_scale: tuple[float, float] = (0.8, 1.2)
+
+
+@dataclass
+class EnvConfig:
+    num_envs: int = 256
+    object_set: str = "normal_cylinders"
+    object_seed: int = 0
+    wrists: list[str] = field(default_factory=lambda: ["palm_up"])   # named wrists and/or "random"
+    random_wrist_pool: int = 24          # wrist quaternions grasps are made for when "random" is used
+    axis_set: str = "z"
+    episode_steps: int = 400
+    action_scale: float = 1.0 / 24.0
+    history: int = 10
+    joint_noise: float = 0.005           # U(-x, x) on observed joint positions
+    disturbance_scale: float = 2.0       # force magnitude = scale x object mass (N)
+    disturbance_prob: float = 0.25
+    drop_distance: float = 0.06          # m the object may move from its initial position
+    hand: str = "hand"
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    grasp: grasp_mod.GraspConfig = field(default_factory=grasp_mod.GraspConfig)
+    nthread: int = 2
+    seed: int = 0
+
+
+def build_object_model(hand_cfg: HandConfig, obj) -> mujoco.MjModel:
+    spec = hand_spec(hand_cfg, "palm_up")
+    objects.add_object(spec, obj, body_name="object", pos=list(np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)))
+    sensors.add_rotation_sensors(spec)
+    model = spec.compile()
+    sensors.check_layout(model)
+    return model
+
+
+class RotationEnv:
+    def __init__(self, cfg: EnvConfig):
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed)
+        self.hand_cfg = HandConfig.load(cfg.hand)
+        for w in cfg.wrists:
+            if w != "random" and w not in NAMED_WRISTS:
+                raise ValueError(f"unknown wrist '{w}'; valid: {list(NAMED_WRISTS) + ['random']}")
+        self.axes = axis_set(cfg.axis_set)
+        self.objects = objects.object_set(cfg.object_set, seed=cfg.object_seed)
+        self.base_models = [build_object_model(self.hand_cfg, o) for o in self.objects]
+        self.layout = sensors.sensor_layout()
+        m0 = self.base_models[0]
+        self.qadr = joint_qpos_addr(m0)
+        self.dadr = joint_dof_addr(m0)
+        self.obj_body = m0.body("object").id
+        self.obj_qadr = m0.jnt_qposadr[m0.body("object").jntadr[0]]
+        self.nstate = mujoco.mj_stateSize(m0, STATE_SPEC)
+        self.substeps = self.hand_cfg.substeps
+        self.centre = np.add(self.hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
+        self.grasps = [self._grasps_for(k) for k in range(len(self.objects))]
+
+        n = self.num_envs = cfg.num_envs
+        self.obj_of_env = np.arange(n) % len(self.objects)
+        self.models = [copy.copy(self.base_models[k]) for k in self.obj_of_env]
+        self.datas = [mujoco.MjData(m0) for _ in range(cfg.nthread)]
+        self._scratch = mujoco.MjData(m0)
+        self.rollout = rollout.Rollout(nthread=cfg.nthread)
+        self.nctrl = mujoco.mj_stateSize(m0, CONTROL_SPEC)
+
+        self.state = np.zeros((n, self.nstate))
+        self.sens = np.zeros((n, self.layout.size))
+        self.targets = np.zeros((n, 16))
+        self.q_init = np.zeros((n, 16))
+        self.q_hist = np.zeros((n, cfg.history, 16))
+        self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1} paired with q_k
+        self.wrist = np.zeros((n, 4))
+        self.axis_world = np.zeros((n, 3))
+        self.axis_hand = np.zeros((n, 3))
+        self.goal = np.zeros((n, 4))
+        self.obj_start = np.zeros((n, 3))
+        self.force = np.zeros((n, 3))
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        self.resets = np.zeros(n, dtype=np.int64)
+        self.episode_rot = np.zeros(n)
+        self._out_state = np.zeros((n, self.substeps, self.nstate))
+        self._out_sens = np.zeros((n, self.substeps, self.layout.size))
+        self._control = np.zeros((n, self.substeps, self.nctrl))   # held over the substeps
+        self.reset(np.arange(n))
+
+    # ------------------------------------------------------------------ set-up
+    def _grasps_for(self, k: int) -> list[grasp_mod.GraspSet]:
+        """One grasp set per entry of cfg.wrists for object k (cached on disk)."""
+        out = []
+        obj = self.objects[k]
+        for w in self.cfg.wrists:
+            if w == "random":
+                quats = random_wrist_quats(self.cfg.random_wrist_pool, np.random.default_rng(k))
+            else:
+                quats = wrist_quat(w)[None]
+            key = ["grasps-v1", repr(obj), repr(self.hand_cfg), repr(self.cfg.grasp), w, quats.round(6).tolist()]
+            g = grasp_mod.cached(key, lambda: grasp_mod.generate(
+                self.base_models[k], self.centre, quats, self.cfg.grasp, np.random.default_rng(k),
+                self.cfg.nthread))
+            if len(g) == 0:
+                raise RuntimeError(f"no stable grasp found for object '{obj.name}' with wrist '{w}'")
+            out.append(g)
+        return out
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, env_ids) -> None:
+        cfg = self.cfg
+        for i in np.asarray(env_ids):
+            k = self.obj_of_env[i]
+            gs = self.grasps[k][self.rng.integers(len(cfg.wrists))]
+            g = self.rng.integers(len(gs))
+            self.state[i] = gs.states[g]
+            self.targets[i] = gs.targets[g]
+            self.wrist[i] = gs.wrists[g]
+            rot = from_wxyz(self.wrist[i])
+            model = self.models[i]
+            model.opt.gravity[:] = rot.inv().apply(GRAVITY)
+            self._randomize(i, model, self.base_models[k])
+            self.axis_world[i] = self.axes[self.rng.integers(len(self.axes))]
+            self.axis_hand[i] = rot.inv().apply(self.axis_world[i])
+            mujoco.mj_setState(model, self._scratch, self.state[i], STATE_SPEC)
+            mujoco.mj_forward(model, self._scratch)
+            self.sens[i] = self._scratch.sensordata
+            q = self.state[i, 1 + self.qadr]
+            self.q_init[i] = q
+            self.q_hist[i] = q
+            self.a_hist[i] = self.targets[i]
+        ids = np.asarray(env_ids)
+        quat = self.sens[ids, self.layout.obj_quat]
+        self.goal[ids] = rotate_quat_about(quat, self.axis_hand[ids], np.full(len(ids), np.deg2rad(cfg.reward.goal_step_deg)))
+        self.obj_start[ids] = self.sens[ids, self.layout.obj_pos]
+        self.force[ids] = 0.0
+        self.episode_length[ids] = 0
+        self.episode_rot[ids] = 0.0
+
+    def _randomize(self, i: int, model: mujoco.MjModel, base: mujoco.MjModel) -> None:
+        r = self.cfg.randomization
+        b = self.obj_body
+        geoms = np.flatnonzero(base.geom_bodyid == b)
+        if not r.enabled:
+            model.body_mass[b] = base.body_mass[b]
+            model.body_inertia[b] = base.body_inertia[b]
+            model.geom_friction[geoms, 0] = base.geom_friction[geoms, 0]
+            model.actuator_gainprm[:] = base.actuator_gainprm
+            model.actuator_biasprm[:] = base.actuator_biasprm
+            return
+        mass = self.rng.uniform(*r.object_mass)
+        model.body_mass[b] = mass
+        model.body_inertia[b] = base.body_inertia[b] * mass / base.body_mass[b]
+        model.geom_friction[geoms, 0] = self.rng.uniform(*r.object_friction)
+        kp = base.actuator_gainprm[:16, 0] * self.rng.uniform(*r.kp_scale, 16)
+        kd = -base.actuator_biasprm[:16, 2] * self.rng.uniform(*r.kd_scale, 16)
+        set_pd_gains(model, kp, kd)
+
+    # ------------------------------------------------------------------ step
+    def step(self, actions: np.ndarray):
+        cfg = self.cfg
+        n = self.num_envs
+        a = np.clip(np.nan_to_num(actions, nan=0.0), -1.0, 1.0)
+        prev_targets = self.targets
+        self.targets = joint_order.clip_to_limits(self.targets + cfg.action_scale * a)
+
+        resample = self.rng.random(n) < cfg.disturbance_prob
+        if resample.any():
+            d = self.rng.normal(size=(int(resample.sum()), 3))
+            d /= np.linalg.norm(d, axis=1, keepdims=True)
+            mass = np.array([self.models[i].body_mass[self.obj_body] for i in np.flatnonzero(resample)])
+            self.force[resample] = cfg.disturbance_scale * mass[:, None] * d
+        self._control[:, :, :16] = self.targets[:, None]
+        f0 = 16 + 6 * self.obj_body   # xfrc_applied rows follow ctrl in the control vector
+        self._control[:, :, f0:f0 + 3] = self.force[:, None]
+
+        self.rollout.rollout(self.models, self.datas, self.state, self._control, control_spec=CONTROL_SPEC,
+                             skip_checks=True, nstep=self.substeps, state=self._out_state,
+                             sensordata=self._out_sens)
+        self.state = self._out_state[:, -1].copy()
+        self.sens = self._out_sens[:, -1].copy()
+        self.episode_length += 1
+
+        s = sensors.split(self.sens, self.layout)
+        q = self.state[:, 1 + self.qadr]
+        qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
+        omega, lin = s["obj_angvel"], s["obj_linvel"]
+        goal_diff = quat_angle(s["obj_quat"], self.goal)
+        terms = reward_terms(cfg.reward, omega, self.axis_hand, lin, q, self.q_init, s["torque"], qdot, goal_diff)
+        a_rotp = rotp_weight(cfg.reward, float(self.resets.mean()))
+        reward = terms.total(cfg.reward, a_rotp)
+
+        reached = goal_diff < np.deg2rad(cfg.reward.goal_threshold_deg)
+        if reached.any():
+            self.goal[reached] = rotate_quat_about(self.goal[reached], self.axis_hand[reached],
+                                                   np.full(int(reached.sum()), np.deg2rad(cfg.reward.goal_step_deg)))
+        finite = np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
+        dropped = ~finite | (np.linalg.norm(s["obj_pos"] - self.obj_start, axis=1) > cfg.drop_distance)
+        reward = np.where(finite, reward, 0.0)
+        time_out = (self.episode_length >= cfg.episode_steps) & ~dropped
+        done = dropped | time_out
+        self.episode_rot += np.where(finite, np.einsum("ni,ni->n", omega, self.axis_hand), 0.0)
+
+        noisy_q = q + self.rng.uniform(-cfg.joint_noise, cfg.joint_noise, q.shape)
+        self.q_hist = np.concatenate([self.q_hist[:, 1:], noisy_q[:, None]], axis=1)
+        self.a_hist = np.concatenate([self.a_hist[:, 1:], prev_targets[:, None]], axis=1)
+
+        info = {
+            "time_out": time_out,
+            "dropped": dropped,
+            "terms": terms,
+            "a_rotp": a_rotp,
+            "episode_rot": self.episode_rot.copy(),
+            "episode_length": self.episode_length.copy(),
+            "omega": omega,
+            "axis_hand": self.axis_hand.copy(),
+        }
+        ids = np.flatnonzero(done)
+        if len(ids):
+            self.resets[ids] += 1
+            self.reset(ids)
+        return self.observations(), reward.astype(np.float32), done, info
+
+    # ------------------------------------------------------------------ observations
+    def observations(self) -> dict[str, np.ndarray]:
+        return {"oracle": self._oracle_obs(), "proprio": self._proprio_obs()}
+
+    def _proprio_obs(self) -> np.ndarray:
+        hist = np.stack([self.q_hist, self.a_hist], axis=2).reshape(self.num_envs, -1)   # (q_k, a_{k-1}) per step
+        return np.concatenate([hist, self.wrist, self.axis_world], axis=1).astype(np.float32)
+
+    def _oracle_obs(self) -> np.ndarray:
+        """q and target histories (3 steps each, 96), joint velocities (16), fingertip pose and
+        velocity (4 x 13), object pose relative to the grasp centre and velocity (13), goal
+        quaternion (4), link contact forces and binary contacts (17 + 17), wrist quaternion (4),
+        axis in world and hand frames (6) = 225 values."""
+        s = sensors.split(self.sens, self.layout)
+        qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
+        targets_hist = np.concatenate([self.a_hist[:, -2:], self.targets[:, None]], axis=1)
+        touch = s["touch"]
+        parts = [
+            self.q_hist[:, -3:].reshape(self.num_envs, -1),
+            targets_hist.reshape(self.num_envs, -1),
+            0.1 * qdot,
+            (s["tip_pos"].reshape(-1, 4, 3) - self.centre).reshape(self.num_envs, -1),
+            s["tip_quat"], 0.1 * s["tip_linvel"], 0.1 * s["tip_angvel"],
+            s["obj_pos"] - self.centre, s["obj_quat"], s["obj_linvel"], 0.1 * s["obj_angvel"],
+            self.goal,
+            np.tanh(touch), (touch > 0.01).astype(float),
+            self.wrist, self.axis_world, self.axis_hand,
+        ]
+        return np.concatenate(parts, axis=1).astype(np.float32)
