@@ -39,7 +39,7 @@ class HandConfig:
     hand_friction: float = 1.0         # sliding friction of hand geoms
     integrator: str = "implicitfast"
     cone: str = "pyramidal"
-    impratio: float = 1.0
+    impratio: float = 10.0
     iterations: int = 20
     ls_iterations: int = 10
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)

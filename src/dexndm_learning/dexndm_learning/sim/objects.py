@@ -264,7 +264,7 @@ def _h_shape(u):
 
 
 def _z_shape(u):
-    a, b, w, t = u(3, 4), u(5, 7), u(1.5, 2.2), u(3, 4)
+    a, b, w, t = u(3, 4), u(4.5, 6), u(1.5, 2.2), u(3.5, 4.5)
     return [_box(a / 2, w / 2, t / 2, (a / 2 - w / 2, b / 2, 0)), _box(w / 2, b / 2, t / 2),
             _box(a / 2, w / 2, t / 2, (-a / 2 + w / 2, -b / 2, 0))]
 
@@ -283,17 +283,20 @@ def _jack(u):
 def _tetrapod(u):
     r, h = u(0.8, 1.2), u(3, 4)
     dirs = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / math.sqrt(3)
-    return [_cap((0, 0, 0), d * h * u(0.8, 1.2), r) for d in dirs]
+    stretch = np.array([u(1.3, 1.7), 1.0, 1.0])   # elongated along x, so the aspect ratio exceeds 1
+    return [_cap((0, 0, 0), d * stretch * h * u(0.9, 1.1), r) for d in dirs]
 
 
 def _dumbbell(u):
-    length, r, big = u(5, 8), u(0.7, 1.1), u(1.7, 2.4)
+    r, big = u(0.7, 1.1), u(1.7, 2.4)
+    length = big * u(1.3, 1.9)
     return [_cap((-length / 2, 0, 0), (length / 2, 0, 0), r), _sphere(big, (-length / 2, 0, 0)),
             _sphere(big * u(0.8, 1.2), (length / 2, 0, 0))]
 
 
 def _bone(u):
-    length, r, k = u(5, 7), u(0.8, 1.2), u(1.2, 1.6)
+    r, k = u(1.0, 1.3), u(1.4, 1.7)
+    length = r * k * u(1.2, 1.9)
     return [_cap((-length / 2, 0, 0), (length / 2, 0, 0), r)] + [
         _sphere(r * k, (sx * length / 2, sy * r, 0)) for sx in (-1, 1) for sy in (-1, 1)]
 
@@ -301,8 +304,8 @@ def _bone(u):
 def _snowman(u):
     r1 = u(2.2, 2.8)
     r2, r3 = r1 * u(0.65, 0.8), r1 * u(0.45, 0.6)
-    z2 = r1 + r2 * 0.7
-    z3 = z2 + r2 + r3 * 0.7
+    z2 = r1 + r2 * 0.4
+    z3 = z2 + r2 * 0.6 + r3 * 0.4
     return [_sphere(r1), _sphere(r2, (0, 0, z2)), _sphere(r3, (0, 0, z3)),
             _cap((r3 * 0.8, 0, z3), (r3 + u(0.8, 1.5), 0, z3), r3 * 0.25)]
 
@@ -453,34 +456,34 @@ def _bear(u):
 def _cow(u):
     a, leg_h = u(3.5, 4.5), u(2, 3)
     z = leg_h + 1.2
-    parts = [_ellipsoid(a, a * 0.5, 1.7, (0, 0, z)), _box(1.2, 1.0, 1.0, (a + 0.8, 0, z + 1.2)),
-             _cap((a + 0.8, -1.6, z + 2.3), (a + 0.8, 1.6, z + 2.3), 0.3)]
+    parts = [_ellipsoid(a, a * 0.75, 1.9, (0, 0, z)), _box(1.2, 1.0, 1.0, (a + 0.6, 0, z + 1.2)),
+             _cap((a + 0.6, -1.8, z + 2.3), (a + 0.6, 1.8, z + 2.3), 0.3)]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append(_cap((sx * a * 0.6, sy * a * 0.3, 0.5), (sx * a * 0.6, sy * a * 0.3, z), 0.5))
+            parts.append(_cap((sx * a * 0.6, sy * a * 0.45, 0.5), (sx * a * 0.6, sy * a * 0.45, z), 0.5))
     return parts
 
 
 def _dog(u):
-    a, leg_h = u(2.8, 3.5), u(2, 2.8)
+    a, leg_h = u(1.3, 1.8), u(2, 2.8)
     z = leg_h + 1.1
-    parts = [_cap((-a, 0, z), (a, 0, z), 1.3), _sphere(1.4, (a + 1.2, 0, z + 1.3)),
-             _ellipsoid(0.9, 0.6, 0.5, (a + 2.4, 0, z + 1.0)),
-             _cap((-a - 0.5, 0, z + 0.5), (-a - 2, 0, z + 2), 0.35)]
+    parts = [_cap((-a, 0, z), (a, 0, z), 1.8), _sphere(1.5, (a + 1.0, 0, z + 1.5)),
+             _ellipsoid(0.4, 2.6, 0.3, (a + 1.0, 0, z + 1.9)),
+             _cap((-a - 0.3, 0, z + 0.5), (-a - 0.8, 0, z + 2.5), 0.35)]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append(_cap((sx * a * 0.8, sy * 0.8, 0.4), (sx * a * 0.8, sy * 0.8, z), 0.45))
+            parts.append(_cap((sx * a * 0.8, sy * 1.3, 0.4), (sx * a * 0.8, sy * 1.3, z), 0.55))
     return parts
 
 
 def _giraffe(u):
-    a, leg_h, neck = u(2.5, 3.2), u(2.5, 3.5), u(2.5, 3.5)
+    a, leg_h, neck = u(2.2, 2.7), u(1.8, 2.5), u(2.2, 3)
     z = leg_h + 1
-    parts = [_ellipsoid(a, 1.3, 1.2, (0, 0, z)), _cap((a * 0.8, 0, z + 0.5), (a * 0.8 + neck * 0.5, 0, z + neck), 0.55),
-             _ellipsoid(1.1, 0.5, 0.5, (a * 0.8 + neck * 0.5 + 0.5, 0, z + neck + 0.2))]
+    parts = [_ellipsoid(a, 1.8, 1.2, (0, 0, z)), _cap((a * 0.8, 0, z + 0.5), (a * 0.8 + neck * 0.3, 0, z + neck), 0.55),
+             _ellipsoid(1.1, 0.5, 0.5, (a * 0.8 + neck * 0.3 + 0.5, 0, z + neck + 0.2))]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append(_cap((sx * a * 0.7, sy * 0.7, 0.4), (sx * a * 0.7, sy * 0.7, z), 0.4))
+            parts.append(_cap((sx * a * 0.7, sy * 1.1, 0.4), (sx * a * 0.7, sy * 1.1, z), 0.4))
     return parts
 
 
@@ -494,17 +497,17 @@ def _turtle(u):
 
 
 def _fish(u):
-    a = u(3.5, 4.5)
-    return [_ellipsoid(a, a * u(0.35, 0.45), a * u(0.55, 0.7)),
-            _ellipsoid(1.0, 0.3, 1.8, (-a - 0.5, 0, 0)), _ellipsoid(1.4, 0.25, 1.0, (0, 0, a * 0.6))]
+    a = u(3.2, 3.8)
+    return [_ellipsoid(a, a * u(0.4, 0.5), a * u(0.6, 0.7)), _ellipsoid(1.0, 0.3, 1.8, (-a - 0.3, 0, 0)),
+            _ellipsoid(1.4, 0.25, 1.0, (0, 0, a * 0.6)), _ellipsoid(0.8, a * 0.6 + 0.9, 0.25, (a * 0.3, 0, 0))]
 
 
 def _bird(u):
     a = u(2.5, 3.2)
-    return [_ellipsoid(a, a * 0.6, a * 0.6), _sphere(1.2, (a * 0.9, 0, a * 0.6)),
-            _cap((a * 0.9 + 1.0, 0, a * 0.6), (a * 0.9 + 2.0, 0, a * 0.5), 0.3),
-            _ellipsoid(a * 0.7, 1.8, 0.35, (0, a * 0.6, 0.4), _q("x", -25)),
-            _ellipsoid(a * 0.7, 1.8, 0.35, (0, -a * 0.6, 0.4), _q("x", 25)),
+    return [_ellipsoid(a, a * 0.6, a * 0.75), _sphere(1.2, (a * 0.9, 0, a * 0.8)),
+            _cap((a * 0.9 + 1.0, 0, a * 0.8), (a * 0.9 + 2.0, 0, a * 0.7), 0.3),
+            _ellipsoid(a * 0.7, 2.3, 0.35, (0, a * 0.6, 0.4), _q("x", -25)),
+            _ellipsoid(a * 0.7, 2.3, 0.35, (0, -a * 0.6, 0.4), _q("x", 25)),
             _ellipsoid(1.2, 0.8, 0.25, (-a - 0.6, 0, 0.3))]
 
 
@@ -516,26 +519,26 @@ def _snail(u):
 
 def _crab(u):
     a = u(2.5, 3.2)
-    parts = [_ellipsoid(a, a * 0.7, 1.2), _sphere(1.1, (a + 0.8, 1.5, 0.3)), _sphere(1.1, (a + 0.8, -1.5, 0.3))]
+    parts = [_ellipsoid(a, a * 0.7, 1.8), _sphere(1.1, (a + 0.8, 1.5, 1.2)), _sphere(1.1, (a + 0.8, -1.5, 1.2))]
     for sy in (-1, 1):
         for k in (-1, 1):
-            parts.append(_cap((k * 1.0, sy * a * 0.6, 0), (k * 1.8, sy * (a * 0.6 + 2.2), -1.2), 0.3))
+            parts.append(_cap((k * 1.0, sy * a * 0.6, 0), (k * 1.8, sy * (a * 0.6 + 1.8), -2.0), 0.3))
     return parts
 
 
 def _dinosaur(u):
-    a, leg_h = u(2.5, 3), u(2, 2.8)
+    a, leg_h = u(2.0, 2.5), u(2, 2.8)
     z = leg_h + 1
-    return [_ellipsoid(a, 1.3, 1.4, (0, 0, z)), _cap((a * 0.7, 0, z + 0.5), (a * 1.2, 0, z + 3), 0.6),
-            _ellipsoid(1.2, 0.6, 0.6, (a * 1.2 + 0.6, 0, z + 3.2)), _cap((-a * 0.8, 0, z), (-a - 2.5, 0, z - 1), 0.5),
-            _cyl((0, 0.8, 0), (0, 0.8, z), 0.5), _cyl((0, -0.8, 0), (0, -0.8, z), 0.5)]
+    return [_ellipsoid(a, 2.2, 1.6, (0, 0, z)), _cap((a * 0.7, 0, z + 0.5), (a * 0.9, 0, z + 3), 0.6),
+            _ellipsoid(1.2, 0.6, 0.6, (a * 0.9 + 0.6, 0, z + 3.2)), _cap((-a * 0.8, 0, z), (-a - 1.2, 0, z - 0.8), 0.5),
+            _cyl((0, 1.3, 0), (0, 1.3, z), 0.5), _cyl((0, -1.3, 0), (0, -1.3, z), 0.5)]
 
 
 def _cat(u):
     a = u(2, 2.5)
     zh = a * 1.9
-    return [_ellipsoid(a * 0.9, a * 0.8, a * 1.3, (0, 0, a * 1.3)), _sphere(1.5, (0.3, 0, zh + 1.2)),
-            _box(0.35, 0.5, 0.5, (0.3, 0.8, zh + 2.5), _q("x", 20)), _box(0.35, 0.5, 0.5, (0.3, -0.8, zh + 2.5), _q("x", -20)),
+    return [_ellipsoid(a * 0.9, a * 0.95, a * 1.3, (0, 0, a * 1.3)), _sphere(1.5, (0.3, 0, zh + 0.9)),
+            _box(0.35, 0.5, 0.5, (0.3, 0.8, zh + 2.0), _q("x", 20)), _box(0.35, 0.5, 0.5, (0.3, -0.8, zh + 2.0), _q("x", -20)),
             _cap((-a * 0.8, 0, 0.4), (-a * 1.8, 0, a * 1.5), 0.35)]
 
 
@@ -549,13 +552,13 @@ def _octopus(u):
 
 
 def _horse(u):
-    a, leg_h = u(3, 3.6), u(3, 3.8)
+    a, leg_h = u(1.6, 2.0), u(2.5, 3.2)
     z = leg_h + 0.9
-    parts = [_cap((-a, 0, z), (a, 0, z), 1.1), _cap((a * 0.9, 0, z + 0.5), (a * 1.3, 0, z + 2.5), 0.6),
-             _ellipsoid(1.3, 0.55, 0.6, (a * 1.3 + 0.7, 0, z + 2.5), _q("y", 30))]
+    parts = [_cap((-a, 0, z), (a, 0, z), 1.7), _cap((a * 0.9, 0, z + 0.5), (a * 0.9 + 0.4, 0, z + 2.5), 0.6),
+             _ellipsoid(1.0, 0.55, 0.6, (a * 0.9 + 0.9, 0, z + 2.5), _q("y", 30))]
     for sx in (-1, 1):
         for sy in (-1, 1):
-            parts.append(_cap((sx * a * 0.8, sy * 0.6, 0.3), (sx * a * 0.8, sy * 0.6, z), 0.4))
+            parts.append(_cap((sx * a * 0.8, sy * 0.9, z), (sx * a * 0.8, sy * 1.5, 0.3), 0.4))
     return parts
 
 
@@ -652,7 +655,7 @@ def _t_flashlight(u):
 
 
 def _t_flute(u):
-    r, length = 1.3, u(29.5, 30.5)
+    r, length = 1.3, u(28.5, 30)
     return [_cyl((0, 0, 0), (0, 0, length), r)] + [_box(0.6, 0.6, 0.3, (r, 0, z)) for z in (length * 0.3, length * 0.5, length * 0.7)]
 
 

@@ -38,6 +38,9 @@ from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, random_wrist_quat
 CONTROL_SPEC = int(mujoco.mjtState.mjSTATE_CTRL) | int(mujoco.mjtState.mjSTATE_XFRC_APPLIED)
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 GRAVITY = np.array([0.0, 0.0, -9.81])
+MAX_SPEED = 100.0
+"""A joint or object speed beyond this means the physics diverged: the step counts as a drop
+and earns nothing (MuJoCo resets diverged data itself, which would otherwise look valid)."""
 
 
 @dataclass
@@ -238,9 +241,10 @@ class RotationEnv:
         if reached.any():
             self.goal[reached] = rotate_quat_about(self.goal[reached], self.axis_hand[reached],
                                                    np.full(int(reached.sum()), np.deg2rad(cfg.reward.goal_step_deg)))
-        finite = np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
+        finite = (np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
+                  & (np.abs(self.state[:, 1 + self.models[0].nq:]).max(axis=1) < MAX_SPEED))
         dropped = ~finite | (np.linalg.norm(s["obj_pos"] - self.obj_start, axis=1) > cfg.drop_distance)
-        reward = np.where(finite, reward, 0.0)
+        reward = np.where(finite, reward, 0.0) - cfg.reward.drop_penalty * dropped
         time_out = (self.episode_length >= cfg.episode_steps) & ~dropped
         done = dropped | time_out
         self.episode_rot += np.where(finite, np.einsum("ni,ni->n", omega, self.axis_hand), 0.0)
@@ -252,6 +256,7 @@ class RotationEnv:
         info = {
             "time_out": time_out,
             "dropped": dropped,
+            "unstable": ~finite,
             "terms": terms,
             "a_rotp": a_rotp,
             "episode_rot": self.episode_rot.copy(),

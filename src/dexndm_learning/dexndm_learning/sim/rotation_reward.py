@@ -2,10 +2,14 @@
 
 ``r = a_rot r_rot + a_goal r_goal + a_penalty r_penalty`` with
 ``r_rot = clip(w . k, -c, c)`` and
-``r_penalty = -a_rotp |w x k|_1 - a_lin |v|^2 - a_pose |q - q_init|^2 - a_work sum_i |tau_i qdot_i| - a_torque |tau|^2``.
+``r_penalty = -a_rotp |w x k|_1 - a_lin |v|^2 - a_pose |q - q_init|^2 - a_work (tau . qdot)^2 - a_torque |tau|^2``.
 
 Choices where the paper is silent (all in ``RewardConfig``):
-- the work term uses ``sum_i |tau_i qdot_i|`` (mechanical power drawn, never a bonus);
+- the work term is squared, ``(tau . qdot)^2``, as in the Hora/RotateIt code the paper follows
+  (the signed ``tau . qdot`` would pay the policy for braking against its own PD loop);
+- ``drop_penalty`` (our addition, one-off on the step the object falls): with MuJoCo's torque
+  magnitudes the per-step penalties can exceed the capped rotation reward early in training,
+  which would make ending the episode attractive;
 - ``r_goal = clip(g_goal / (ang_diff + eps), 0, c_goal) + g_bonus [ang_diff < c_threshold]`` with
   g_goal 0.02, eps 0.1 rad, c_goal 0.2, g_bonus 1.0 and c_threshold 15 deg (the goal is advanced
   another 90 deg at that same threshold, so the bonus is paid once per quarter turn);
@@ -36,6 +40,7 @@ class RewardConfig:
     goal_eps: float = 0.1
     c_goal: float = 0.2
     g_bonus: float = 1.0
+    drop_penalty: float = 10.0
     goal_threshold_deg: float = 15.0
     goal_step_deg: float = 90.0
 
@@ -87,6 +92,6 @@ def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, 
         rotp=np.abs(np.cross(omega, axis)).sum(-1),
         lin=(lin_vel ** 2).sum(-1),
         pose=((q - q_init) ** 2).sum(-1),
-        work=np.abs(tau * qdot).sum(-1),
+        work=np.einsum("ni,ni->n", tau, qdot) ** 2,
         torque=(tau ** 2).sum(-1),
     )

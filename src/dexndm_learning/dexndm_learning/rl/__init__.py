@@ -1,0 +1,1 @@
+"""Reinforcement learning of the rotation specialists (PPO from rsl_rl)."""
