@@ -35,7 +35,7 @@ def test_fast_decoder_equals_generic_decoder_on_mixed_layouts():
         kind = i % 5
         n = 16 if kind < 4 else 3
         names = {0: JOINT_NAMES, 1: permuted, 2: [], 3: JOINT_NAMES, 4: ["a", "bb", "ccc"]}[kind]
-        frame = "palm" if kind != 3 else "hand_base_link_x"   # same length as kind 0 otherwise
+        frame = "palm" if kind != 3 else "hand"   # kinds 0, 1, 3: same length, other bytes
         b.joint_state(STATE, T0 + i, rng.normal(size=n), names=names,
                       stamp_ns=int(rng.integers(0, 2**31 - 1)) * 1_000_000_000 + int(rng.integers(0, 10**9)),
                       frame_id=frame)
@@ -176,6 +176,22 @@ def test_truncated_file(tmp_path, storage):
     with pytest.raises(BagError) as exc:
         read_bag(path)
     assert str(path) in str(exc.value)
+
+
+def test_corrupt_message_bytes_in_file(tmp_path):
+    b, _ = control_bag(20)
+    path = b.write(tmp_path / "bag", "mcap")
+    commands = [m for m in b.messages if m[0] == CMD]
+    data_file = next(path.glob("*.mcap"))
+    data = bytearray(data_file.read_bytes())
+    at = data.find(commands[7][3])
+    assert at > 0
+    data[at + 12:at + 16] = b"\xff\xff\xff\xff"     # frame_id length of command 7
+    data_file.write_bytes(bytes(data))
+    with pytest.raises(BagError) as exc:
+        read_bag(path)
+    msg = str(exc.value)
+    assert str(path) in msg and CMD in msg and "message 7" in msg and "undecodable" in msg
 
 
 def test_multi_bag_load_continues_past_a_bad_bag(tmp_path):

@@ -2,5 +2,6 @@
 
 Modules: ``cdr`` (fast sensor_msgs/JointState decoding), ``bag_ingest`` (rosbag2 bags ->
 control steps), ``steps`` (control-step sequences and history windows), ``models``,
-``dataset``, ``train`` (CLI) and ``evaluate`` (CLI).
+``dataset``, ``config`` (config/ndm.yaml), ``train`` (CLI), ``evaluate`` (CLI) and
+``synthetic`` (known dynamics and generated bags for tests and benchmarks).
 """

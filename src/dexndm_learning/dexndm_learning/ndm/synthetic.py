@@ -1,6 +1,7 @@
 """Synthetic data for tests and benchmarks: known linear joint dynamics and rosbag2 bags.
 
-``linear_steps`` rolls out ``q_{t+1} = q_t + gain (a_t - q_t)`` under smooth random targets.
+``linear_steps`` rolls out ``q_{t+1} = q_t + gain (a_t - q_t) (+ noise)`` under smooth random
+targets.
 ``BagBuilder`` writes bags the way the recorder would (rosbags ``Writer``, sqlite3 or mcap):
 JointState states and commands, and TrajectoryMarker messages.
 """
@@ -18,11 +19,13 @@ from dexndm_learning.ndm.bag_ingest import (JOINT_STATE_TYPE, MARKER_TYPE, Inges
 from dexndm_learning.ndm.steps import Steps
 
 
-def linear_steps(n_segments: int, length: int, gain: float = 0.3, seed: int = 0) -> Steps:
-    """Segments of ``length`` steps of first-order tracking of random smooth targets."""
+def linear_steps(n_segments: int, length: int, gain: float = 0.3, seed: int = 0,
+                 noise: float = 0.0) -> Steps:
+    """Segments of ``length`` steps of first-order tracking of random smooth targets, with
+    Gaussian process noise of std ``noise`` (rad) added to every step."""
     rng = np.random.default_rng(seed)
     mid, half = (LOWER + UPPER) / 2, (UPPER - LOWER) / 2
-    qs, as_ = [], []
+    qs, targets = [], []
     for _ in range(n_segments):
         # targets: random walk of random-walk velocities, kept inside 80 % of the joint range
         vel = np.cumsum(rng.normal(0, 0.02, (length, NUM_JOINTS)), axis=0)
@@ -30,10 +33,10 @@ def linear_steps(n_segments: int, length: int, gain: float = 0.3, seed: int = 0)
         q = np.empty_like(a)
         q[0] = a[0] + rng.normal(0, 0.1, NUM_JOINTS)
         for t in range(length - 1):
-            q[t + 1] = q[t] + gain * (a[t] - q[t])
+            q[t + 1] = q[t] + gain * (a[t] - q[t]) + rng.normal(0, noise, NUM_JOINTS)
         qs.append(q)
-        as_.append(a)
-    return Steps(np.concatenate(qs), np.concatenate(as_), np.repeat(np.arange(n_segments), length))
+        targets.append(a)
+    return Steps(np.concatenate(qs), np.concatenate(targets), np.repeat(np.arange(n_segments), length))
 
 
 class BagBuilder:

@@ -194,6 +194,7 @@ class RotationEnv:
             model.geom_friction[geoms, 0] = base.geom_friction[geoms, 0]
             model.actuator_gainprm[:] = base.actuator_gainprm
             model.actuator_biasprm[:] = base.actuator_biasprm
+            mujoco.mj_setConst(model, self._scratch)
             return
         mass = self.rng.uniform(*r.object_mass)
         model.body_mass[b] = mass
@@ -202,6 +203,9 @@ class RotationEnv:
         kp = base.actuator_gainprm[:16, 0] * self.rng.uniform(*r.kp_scale, 16)
         kd = -base.actuator_biasprm[:16, 2] * self.rng.uniform(*r.kd_scale, 16)
         set_pd_gains(model, kp, kd)
+        # Constraint regularization depends on inverse inertias computed at compile time;
+        # without this a changed mass makes contacts too stiff or too soft (and diverge).
+        mujoco.mj_setConst(model, self._scratch)
 
     # ------------------------------------------------------------------ step
     def step(self, actions: np.ndarray):

@@ -1,0 +1,144 @@
+"""Evaluate a rotation policy in simulation: RotR, RotP, TTF per axis group, 3 seeds.
+
+    dexndm-learn eval-specialist --run runs/specialists/cyl_palm_up [--out DIR] [--seeds 0 1 2]
+
+Each seed is one evaluation of ``num_envs`` synchronized 400-step episodes (every env starts
+together and only its first episode counts). Metrics are averaged over envs within a seed and
+reported as mean +- std over seeds, per axis group, as in the paper.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexndm_learning.sim import metrics
+from dexndm_learning.sim.axes import axis_group
+from dexndm_learning.sim.rotation_env import RotationEnv
+
+
+@dataclass
+class EpisodeRecord:
+    omega: np.ndarray       # (N, T, 3) object angular velocity, hand frame
+    axis: np.ndarray        # (N, 3) target axis, hand frame
+    axis_world: np.ndarray  # (N, 3)
+    alive: np.ndarray       # (N, T) bool: object still held after step t
+    wrist: np.ndarray       # (N, 4)
+
+
+def run_episodes(env: RotationEnv, act, steps: int | None = None) -> EpisodeRecord:
+    """Run one synchronized episode in every env with ``act(obs_dict) -> actions``."""
+    steps = steps or env.cfg.episode_steps
+    env.reset(np.arange(env.num_envs))
+    axis, axis_world, wrist = env.axis_hand.copy(), env.axis_world.copy(), env.wrist.copy()
+    n = env.num_envs
+    omega = np.zeros((n, steps, 3))
+    alive = np.zeros((n, steps), dtype=bool)
+    held = np.ones(n, dtype=bool)
+    for t in range(steps):
+        _, _, _, info = env.step(act(env.observations()))
+        held &= ~info["dropped"]
+        omega[:, t] = info["omega"]
+        alive[:, t] = held
+    return EpisodeRecord(omega, axis, axis_world, alive, wrist)
+
+
+def episode_metrics(rec: EpisodeRecord) -> dict[str, np.ndarray]:
+    return {
+        "RotR": metrics.rot_reward(rec.omega, rec.axis, rec.alive),
+        "RotP": metrics.rot_penalty(rec.omega, rec.axis, rec.alive),
+        "TTF": metrics.time_to_fall(rec.alive, rec.alive.shape[1]),
+        "Rot": metrics.rotation_radians(rec.omega, rec.axis, rec.alive),
+    }
+
+
+def summarize(records: list[EpisodeRecord]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{axis group: {metric: (mean, std over seeds)}} plus an 'all' group."""
+    per_seed: dict[str, dict[str, list[float]]] = {}
+    for rec in records:
+        m = episode_metrics(rec)
+        groups = np.array([axis_group(a) for a in rec.axis_world])
+        for g in sorted(set(groups)) + ["all"]:
+            mask = np.ones(len(groups), bool) if g == "all" else groups == g
+            for k, v in m.items():
+                per_seed.setdefault(g, {}).setdefault(k, []).append(float(v[mask].mean()))
+    return {g: {k: metrics.mean_std(v) for k, v in d.items()} for g, d in per_seed.items()}
+
+
+def markdown_table(summary, title: str) -> str:
+    lines = [f"**{title}**", "", "| axis group | RotR | TTF | RotP | Rot (rad) |", "|---|---|---|---|---|"]
+    for g, d in summary.items():
+        cells = [f"{d[k][0]:.2f} ± {d[k][1]:.2f}" for k in ("RotR", "TTF", "RotP", "Rot")]
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_records(records: list[EpisodeRecord], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rec = records[0]
+    proj = np.einsum("nti,ni->nt", rec.omega, rec.axis) * rec.alive
+    angle = np.cumsum(proj, axis=1) * metrics.CONTROL_DT
+    t = np.arange(angle.shape[1]) * metrics.CONTROL_DT
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for i in range(min(16, len(angle))):
+        axes[0].plot(t, angle[i], lw=0.8)
+    axes[0].set(xlabel="time (s)", ylabel="rotation about the target axis (rad)", title="16 episodes (seed 0)")
+    alive_frac = np.mean([r.alive.mean(0) for r in records], axis=0)
+    axes[1].plot(t, alive_frac)
+    axes[1].set(xlabel="time (s)", ylabel="fraction still held", ylim=(0, 1.05), title="survival")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def evaluate_specialist(run_dir: Path, out_dir: Path, seeds=(0, 1, 2), num_envs: int = 256,
+                        env_overrides: dict | None = None) -> dict:
+    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
+
+    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
+    records = []
+    for seed in seeds:
+        env_cfg = dataclasses.replace(cfg.env, num_envs=num_envs, seed=1000 + seed, **(env_overrides or {}))
+        run_cfg = dataclasses.replace(cfg, env=env_cfg)
+        runner, venv = make_runner(run_cfg)
+        load_checkpoint(runner, run_dir / "checkpoint.pt")
+        policy = runner.get_inference_policy()
+
+        def act(obs, venv=venv, policy=policy):
+            with torch.inference_mode():
+                return policy(venv._obs(obs)).numpy()
+
+        records.append(run_episodes(venv.env, act))
+    summary = summarize(records)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    (out_dir / "metrics.md").write_text(markdown_table(summary, run_dir.name))
+    plot_records(records, out_dir / "episodes.png", run_dir.name)
+    return summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Evaluate a trained specialist (RotR, TTF, RotP per axis group).")
+    ap.add_argument("--run", required=True, help="run folder with config.yaml and checkpoint.pt")
+    ap.add_argument("--out", default=None, help="default <run>/eval")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--num-envs", type=int, default=256)
+    args = ap.parse_args(argv)
+    run = Path(args.run)
+    summary = evaluate_specialist(run, Path(args.out or run / "eval"), args.seeds, args.num_envs)
+    print(markdown_table(summary, run.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
