@@ -26,6 +26,8 @@ setup(
         "console_scripts": [
             "dexndm = dexndm_control.cli:main",
             "sim_hand = dexndm_control.sim_hand_node:main",
+            "leap_driver = dexndm_control.leap_driver.node:main",
+            "franka_bridge = dexndm_control.franka_bridge_node:main",
         ]
     },
 )

@@ -16,4 +16,5 @@ setup(
     description="Meta Quest 3 teleoperation for DexNDM.",
     license="Apache-2.0",
     python_requires=">=3.10",
+    entry_points={"console_scripts": ["quest_teleop = dexndm_teleop.teleop_node:main"]},
 )

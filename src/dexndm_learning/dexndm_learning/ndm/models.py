@@ -68,7 +68,7 @@ def features(x: torch.Tensor) -> torch.Tensor:
 
 
 class GroupedMLP(nn.Module):
-    """G independent MLPs (ELU hidden layers) with stacked weights: (G, B, in) -> (G, B, out)."""
+    """G independent MLPs (SiLU hidden layers) with stacked weights: (G, B, in) -> (G, B, out)."""
 
     def __init__(self, groups: int, in_dim: int, out_dim: int, width: int, depth: int):
         super().__init__()
@@ -85,7 +85,7 @@ class GroupedMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = torch.baddbmm(b, x, w)
             if i < last:
-                x = F.elu(x)
+                x = F.silu(x)
         return x
 
     def flops_per_sample(self) -> int:

@@ -1,0 +1,129 @@
+import dataclasses
+
+import mujoco
+import numpy as np
+import pytest
+
+from dexndm_learning import joint_order as jo
+from dexndm_learning.sim import metrics
+from dexndm_learning.sim.axes import axis_group, axis_set, general_axes
+from dexndm_learning.sim.hand_model import FINGERTIP_BODIES, GRASP_CENTRE_IN_HAND, HandConfig, hand_spec, joint_qpos_addr
+from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
+from dexndm_learning.sim.rotation_reward import RewardConfig, reward_terms
+from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.wrist import NAMED_WRISTS
+
+
+@pytest.fixture(autouse=True)
+def _grasp_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def quiet_env(wrist="palm_up", n=16, **kw):
+    cfg = EnvConfig(num_envs=n, wrists=[wrist], disturbance_prob=0.0, joint_noise=0.0,
+                    randomization=RandomizationConfig(enabled=False), grasp=GraspConfig(candidates=32), **kw)
+    return RotationEnv(cfg)
+
+
+def test_grasp_centre_is_equidistant_from_the_fingertips():
+    cfg = HandConfig()
+    model = hand_spec(cfg).compile()
+    data = mujoco.MjData(model)
+    data.qpos[joint_qpos_addr(model)] = jo.CANONICAL_GRASP
+    mujoco.mj_forward(model, data)
+    tips = np.array([data.site_xpos[model.site(f"{b}_tip").id] for b in FINGERTIP_BODIES])
+    d = np.linalg.norm(tips - (np.array(cfg.mount_pos) + GRASP_CENTRE_IN_HAND), axis=1)
+    np.testing.assert_allclose(d, 0.05, atol=0.002)
+
+
+@pytest.mark.parametrize("wrist", NAMED_WRISTS)
+def test_grasped_object_stays_2s_and_falls_when_the_hand_opens(wrist):
+    env = quiet_env(wrist)
+    held = np.ones(env.num_envs, bool)
+    for _ in range(40):                                   # 2 s at 20 Hz, targets held
+        _, _, _, info = env.step(np.zeros((env.num_envs, 16)))
+        held &= ~info["dropped"]
+    assert held.mean() >= 0.9, f"{wrist}: only {held.mean():.0%} of grasps held for 2 s"
+    env.reset(np.arange(env.num_envs))
+    fell = np.zeros(env.num_envs, bool)
+    for _ in range(40):
+        # Open the hand: push every target toward the flat pose at the action limit.
+        _, _, _, info = env.step(-np.sign(env.targets - jo.OPEN_POSE))
+        fell |= info["dropped"]
+    if wrist == "palm_up":
+        return   # an open palm-up hand is a tray: the object may rest on it
+    assert fell.mean() >= 0.9, f"{wrist}: only {fell.mean():.0%} fell from the open hand"
+
+
+def test_rotation_reward_sign_follows_the_axis():
+    cfg = RewardConfig()
+    k = np.array([[0.0, 0.0, 1.0]])
+    z = np.zeros((1, 16))
+    args = dict(lin_vel=np.zeros((1, 3)), q=z, q_init=z, tau=z, qdot=z, goal_diff=np.array([1.0]))
+    assert reward_terms(cfg, omega=np.array([[0, 0, 0.3]]), axis=k, **args).rot[0] == pytest.approx(0.3)
+    assert reward_terms(cfg, omega=np.array([[0, 0, -0.3]]), axis=k, **args).rot[0] == pytest.approx(-0.3)
+    assert reward_terms(cfg, omega=np.array([[0, 0, 3.0]]), axis=k, **args).rot[0] == pytest.approx(0.5)  # capped
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_env_rewards_spinning_about_plus_k_and_penalizes_minus_k(sign):
+    """Spin the object in the simulator about +k (or -k) and read the env's rotation term."""
+    env = quiet_env("palm_up", n=4)
+    nq = env.models[0].nq
+    for i in range(env.num_envs):
+        env.models[i].opt.gravity[:] = 0.0
+        # Lift the object clear of the fingers and set its angular velocity (world frame).
+        env.state[i, 1 + env.obj_qadr + 2] += 0.2
+        dof = 1 + nq + env.models[0].jnt_dofadr[env.models[0].body("object").jntadr[0]]
+        env.state[i, dof + 3:dof + 6] = 0.0
+        rot_body = env.state[i, 1 + env.obj_qadr + 3:1 + env.obj_qadr + 7]
+        from dexndm_learning.sim.wrist import from_wxyz
+        env.state[i, dof + 3:dof + 6] = from_wxyz(rot_body).inv().apply(sign * 0.4 * env.axis_hand[i])
+    _, _, _, info = env.step(np.zeros((env.num_envs, 16)))
+    assert np.all(np.sign(info["terms"].rot) == sign)
+    np.testing.assert_allclose(info["terms"].rot, sign * 0.4, atol=0.02)
+
+
+def test_metrics_on_synthetic_trajectories():
+    t = 400
+    axis = np.array([[0, 0, 1.0], [1.0, 0, 0]])
+    omega = np.zeros((2, t, 3))
+    omega[0, :, 2] = 0.8                       # about the axis
+    omega[1, :, 0] = 0.5
+    omega[1, :, 1] = 0.3                       # plus an off-axis component
+    alive = np.ones((2, t), bool)
+    alive[1, 200:] = False                     # second object falls after 10 s
+    np.testing.assert_allclose(metrics.rot_reward(omega, axis, alive), [0.8 * 400, 0.5 * 200])
+    np.testing.assert_allclose(metrics.time_to_fall(alive), [1.0, 0.5])
+    np.testing.assert_allclose(metrics.rot_penalty(omega, axis, alive), [0.0, 0.3])
+    np.testing.assert_allclose(metrics.rotation_radians(omega, axis, alive), [0.8 * 20, 0.5 * 10])
+    assert list(metrics.goal_success([0.2, 0.4])) == [True, False]
+
+
+def test_axis_sets():
+    g = general_axes()
+    assert g.shape == (26, 3)
+    np.testing.assert_allclose(np.linalg.norm(g, axis=1), 1.0)
+    assert min(1 - np.abs(g @ np.eye(3)).max(axis=1)) > 0.05   # none is a principal axis
+    assert axis_set("xyz").shape == (6, 3) and axis_set("z").tolist() == [[0, 0, 1], [0, 0, -1]]
+    assert {axis_group(a) for a in axis_set("xyz")} == {"+-x", "+-y", "+-z"}
+    assert axis_group(g[0]) == "general"
+
+
+def test_observation_groups_have_documented_sizes():
+    env = quiet_env(n=4)
+    obs = env.observations()
+    assert obs["proprio"].shape == (4, 10 * 32 + 4 + 3)
+    assert obs["oracle"].shape == (4, 225)
+    assert all(np.isfinite(v).all() for v in obs.values())
+
+
+@pytest.mark.parametrize("field,value,valid", [
+    ("wrists", ["palm_sideways"], "palm_down"),
+    ("axis_set", "diagonal", "general"),
+    ("object_set", "teapots", "normal_cylinders"),
+])
+def test_bad_names_list_valid_choices(field, value, valid):
+    cfg = dataclasses.replace(EnvConfig(num_envs=2), **{field: value})
+    with pytest.raises(ValueError, match=valid):
+        RotationEnv(cfg)
