@@ -139,7 +139,8 @@ def test_every_object_dropped_on_the_palm_comes_to_rest():
             # The forearm behind the wrist, and a tray below the hand that catches what rolls off.
             spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.01, 0.07, 0.05],
                                     pos=list(mount + [-0.105, 0.04, 0.04]))
-            spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.4, 0.4, 0.01], pos=list(mount - [0, 0, 0.2]))
+            spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.4, 0.4, 0.01],
+                                    pos=list(mount - [0, 0, 0.2]))
             add_object(spec, obj, pos=palm_centre + [0, 0, min(obj.half_extents) + 0.005], quat=_rest_quat(obj))
             model = spec.compile()
             data = mujoco.MjData(model)

@@ -11,7 +11,7 @@ from dexndm_learning.sim.hand_model import FINGERTIP_BODIES, GRASP_CENTRE_IN_HAN
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 from dexndm_learning.sim.rotation_reward import RewardConfig, reward_terms
 from dexndm_learning.sim.grasps import GraspConfig
-from dexndm_learning.sim.wrist import NAMED_WRISTS
+from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz
 
 
 @pytest.fixture(autouse=True)
@@ -77,8 +77,8 @@ def test_env_rewards_spinning_about_plus_k_and_penalizes_minus_k(sign):
         dof = 1 + nq + env.models[0].jnt_dofadr[env.models[0].body("object").jntadr[0]]
         env.state[i, dof + 3:dof + 6] = 0.0
         rot_body = env.state[i, 1 + env.obj_qadr + 3:1 + env.obj_qadr + 7]
-        from dexndm_learning.sim.wrist import from_wxyz
         env.state[i, dof + 3:dof + 6] = from_wxyz(rot_body).inv().apply(sign * 0.4 * env.axis_hand[i])
+        env.stepper.set_state(i, env.state[i], env.targets[i])
     _, _, _, info = env.step(np.zeros((env.num_envs, 16)))
     assert np.all(np.sign(info["terms"].rot) == sign)
     np.testing.assert_allclose(info["terms"].rot, sign * 0.4, atol=0.02)

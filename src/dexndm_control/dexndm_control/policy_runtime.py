@@ -1,0 +1,231 @@
+"""The rotation policy's tick, with its safety rules, free of ROS (unit-testable, benchmarkable).
+
+Observations are built exactly as in training (``dexndm_learning.sim.rotation_env``): a history
+of ``history`` steps of (q_k, previous target) interleaved, the wrist quaternion (w, x, y, z,
+w >= 0) and the commanded axis in the world frame. The history is updated as the environment
+updates it: each tick appends the measured q and the base target that was in force *before*
+the last update (``RotationEnv.step`` appends ``prev_targets``).
+
+Base and residual: the base target follows the training recursion
+``a_t = clip_to_limits(a_{t-1} + action_scale * da_t)`` and never includes the residual (so the
+residual cannot accumulate); the commanded target is ``a_t + residual`` (method.md section 9).
+The residual policy sees the base observation followed by ``a_t``.
+
+Safety, in order, each tick:
+
+- e-stop latched, policy disabled (enable input false or MODE_OFF), MODE_HOLD, or inputs stale
+  (joint state, or wrist when it comes from a topic, older than its timeout; a joint state with
+  NaN/inf counts as stale): the policy is not evaluated and the last safe target is held;
+- non-finite policy output: the last safe target is held (FLAG_NONFINITE);
+- the residual is clipped per joint to ``residual_max`` (FLAG_RESIDUAL_CAPPED), on top of the
+  artifact's tanh bound;
+- the target is clamped to the joint limits (FLAG_TARGET_CLAMPED, also when the base recursion
+  itself was clamped), then each joint's change from the last safe target is limited to
+  ``max_step`` (FLAG_STEP_CAPPED).
+
+Whenever the policy starts running again (first activation, enable, MODE_ROTATE after hold or
+off, e-stop reset, states fresh again) the history is re-initialised as at an environment reset:
+every q entry = the current joint state, every target entry = the last safe target (the current
+joint state, clamped to the limits, on first activation).
+
+E-stop: ``set_estop(True)`` latches it and disables the policy; it is cleared only by an enable
+``set_enabled(True)`` received while the e-stop input is false.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dexndm_learning import joint_order
+from dexndm_learning.policy.artifact import ArtifactError, DeployablePolicy
+from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
+
+NJ = joint_order.NUM_JOINTS
+
+
+class Flag(enum.IntFlag):
+    """Same bits as ``dexndm_msgs/PolicyStatus`` (checked in the tests)."""
+
+    STATE_STALE = 1
+    TARGET_CLAMPED = 2
+    STEP_CAPPED = 4
+    NONFINITE = 8
+    RESIDUAL_CAPPED = 16
+    ESTOP = 32
+    DISABLED = 64
+
+
+class Mode(enum.IntEnum):
+    """Same values as ``dexndm_msgs/RotationCommand``."""
+
+    OFF = 0
+    ROTATE = 1
+    HOLD = 2
+
+
+@dataclass
+class SafetyConfig:
+    max_step: float = 0.1            # rad per tick and joint, on the commanded target
+    residual_max: float = 0.02       # rad per joint
+    state_timeout: float = 0.1       # s since the last joint state arrived
+    wrist_timeout: float = math.inf  # s since the last wrist orientation arrived (inf: fixed wrist)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A measured value and the time it arrived (seconds, the runtime's clock)."""
+
+    value: np.ndarray
+    time: float
+
+
+@dataclass
+class TickOutput:
+    target: np.ndarray | None   # None: nothing safe to command yet
+    flags: Flag
+    base_norm: float = 0.0      # |da| of the base policy's raw action
+    residual_norm: float = 0.0  # |residual| after the cap (rad)
+
+
+def check_artifacts(base: DeployablePolicy, residual: DeployablePolicy | None) -> None:
+    """Raise ArtifactError unless ``base`` / ``residual`` fit each other and this runtime."""
+    if base.kind != "base":
+        raise ArtifactError(f"base policy artifact has kind '{base.kind}'")
+    base_dim = base.spec.history * 2 * NJ + 4 + 3
+    if base.obs_dim != base_dim:
+        raise ArtifactError(f"base policy takes {base.obs_dim} inputs, expected {base_dim}")
+    if residual is None:
+        return
+    if residual.kind != "residual" or residual.spec.residual_bound is None:
+        raise ArtifactError(f"residual policy artifact has kind '{residual.kind}' and no tanh bound")
+    if residual.obs_dim != base_dim + NJ:
+        raise ArtifactError(f"residual policy takes {residual.obs_dim} inputs, expected {base_dim + NJ}")
+
+
+class PolicyRuntime:
+    def __init__(self, base: DeployablePolicy, residual: DeployablePolicy | None, cfg: SafetyConfig):
+        check_artifacts(base, residual)
+        self.base, self.residual, self.cfg = base, residual, cfg
+        h = base.spec.history
+        self._q_hist = np.zeros((h, NJ), np.float32)
+        self._a_hist = np.zeros((h, NJ), np.float32)
+        self._obs = np.zeros(base.obs_dim + (NJ if residual is not None else 0), np.float32)
+        self._hist_view = self._obs[:2 * h * NJ].reshape(h, 2, NJ)
+        self._base_target = np.zeros(NJ)
+        self._prev_base_target = np.zeros(NJ)
+        self.safe_target: np.ndarray | None = None   # last target returned (held when not running)
+        self._running = False
+        self.mode = Mode.OFF
+        self.axis = np.array([0.0, 0.0, 1.0])
+        self.wrist: Sample | None = None
+        self.enabled = True
+        self.estop_input = False
+        self.estop_latched = False
+
+    # ------------------------------------------------------------------ inputs
+    def set_wrist(self, quat_wxyz, now: float) -> None:
+        """Wrist orientation world <- H; raises ValueError for NaN/inf or a zero quaternion."""
+        q = np.asarray(quat_wxyz, dtype=float)
+        if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-6:
+            raise ValueError(f"wrist quaternion must be 4 finite numbers, not all zero; got {q}")
+        self.wrist = Sample(to_wxyz(from_wxyz(q / np.linalg.norm(q))), now)
+
+    def set_command(self, mode: int, axis=None) -> None:
+        """MODE_ROTATE needs a finite non-zero ``axis`` (world frame); raises ValueError otherwise."""
+        mode = Mode(mode)
+        if mode == Mode.ROTATE:
+            a = np.asarray(axis, dtype=float)
+            n = np.linalg.norm(a) if a.shape == (3,) and np.all(np.isfinite(a)) else 0.0
+            if not n > 1e-6:
+                raise ValueError(f"rotation axis must be 3 finite numbers, not all zero; got {axis}")
+            self.axis = a / n
+        self.mode = mode
+
+    def set_enabled(self, on: bool) -> None:
+        if on and self.estop_latched:
+            if self.estop_input:
+                return   # e-stop still pressed: stays latched
+            self.estop_latched = False
+        self.enabled = bool(on)
+
+    def set_estop(self, on: bool) -> None:
+        self.estop_input = bool(on)
+        if on:
+            self.estop_latched = True
+            self.enabled = False
+
+    # ------------------------------------------------------------------ tick
+    def tick(self, state: Sample | None, now: float) -> TickOutput:
+        flags = Flag(0)
+        if self.estop_latched:
+            flags |= Flag.ESTOP
+        if not self.enabled or self.mode == Mode.OFF:
+            flags |= Flag.DISABLED
+        stale = (state is None or now - state.time > self.cfg.state_timeout
+                 or not np.all(np.isfinite(state.value))
+                 or self.wrist is None or now - self.wrist.time > self.cfg.wrist_timeout)
+        if stale:
+            flags |= Flag.STATE_STALE
+        if flags or self.mode != Mode.ROTATE:
+            self._running = False
+            return TickOutput(self.safe_target, flags)
+
+        q = np.asarray(state.value, dtype=float)
+        if not self._running:
+            self._restart(q)
+        self._q_hist[:-1] = self._q_hist[1:]
+        self._q_hist[-1] = q
+        self._a_hist[:-1] = self._a_hist[1:]
+        self._a_hist[-1] = self._prev_base_target
+        self._prev_base_target = self._base_target
+
+        obs = self._obs
+        self._hist_view[:, 0] = self._q_hist
+        self._hist_view[:, 1] = self._a_hist
+        n_hist = self._hist_view.size
+        obs[n_hist:n_hist + 4] = self.wrist.value
+        obs[n_hist + 4:n_hist + 7] = self.axis
+        base_dim = self.base.obs_dim
+        da = np.asarray(self.base(obs[:base_dim]), dtype=float)
+        if not np.all(np.isfinite(da)):
+            return TickOutput(self.safe_target, flags | Flag.NONFINITE)
+        raw = self._base_target + self.base.spec.action_scale * da
+        base_target = joint_order.clip_to_limits(raw)
+        if np.any(base_target != raw):
+            flags |= Flag.TARGET_CLAMPED
+
+        res = np.zeros(NJ)
+        if self.residual is not None:
+            obs[base_dim:] = base_target
+            res = np.asarray(self.residual(obs), dtype=float)
+            if not np.all(np.isfinite(res)):
+                return TickOutput(self.safe_target, flags | Flag.NONFINITE, float(np.linalg.norm(da)))
+            capped = np.clip(res, -self.cfg.residual_max, self.cfg.residual_max)
+            if np.any(capped != res):
+                flags |= Flag.RESIDUAL_CAPPED
+            res = capped
+        self._base_target = base_target
+
+        raw = base_target + res
+        target = joint_order.clip_to_limits(raw)
+        if np.any(target != raw):
+            flags |= Flag.TARGET_CLAMPED
+        step = target - self.safe_target
+        if np.any(np.abs(step) > self.cfg.max_step):
+            flags |= Flag.STEP_CAPPED
+            target = joint_order.clip_to_limits(
+                self.safe_target + np.clip(step, -self.cfg.max_step, self.cfg.max_step))
+        self.safe_target = target
+        return TickOutput(target, flags, float(np.linalg.norm(da)), float(np.linalg.norm(res)))
+
+    def _restart(self, q: np.ndarray) -> None:
+        if self.safe_target is None:
+            self.safe_target = joint_order.clip_to_limits(q)
+        self._q_hist[:] = q
+        self._a_hist[:] = self.safe_target
+        self._base_target = self.safe_target.copy()
+        self._prev_base_target = self.safe_target.copy()
+        self._running = True

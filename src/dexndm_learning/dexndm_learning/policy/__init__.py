@@ -1,0 +1,1 @@
+"""Deployable policies: the generalist's network and the self-contained export format."""

@@ -1,0 +1,111 @@
+"""Self-contained policy artifacts: weights + everything needed to build the input and use the
+output, so the runtime loads a policy with no training code.
+
+One ``.pt`` file (``torch.save`` of a plain dict, loaded with ``weights_only=True``):
+
+- ``format``: ``"dexndm-policy-v1"``; ``kind``: ``"base"`` (the generalist) or ``"residual"``;
+- ``arch``: ResidualMLP constructor arguments; ``state_dict``: its weights;
+- ``spec``: ``history`` (10), ``joint_names`` (our order, checked at load), ``obs_mean`` /
+  ``obs_std`` (input normalization), ``action_scale`` (1/24: target += scale x action),
+  ``action_clip`` (1.0), and for residuals ``residual_bound`` (the tanh output bound, rad).
+
+Inputs (see ``sim.rotation_env``): base policy obs = 10 steps of (q_k, a_{k-1}) interleaved
+(320), wrist quaternion (w, x, y, z) (4), axis in the world frame (3). A residual policy takes
+the same observation followed by the base policy's target for this step (16).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexndm_learning import joint_order
+from dexndm_learning.policy.residual_mlp import ResidualMLP
+
+FORMAT = "dexndm-policy-v1"
+BASE_OBS_DIM = 10 * 32 + 4 + 3
+
+
+class ArtifactError(ValueError):
+    """A policy file that cannot be used (wrong format, joints or shapes)."""
+
+
+@dataclass
+class PolicySpec:
+    history: int
+    obs_mean: np.ndarray
+    obs_std: np.ndarray
+    action_scale: float
+    action_clip: float = 1.0
+    residual_bound: float | None = None
+
+
+class DeployablePolicy:
+    """numpy in, numpy out; float32; no gradients."""
+
+    def __init__(self, kind: str, net: ResidualMLP, spec: PolicySpec):
+        self.kind = kind
+        self.net = net.eval()
+        self.spec = spec
+        self._mean = torch.as_tensor(spec.obs_mean, dtype=torch.float32)
+        self._std = torch.as_tensor(spec.obs_std, dtype=torch.float32)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.net.arch["in_dim"]
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        with torch.inference_mode():
+            y = self.net((x - self._mean) / self._std)
+            if self.spec.residual_bound is not None:
+                y = self.spec.residual_bound * torch.tanh(y)
+            else:
+                y = y.clamp(-self.spec.action_clip, self.spec.action_clip)
+        return y.numpy()
+
+
+def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec) -> None:
+    if kind not in ("base", "residual"):
+        raise ValueError(f"kind must be 'base' or 'residual', got {kind!r}")
+    blob = {
+        "format": FORMAT,
+        "kind": kind,
+        "arch": dict(net.arch),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "spec": {
+            "history": spec.history,
+            "joint_names": list(joint_order.JOINT_NAMES),
+            "obs_mean": torch.as_tensor(spec.obs_mean, dtype=torch.float32),
+            "obs_std": torch.as_tensor(spec.obs_std, dtype=torch.float32),
+            "action_scale": float(spec.action_scale),
+            "action_clip": float(spec.action_clip),
+            "residual_bound": None if spec.residual_bound is None else float(spec.residual_bound),
+        },
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def load_policy(path: str | Path) -> DeployablePolicy:
+    path = Path(path)
+    try:
+        blob = torch.load(path, weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(f"{path}: not a readable policy file: {exc}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: not a {FORMAT} file")
+    spec = blob["spec"]
+    if list(spec["joint_names"]) != list(joint_order.JOINT_NAMES):
+        raise ArtifactError(f"{path}: joint order {spec['joint_names']} differs from ours {joint_order.JOINT_NAMES}")
+    net = ResidualMLP(**blob["arch"])
+    net.load_state_dict(blob["state_dict"])
+    return DeployablePolicy(blob["kind"], net, PolicySpec(
+        history=int(spec["history"]), obs_mean=spec["obs_mean"].numpy(), obs_std=spec["obs_std"].numpy(),
+        action_scale=float(spec["action_scale"]), action_clip=float(spec["action_clip"]),
+        residual_bound=spec["residual_bound"]))
