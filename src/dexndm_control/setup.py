@@ -28,6 +28,8 @@ setup(
             "sim_hand = dexndm_control.sim_hand_node:main",
             "leap_driver = dexndm_control.leap_driver.node:main",
             "franka_bridge = dexndm_control.franka_bridge_node:main",
+            "rotation_policy = dexndm_control.policy_node:main",
+            "rotation_commander = dexndm_control.rotation_commander:main",
         ]
     },
 )

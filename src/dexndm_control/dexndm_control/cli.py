@@ -38,6 +38,55 @@ def _sim_hand(args) -> int:
     return 0
 
 
+def rotate_specs(args):
+    """The "rotate" graph for parsed ``dexndm rotate`` arguments."""
+    from dexndm_control import graphs
+
+    return graphs.build("rotate", wrist=args.wrist, sim=args.sim, base=args.base, residual=args.residual,
+                        axis=[float(a) for a in args.axis], object_set=args.object_set,
+                        object_index=args.object_index)
+
+
+def teleop_specs(args):
+    """The "teleop" graph for parsed ``dexndm teleop`` arguments."""
+    from dexndm_control import graphs
+
+    return graphs.build("teleop", base=args.base, residual=args.residual, replay_file=args.replay_file)
+
+
+def _rotate(args) -> int:
+    from dexndm_control import rotate_run
+
+    result = rotate_run.run(rotate_specs(args), args.wrist, args.axis, args.duration, Path(args.out))
+    print(json.dumps(result, indent=2))
+    rot, fall = result["rotation_rad"], result["time_to_fall_s"]
+    print(f"rotation about the axis: {'n/a (no object pose)' if rot is None else f'{rot:.3f} rad'}; "
+          f"time to fall: {'no fall' if fall is None else f'{fall:.2f} s'}; plot: {result['plot']}")
+    return 0
+
+
+def _teleop(args) -> int:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from dexndm_control.composition import compose
+
+    rclpy.init()
+    executor = SingleThreadedExecutor()
+    nodes = compose(teleop_specs(args), rclpy.get_default_context())
+    for n in nodes:
+        executor.add_node(n)
+    try:
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for n in nodes:
+            n.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dexndm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wrist", default="palm_up")
     p.add_argument("--rtf", type=float, default=1.0, help="real-time factor")
     p.set_defaults(func=_sim_hand)
+
+    p = sub.add_parser("rotate", help="policy with a fixed wrist and axis on the LEAP Hand or (--sim) the "
+                                      "simulated hand holding an object; rotation, time to fall, plot")
+    p.add_argument("--wrist", default="palm_up")
+    p.add_argument("--sim", action="store_true", help="simulated hand with an object instead of the LEAP Hand")
+    p.add_argument("--base", default="", help="base policy (default: config/policy.yaml)")
+    p.add_argument("--residual", default="", help="residual policy (default: none)")
+    p.add_argument("--axis", nargs=3, type=float, default=[0.0, 0.0, 1.0], metavar=("X", "Y", "Z"),
+                   help="rotation axis, world frame")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds")
+    p.add_argument("--object-set", default="normal_cylinders")
+    p.add_argument("--object-index", type=int, default=0)
+    p.add_argument("--out", default="outputs/rotate")
+    p.set_defaults(func=_rotate)
+
+    p = sub.add_parser("teleop", help="LEAP Hand + Franka bridge + Quest 3 teleop + policy, until Ctrl-C")
+    p.add_argument("--base", default="", help="base policy (default: config/policy.yaml)")
+    p.add_argument("--residual", default="", help="residual policy (default: none)")
+    p.add_argument("--replay-file", default="", help="recorded Quest stream instead of the headset")
+    p.set_defaults(func=_teleop)
     return parser
 
 

@@ -38,7 +38,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
 from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.policy_runtime import PolicyRuntime, safety_from_params, Sample
+from dexndm_control.policy_runtime import PolicyRuntime, SafetyConfig, Sample
 from dexndm_control.tick_clock import TickClock
 from dexndm_learning import joint_order
 from dexndm_learning.config import ConfigError, repo_root
@@ -101,8 +101,9 @@ class PolicyNode(Node):
         residual_path = resolve_model_path(p("residual_policy")) if p("residual_policy") else None
         self.runtime = PolicyRuntime(
             load_policy(base_path), load_policy(residual_path) if residual_path else None,
-            safety_from_params(p("max_step_rad"), p("residual_max_rad"), p("state_timeout_s"),
-                               p("wrist_timeout_s") if wrist_source == "topic" else math.inf))
+            SafetyConfig(max_step=float(p("max_step_rad")), residual_max=float(p("residual_max_rad")),
+                         state_timeout=float(p("state_timeout_s")),
+                         wrist_timeout=float(p("wrist_timeout_s")) if wrist_source == "topic" else math.inf))
         self.runtime.set_enabled(bool(p("start_enabled")))
         if wrist_source == "fixed":
             quat = list(p("wrist_quat"))

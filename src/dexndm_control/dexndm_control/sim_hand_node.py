@@ -4,6 +4,15 @@ Publishes ``sensor_msgs/JointState`` (position, velocity, effort; our joint name
 angles) on ``state_topic`` and takes position targets as ``sensor_msgs/JointState`` on
 ``command_topic``. Commands with NaN/inf, the wrong joints or targets outside the joint limits are
 refused with a logged error; the previous targets stay in force.
+
+With ``object_set`` non-empty, object ``object_index`` of that set (``object_seed``) is loaded and
+the hand starts from a cached grasp of it (``grasp_index``; made and cached on first use). Then,
+as in training, the hand model stays at the identity mount and the wrist orientation rotates
+gravity into the hand frame instead, so the grasps made for the training environment apply
+unchanged; joint angles are the same either way. The object's pose (centre of mass relative to
+the mount, orientation) and twist are published in that hand frame (``frame_id`` "hand") as
+``geometry_msgs/PoseStamped`` on ``object_pose_topic`` and ``TwistStamped`` on
+``object_twist_topic`` with every joint state. Without an object the mount itself is rotated.
 """
 from __future__ import annotations
 
@@ -11,10 +20,12 @@ import time
 
 import numpy as np
 import rclpy
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control.joint_state_io import command_targets, make_joint_state
+from dexndm_control.sim_object import ObjectHandSim
 from dexndm_learning import joint_order
 from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.hand_sim import HandSim
@@ -22,6 +33,7 @@ from dexndm_learning.sim.hand_sim import HandSim
 MAX_CATCH_UP_S = 0.1
 """If the physics falls further behind wall time than this, skip ahead (and count it) rather
 than spiral into ever longer callbacks."""
+OBJECT_FRAME = "hand"
 
 
 class SimHandNode(Node):
@@ -35,11 +47,24 @@ class SimHandNode(Node):
         self.declare_parameter("state_topic", "/leap_hand/joint_states")
         self.declare_parameter("command_topic", "/leap_hand/joint_commands")
         self.declare_parameter("frame_id", "palm")
+        self.declare_parameter("object_set", "")
+        self.declare_parameter("object_index", 0)
+        self.declare_parameter("object_seed", 0)
+        self.declare_parameter("grasp_index", 0)
+        self.declare_parameter("object_pose_topic", "/sim/object_pose")
+        self.declare_parameter("object_twist_topic", "/sim/object_twist")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         quat = list(p("wrist_quat"))
         wrist = quat if np.linalg.norm(quat) > 0 else p("wrist")
-        self.sim = HandSim(HandConfig.load(p("hand_config")), wrist=wrist)
+        hand_cfg = HandConfig.load(p("hand_config"))
+        if p("object_set"):
+            self.sim = ObjectHandSim(hand_cfg, p("object_set"), int(p("object_index")), int(p("object_seed")),
+                                     wrist=wrist, grasp_index=int(p("grasp_index")))
+            self.pose_pub = self.create_publisher(PoseStamped, p("object_pose_topic"), 10)
+            self.twist_pub = self.create_publisher(TwistStamped, p("object_twist_topic"), 10)
+        else:
+            self.sim = HandSim(hand_cfg, wrist=wrist)
         self.rtf = float(p("real_time_factor"))
         if not self.rtf > 0:
             raise ValueError(f"real_time_factor must be > 0, got {self.rtf}")
@@ -51,7 +76,8 @@ class SimHandNode(Node):
         self._wall0 = time.monotonic()
         self._sim0 = self.sim.time
         self.create_timer(1.0 / float(p("publish_rate_hz")), self._tick)
-        self.get_logger().info(f"simulated LEAP Hand, wrist {wrist}, rtf {self.rtf}, "
+        held = f", holding '{self.sim.object.name}'" if isinstance(self.sim, ObjectHandSim) else ""
+        self.get_logger().info(f"simulated LEAP Hand{held}, wrist {wrist}, rtf {self.rtf}, "
                                f"state {p('state_topic')}, commands {p('command_topic')}")
 
     def _on_command(self, msg: JointState) -> None:
@@ -71,9 +97,26 @@ class SimHandNode(Node):
         n = int(behind / self.sim.timestep)
         if n > 0:
             self.sim.step(n)
+        stamp = self.get_clock().now().to_msg()
         self.state_pub.publish(make_joint_state(
-            self.get_clock().now().to_msg(), self.sim.joint_positions(), self.sim.joint_velocities(),
-            self.sim.joint_efforts(), self.frame_id))
+            stamp, self.sim.joint_positions(), self.sim.joint_velocities(), self.sim.joint_efforts(), self.frame_id))
+        if isinstance(self.sim, ObjectHandSim):
+            self._publish_object(stamp)
+
+    def _publish_object(self, stamp) -> None:
+        pos, quat = self.sim.object_pose()
+        lin, ang = self.sim.object_twist()
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, OBJECT_FRAME
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (float(v) for v in pos)
+        o = pose.pose.orientation
+        o.w, o.x, o.y, o.z = (float(v) for v in quat)
+        twist = TwistStamped()
+        twist.header.stamp, twist.header.frame_id = stamp, OBJECT_FRAME
+        twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = (float(v) for v in lin)
+        twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z = (float(v) for v in ang)
+        self.pose_pub.publish(pose)
+        self.twist_pub.publish(twist)
 
 
 def main(args=None) -> None:

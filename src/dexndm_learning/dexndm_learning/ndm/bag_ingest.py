@@ -30,6 +30,8 @@ errors next to the data of the good ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 from typing import Sequence
 
@@ -115,14 +117,15 @@ def _read_raw(path: Path, topics: list[str]) -> tuple[list[str], dict[str, tuple
                            log_time_ns=last[1] if last else None) from exc
     finally:
         reader.close()
-    conn_of, times, raws = zip(*items) if items else ((), (), ())
-    conn_ids = np.fromiter(map(id, conn_of), dtype=np.int64, count=len(conn_of))
-    times = np.fromiter(times, dtype=np.int64, count=len(times))
+    n = len(items)
+    conn_ids = np.fromiter(map(id, map(itemgetter(0), items)), dtype=np.int64, count=n)
+    times = np.fromiter(map(itemgetter(1), items), dtype=np.int64, count=n)
+    raws = list(map(itemgetter(2), items))
     per_topic = {}
     for topic in topics:
         mine = [c for c in conns if c.topic == topic]
-        rows = np.flatnonzero(np.isin(conn_ids, [id(c) for c in mine]))
-        per_topic[topic] = (mine, times[rows], [raws[i] for i in rows.tolist()])
+        is_mine = np.isin(conn_ids, [id(c) for c in mine])
+        per_topic[topic] = (mine, times[is_mine], list(compress(raws, is_mine.tolist())))
     return present, per_topic
 
 

@@ -100,7 +100,8 @@ def decode_joint_states(raws: Sequence[bytes]) -> tuple[np.ndarray, list[JointSt
     lengths = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
     stamps = np.empty(len(raws), dtype=np.int64)
     groups: list[JointStateGroup] = []
-    for length in np.unique(lengths):
+    same_length = len(raws) and lengths.min() == lengths.max()      # the usual case, no sort
+    for length in lengths[:1] if same_length else np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
         if length % 4:
             raise CdrError(int(rows[0]), f"length {length} is not a multiple of 4 bytes")

@@ -13,7 +13,7 @@ from dexndm_learning.ndm.models import ModelConfig
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 1024
-    lr: float = 1.0e-3             # AdamW, cosine-annealed to lr_final over the epochs
+    lr: float = 1.0e-3             # AdamW; cosine from lr (first epoch) to lr_final (last)
     lr_final: float = 1.0e-5
     weight_decay: float = 0.0
     eval_fraction: float = 0.1     # 9:1 train/eval split

@@ -119,7 +119,7 @@ def plot_rollout(pred: np.ndarray, truth: np.ndarray, targets: np.ndarray, path:
     for j, ax in enumerate(axes.flat):
         ax.plot(t, truth[:, j], "k-", label="true q")
         ax.plot(t, pred[:, j], "r--", label="predicted q")
-        ax.plot(t, targets[:, j], color="0.6", lw=0.8, label="target a")
+        ax.plot(t, targets[:, j], color="0.6", lw=0.8, label="target a (step before)")
         ax.set_title(JOINT_NAMES[j], fontsize=9)
     axes[0, 0].legend(fontsize="small")
     for ax in axes[-1]:

@@ -94,10 +94,6 @@ class GroupedMLP(nn.Module):
                 x = F.relu(x, inplace=True)
         return x
 
-    def flops_per_sample(self) -> int:
-        """Multiply-add FLOPs (2 per MAC) of one forward pass for one sample, all groups."""
-        return sum(2 * w.shape[0] * w.shape[1] * w.shape[2] for w in self.weights)
-
 
 class NDM(nn.Module):
     """Base of the three models; subclasses set ``kind`` and the joint ``groups``."""
@@ -153,9 +149,6 @@ class NDM(nn.Module):
         delta = (next_q.to(self.delta_mean) - windows[:, -1, :, 0].to(self.delta_mean)).double()
         self.delta_mean.copy_(delta.mean(0))
         self.delta_std.copy_(delta.std(0).clamp_min(DELTA_STD_FLOOR))
-
-    def flops_per_sample(self) -> int:
-        return self.net.flops_per_sample()
 
 
 class JointWiseNDM(NDM):

@@ -6,8 +6,8 @@
         --out runs/ndm/<name> [--config ndm] [--init ckpt] [--resume]
 
 The run folder gets ``config.yaml`` (the resolved config), ``best.pt`` (the model with the
-lowest eval loss so far; ``models.load_model`` reads it), ``last.pt`` (model, optimizer,
-scheduler and epoch, written atomically every epoch) and ``tb/`` (TensorBoard scalars:
+lowest eval loss so far; ``models.load_model`` reads it), ``last.pt`` (model, optimizer and
+epoch, written atomically every epoch) and ``tb/`` (TensorBoard scalars:
 train/loss, eval/loss, eval/mse_rad2, lr).
 
 - Loss: MSE of the normalized change of q (see ``models``); ``eval/mse_rad2`` is the one-step
@@ -15,8 +15,9 @@ train/loss, eval/loss, eval/mse_rad2, lr).
 - ``--init ckpt`` fine-tunes: the architecture, weights and normalization come from the
   checkpoint (pretrained on sim, say) and all weights are trained on the new data.
 - ``--resume`` continues the run in ``--out`` from ``last.pt`` with the config saved there;
-  the split and the per-epoch shuffles are seeded, so a resumed run sees what an uninterrupted
-  one would have.
+  the split, the per-epoch shuffles and the learning rate (a function of the epoch) are
+  determined by the config, so a resumed run does what an uninterrupted one would have
+  (``--epochs`` may extend it).
 """
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optim
     """AdamW with the fused kernel (one pass over the weights; the per-tensor "foreach" kernel
     cost about 12 % of a joint-wise training step on CPU)."""
     return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+
+
+def cosine_lr(tc: TrainConfig, epoch: int) -> float:
+    """Learning rate of ``epoch``: cosine from ``lr`` at the first to ``lr_final`` at the last."""
+    progress = epoch / max(tc.epochs - 1, 1)
+    return tc.lr_final + 0.5 * (tc.lr - tc.lr_final) * (1 + math.cos(math.pi * progress))
 
 
 def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None = None,
@@ -84,11 +91,9 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
     train_set, eval_set = train_set.to(tc.device), eval_set.to(tc.device)
 
     opt = make_optimizer(model, tc)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs, eta_min=tc.lr_final)
     start, best, best_epoch = 0, math.inf, -1
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
         start, best, best_epoch = ckpt["epoch"] + 1, ckpt["best_eval"], ckpt["best_epoch"]
 
     out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +105,9 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
                desc=f"ndm {cfg.model.kind}", unit="epoch")
     for epoch in bar:
         model.train()
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(tc, epoch)
+        writer.add_scalar("lr", cosine_lr(tc, epoch), epoch)
         gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
         total = 0.0
         for x, y in train_set.batches(tc.batch_size, gen):
@@ -108,8 +116,6 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
             loss.backward()
             opt.step()
             total += loss.item() * len(x)
-        writer.add_scalar("lr", sched.get_last_lr()[0], epoch)
-        sched.step()
         errors = one_step_errors(model, eval_set)
         train_loss, eval_loss = total / len(train_set), float(errors["normalized"].mean())
         eval_mse = float(errors["mse"].mean())
@@ -120,8 +126,7 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
             best, best_epoch = eval_loss, epoch
             save_model(model, out / "best.pt")
         _save_atomic({"model": model_payload(model), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "epoch": epoch, "best_eval": best,
-                      "best_epoch": best_epoch}, last)
+                      "epoch": epoch, "best_eval": best, "best_epoch": best_epoch}, last)
         bar.set_postfix(train=f"{train_loss:.3g}", eval=f"{eval_loss:.3g}", mse=f"{eval_mse:.2e}")
     writer.close()
     return {"best_eval_loss": best, "best_epoch": best_epoch, "epochs": tc.epochs,

@@ -257,6 +257,11 @@ class RotationEnv:
             "episode_length": self.episode_length.copy(),
             "omega": omega,
             "axis_hand": self.axis_hand.copy(),
+            # the state reached by this step, before any reset below overwrites it
+            "q": q.copy(),
+            "targets": self.targets.copy(),
+            "obj_pos": s["obj_pos"] - self.centre,
+            "obj_quat": s["obj_quat"].copy(),
         }
         ids = np.flatnonzero(done)
         if len(ids):

@@ -1,0 +1,35 @@
+"""Start a graph's nodes (``graphs.NodeSpec``) in this process, as a launch file would start them."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rclpy.node import Node
+
+from dexndm_control.graphs import NodeSpec
+from dexndm_control.params import load_node_params, node_parameters
+from dexndm_learning.config import config_dir
+
+
+def node_class(spec: NodeSpec) -> type[Node]:
+    module, name = spec.factory.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def parameters(spec: NodeSpec) -> dict[str, Any]:
+    """What the node gets: its params file section updated with the overrides."""
+    return {**load_node_params(spec.name, config_dir() / spec.params_file), **spec.overrides}
+
+
+def compose(specs: list[NodeSpec], context) -> list[Node]:
+    """Instantiate every node of ``specs`` in ``context``; on failure none is left behind."""
+    nodes: list[Node] = []
+    try:
+        for s in specs:
+            params = node_parameters(s.name, s.overrides, config_dir() / s.params_file)
+            nodes.append(node_class(s)(node_name=s.name, context=context, parameter_overrides=params))
+    except Exception:
+        for n in nodes:
+            n.destroy_node()
+        raise
+    return nodes

@@ -1,0 +1,140 @@
+"""Node graphs, defined once: launch files and the one-process CLI start the same nodes with the
+same parameters from these descriptions.
+
+A graph is a builder (typed arguments -> list of ``NodeSpec``) and its arguments, each with a
+default and a parser from the string form launch arguments have. Launch files evaluate
+``from_strings(graph, {arg: value})`` and turn every NodeSpec into a ``launch_ros`` Node with
+``parameters=[config/<params_file>, overrides]`` (``launch_description.py``); the CLI calls
+``build(graph, **typed)`` and instantiates ``NodeSpec.factory`` in one process
+(``composition.py``). This module imports no ROS or node code, so descriptions are cheap to test.
+
+Overrides hold only what the arguments change; an empty path argument means "the params file's
+value", so both paths (and launch_ros, which cannot pass empty strings) agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    package: str
+    executable: str
+    name: str                    # node name = the section of params_file it reads
+    factory: str                 # "module:Class"; Class(node_name=..., context=..., parameter_overrides=...)
+    params_file: str             # in config/
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Arg:
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+@dataclass(frozen=True)
+class Graph:
+    build: Callable[..., list[NodeSpec]]
+    args: dict[str, Arg]
+    help: str
+
+
+def parse_bool(s: str) -> bool:
+    v = str(s).strip().lower()
+    if v not in ("true", "false", "1", "0"):
+        raise ValueError(f"expected true or false, got '{s}'")
+    return v in ("true", "1")
+
+
+def parse_axis(s: str) -> list[float]:
+    """'0 0 1', '0,0,1' or '[0, 0, 1]' -> [0.0, 0.0, 1.0]."""
+    parts = str(s).replace("[", " ").replace("]", " ").replace(",", " ").split()
+    if len(parts) != 3:
+        raise ValueError(f"expected 3 numbers for an axis, got '{s}'")
+    return [float(x) for x in parts]
+
+
+# ---------------------------------------------------------------------- nodes
+def sim_hand(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "sim_hand", "sim_hand", "dexndm_control.sim_hand_node:SimHandNode",
+                    "sim_hand.yaml", overrides)
+
+
+def leap_driver(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "leap_driver", "leap_driver",
+                    "dexndm_control.leap_driver.node:LeapHandDriverNode", "leap_driver.yaml", overrides)
+
+
+def rotation_policy(base: str, residual: str, **overrides) -> NodeSpec:
+    paths = {k: v for k, v in (("base_policy", base), ("residual_policy", residual)) if v}
+    return NodeSpec("dexndm_control", "rotation_policy", "rotation_policy", "dexndm_control.policy_node:PolicyNode",
+                    "policy.yaml", {**overrides, **paths})
+
+
+def rotation_commander(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "rotation_commander", "rotation_commander",
+                    "dexndm_control.rotation_commander:RotationCommander", "rotation_commander.yaml", overrides)
+
+
+def franka_bridge(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "franka_bridge", "franka_bridge",
+                    "dexndm_control.franka_bridge_node:FrankaBridgeNode", "franka_bridge.yaml", overrides)
+
+
+def quest_teleop(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_teleop", "quest_teleop", "quest_teleop", "dexndm_teleop.teleop_node:QuestTeleopNode",
+                    "quest_teleop.yaml", overrides)
+
+
+# ---------------------------------------------------------------------- graphs
+def _rotate(wrist: str, sim: bool, base: str, residual: str, axis: list[float], object_set: str,
+            object_index: int) -> list[NodeSpec]:
+    hand = (sim_hand(wrist=wrist, object_set=object_set, object_index=object_index) if sim else leap_driver())
+    return [hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist), rotation_commander(axis=axis)]
+
+
+def _teleop(base: str, residual: str, replay_file: str) -> list[NodeSpec]:
+    quest = quest_teleop(replay_file=replay_file) if replay_file else quest_teleop()
+    return [leap_driver(), franka_bridge(), quest, rotation_policy(base, residual, wrist_source="topic")]
+
+
+_POLICY_ARGS = {
+    "base": Arg("", "base policy artifact (empty: config/policy.yaml's base_policy)"),
+    "residual": Arg("", "residual policy artifact (empty: none)"),
+}
+
+GRAPHS: dict[str, Graph] = {
+    "rotate": Graph(_rotate, {
+        "wrist": Arg("palm_up", "fixed wrist orientation (named)"),
+        "sim": Arg("false", "simulated hand holding an object instead of the LEAP Hand", parse_bool),
+        **_POLICY_ARGS,
+        "axis": Arg("0 0 1", "rotation axis, world frame", parse_axis),
+        "object_set": Arg("normal_cylinders", "sim: object set"),
+        "object_index": Arg("0", "sim: object in the set", int),
+    }, "LEAP Hand (or the simulated hand with an object) + policy with a fixed wrist + a fixed axis"),
+    "teleop": Graph(_teleop, {
+        **_POLICY_ARGS,
+        "replay_file": Arg("", "recorded Quest stream to play instead of the headset"),
+    }, "LEAP Hand + Franka bridge (wrist from the arm) + Quest 3 teleop (axis) + policy"),
+}
+
+
+def build(graph: str, **values) -> list[NodeSpec]:
+    """The graph's nodes for typed argument ``values`` (missing ones take their defaults)."""
+    g = GRAPHS[graph]
+    unknown = sorted(set(values) - set(g.args))
+    if unknown:
+        raise ValueError(f"unknown arguments {unknown} for graph '{graph}'; valid: {sorted(g.args)}")
+    kwargs = {k: values[k] if k in values else a.parse(a.default) for k, a in g.args.items()}
+    return g.build(**kwargs)
+
+
+def from_strings(graph: str, values: dict[str, str]) -> list[NodeSpec]:
+    """The graph's nodes for string argument values (launch arguments)."""
+    g = GRAPHS[graph]
+    unknown = sorted(set(values) - set(g.args))
+    if unknown:
+        raise ValueError(f"unknown arguments {unknown} for graph '{graph}'; valid: {sorted(g.args)}")
+    return build(graph, **{k: g.args[k].parse(v) for k, v in values.items()})

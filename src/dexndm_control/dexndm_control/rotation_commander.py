@@ -1,0 +1,56 @@
+"""Rotation commander (``rotation_commander``): a fixed RotationCommand, repeated at ``rate_hz``.
+
+Stands in for teleoperation when the axis is known in advance (``dexndm rotate``, the rotate
+launch graph): ``mode`` rotate | hold | off, ``axis`` (x, y, z) in the world frame, source "script".
+"""
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+
+from dexndm_learning.config import ConfigError
+from dexndm_msgs.msg import RotationCommand
+
+MODES = {"off": RotationCommand.MODE_OFF, "rotate": RotationCommand.MODE_ROTATE, "hold": RotationCommand.MODE_HOLD}
+
+
+class RotationCommander(Node):
+    def __init__(self, node_name: str = "rotation_commander", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("axis", [0.0, 0.0, 1.0])
+        self.declare_parameter("mode", "rotate")
+        self.declare_parameter("rate_hz", 10.0)
+        self.declare_parameter("command_topic", "/dexndm/rotation_command")
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+
+        axis = np.asarray(p("axis"), dtype=float)
+        if axis.shape != (3,) or not np.all(np.isfinite(axis)) or np.linalg.norm(axis) < 1e-6:
+            raise ConfigError(f"axis must be 3 finite numbers, not all zero; got {p('axis')}")
+        if p("mode") not in MODES:
+            raise ConfigError(f"mode must be one of {list(MODES)}, got '{p('mode')}'")
+        self.msg = RotationCommand(mode=MODES[p("mode")], source="script")
+        self.msg.axis.x, self.msg.axis.y, self.msg.axis.z = (float(v) for v in axis / np.linalg.norm(axis))
+        self.pub = self.create_publisher(RotationCommand, p("command_topic"), 10)
+        self.create_timer(1.0 / float(p("rate_hz")), self._tick)
+
+    def _tick(self) -> None:
+        self.msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub.publish(self.msg)
+
+
+def main(args=None) -> None:
+    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
+    rclpy.init(args=args)
+    node = RotationCommander()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Behaviour cloning of the specialists into one proprioceptive generalist."""

@@ -1,0 +1,105 @@
+"""Roll out specialists and keep the episodes that survive all 400 steps.
+
+    dexndm-learn collect-rollouts --run runs/specialists/cyl_palm_up --out data/rollouts/cyl_palm_up \\
+        --episodes 2000 [--resume]
+
+Episodes run synchronized in batches of ``num_envs``; only the first episode of each env in a
+batch counts. The specialist acts deterministically (its mean action) under its training
+conditions (randomization, disturbances, observation noise).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dexndm_learning.data.rollout_dataset import RolloutWriter
+from dexndm_learning.sim.rotation_env import RotationEnv
+
+
+def record_batch(env: RotationEnv, act: Callable[[dict], np.ndarray]) -> list[dict]:
+    """One synchronized episode per env; returns the episodes that never dropped the object."""
+    env.reset(np.arange(env.num_envs))
+    T, n = env.cfg.episode_steps, env.num_envs
+    q = np.zeros((n, T + 1, 16))
+    targets = np.zeros((n, T + 1, 16))
+    actions = np.zeros((n, T, 16))
+    obj_pos = np.zeros((n, T + 1, 3))
+    obj_quat = np.zeros((n, T + 1, 4))
+    q[:, 0] = env.state[:, 1 + env.qadr]
+    targets[:, 0] = env.targets
+    obj_pos[:, 0] = env.sens[:, env.layout.obj_pos] - env.centre
+    obj_quat[:, 0] = env.sens[:, env.layout.obj_quat]
+    axis, wrist, obj = env.axis_world.copy(), env.wrist.copy(), env.obj_of_env.copy()
+    ok = np.ones(n, bool)
+    for t in range(T):
+        a = np.clip(act(env.observations()), -1.0, 1.0)
+        _, _, _, info = env.step(a)
+        ok &= ~info["dropped"]
+        actions[:, t] = a
+        targets[:, t + 1] = info["targets"]
+        q[:, t + 1] = info["q"]
+        obj_pos[:, t + 1] = info["obj_pos"]
+        obj_quat[:, t + 1] = info["obj_quat"]
+    return [dict(q=q[i], targets=targets[i], actions=actions[i], obj_pos=obj_pos[i], obj_quat=obj_quat[i],
+                 axis=axis[i], wrist=wrist[i], object_id=obj[i]) for i in np.flatnonzero(ok)]
+
+
+def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = False, meta: dict | None = None) -> dict:
+    meta = dict(meta or {}, objects=[o.name for o in env.objects], reality=env.cfg.reality,
+                wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set)
+    writer = RolloutWriter(out, steps=env.cfg.episode_steps, meta=meta, resume=resume)
+    kept = tried = 0
+    bar = tqdm(total=episodes, initial=writer.episodes, desc="rollouts", unit="ep")
+    while writer.episodes < episodes:
+        batch = record_batch(env, act)
+        tried += env.num_envs
+        for ep in batch[: episodes - writer.episodes]:
+            writer.add(**ep)
+            kept += 1
+        bar.update(min(len(batch), bar.total - bar.n))
+        bar.set_postfix(success=f"{kept / tried:.2f}")
+    writer.close()
+    bar.close()
+    return {"episodes": writer.episodes, "kept_this_run": kept, "tried_this_run": tried}
+
+
+def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0):
+    """(env, act) for a trained specialist under its own training conditions."""
+    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
+
+    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
+    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs, seed=seed))
+    runner, venv = make_runner(cfg)
+    load_checkpoint(runner, run_dir / "checkpoint.pt")
+    policy = runner.get_inference_policy()
+
+    def act(obs):
+        with torch.inference_mode():
+            return policy(venv._obs(obs)).numpy()
+
+    return venv.env, act
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Collect successful specialist rollouts for behaviour cloning.")
+    ap.add_argument("--run", required=True, help="specialist run folder (config.yaml, checkpoint.pt)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--episodes", type=int, default=1000)
+    ap.add_argument("--num-envs", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+    run = Path(args.run)
+    env, act = specialist_actor(run, args.num_envs, seed=args.seed)
+    print(collect(env, act, Path(args.out), args.episodes, args.resume, meta={"specialist": run.name}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Behaviour cloning: the generalist imitates the specialists' actions from proprioception only.
+
+    dexndm-learn train-generalist --data data/rollouts/a data/rollouts/b --out runs/generalist \\
+        [--width 1024] [--epochs 20]
+
+Samples are (episode, step) pairs drawn from the memory-mapped shards; the observation is
+rebuilt from stored joint positions and targets with the same joint-position noise the
+specialists saw (U(-0.005, 0.005)). 10 % of the episodes are held out for validation; the best
+checkpoint on validation loss is kept and exported as a deployable artifact (``policy.pt``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from dexndm_learning.config import to_dict
+from dexndm_learning.data.rollout_dataset import RolloutDataset, proprio_obs
+from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, save_policy
+from dexndm_learning.policy.residual_mlp import ResidualMLP
+
+
+@dataclass
+class BCConfig:
+    width: int = 1024
+    blocks: int = 5
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 3e-4
+    weight_decay: float = 1e-5
+    joint_noise: float = 0.005
+    val_fraction: float = 0.1
+    samples_per_epoch: int = 200_000
+    history: int = 10
+    action_scale: float = 1.0 / 24.0
+    seed: int = 0
+    torch_threads: int = 2
+    data: list[str] = field(default_factory=list)
+
+
+class EpisodeBank:
+    """All episodes of several datasets, loaded field-wise (q, targets, actions, wrist, axis)."""
+
+    def __init__(self, roots: list[str | Path]):
+        parts: dict[str, list] = {k: [] for k in ("q", "targets", "actions", "wrist", "axis")}
+        for root in roots:
+            for shard in RolloutDataset.open(root).iter_shards(tuple(parts)):
+                for k in parts:
+                    parts[k].append(np.asarray(shard[k]))
+        if not parts["q"]:
+            raise ValueError(f"no episodes in {roots}")
+        self.data = {k: np.concatenate(v) for k, v in parts.items()}
+        self.episodes, self.steps = self.data["actions"].shape[:2]
+
+    def batch(self, episodes: np.ndarray, steps: np.ndarray, rng: np.random.Generator, noise: float,
+              history: int) -> tuple[np.ndarray, np.ndarray]:
+        d = self.data
+        q = d["q"][episodes]
+        q = q + rng.uniform(-noise, noise, q.shape)
+        obs = proprio_obs(q, d["targets"][episodes], d["wrist"][episodes], d["axis"][episodes], steps[:, None],
+                          history)[:, 0]
+        return obs.astype(np.float32), d["actions"][episodes, steps].astype(np.float32)
+
+
+def train(cfg: BCConfig, out: Path) -> dict:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.torch_threads)
+    rng = np.random.default_rng(cfg.seed)
+    bank = EpisodeBank(cfg.data)
+    perm = rng.permutation(bank.episodes)
+    n_val = max(1, int(round(cfg.val_fraction * bank.episodes)))
+    val_eps, train_eps = perm[:n_val], perm[n_val:]
+    if len(train_eps) == 0:
+        raise ValueError("need at least 2 episodes (one for validation)")
+
+    def sample(eps, n):
+        e = rng.choice(eps, n)
+        return bank.batch(e, rng.integers(0, bank.steps, n), rng, cfg.joint_noise, cfg.history)
+
+    probe, _ = sample(train_eps, min(20_000, 50 * len(train_eps)))
+    mean, std = probe.mean(0), probe.std(0) + 1e-3
+    val_x, val_y = sample(val_eps, min(20_000, 400 * len(val_eps)))
+    net = ResidualMLP(BASE_OBS_DIM, 16, cfg.width, cfg.blocks)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bc_config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    writer = SummaryWriter(str(out / "tb"))
+    best = float("inf")
+    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale)
+    steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
+    history = []
+    for epoch in tqdm(range(cfg.epochs), desc="BC", unit="epoch"):
+        net.train()
+        losses = []
+        for _ in range(steps_per_epoch):
+            x, y = sample(train_eps, cfg.batch_size)
+            pred = net((torch.from_numpy(x) - mean_t) / std_t)
+            loss = torch.mean((pred - torch.from_numpy(y)) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        net.eval()
+        with torch.inference_mode():
+            val = float(torch.mean((net((torch.from_numpy(val_x) - mean_t) / std_t) - torch.from_numpy(val_y)) ** 2))
+        writer.add_scalar("bc/train_loss", float(np.mean(losses)), epoch)
+        writer.add_scalar("bc/val_loss", val, epoch)
+        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val})
+        if val < best:
+            best = val
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            save_policy(out / "policy.pt", "base", net, spec)
+    writer.close()
+    result = {"best_val_loss": best, "episodes": bank.episodes, "history": history}
+    (out / "bc_result.json").write_text(json.dumps(result, indent=1))
+    return {**result, "best_state": best_state, "obs_mean": mean, "obs_std": std}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Train the generalist by behaviour cloning.")
+    ap.add_argument("--data", nargs="+", required=True, help="rollout dataset folders")
+    ap.add_argument("--out", required=True)
+    for f in ("width", "blocks", "epochs", "batch_size", "samples_per_epoch", "seed"):
+        ap.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(BCConfig, f))
+    ap.add_argument("--lr", type=float, default=BCConfig.lr)
+    args = ap.parse_args(argv)
+    cfg = BCConfig(width=args.width, blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size,
+                   samples_per_epoch=args.samples_per_epoch, seed=args.seed, lr=args.lr, data=list(args.data))
+    result = train(cfg, Path(args.out))
+    print({k: result[k] for k in ("best_val_loss", "episodes")})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

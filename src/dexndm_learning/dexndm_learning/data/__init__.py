@@ -1,0 +1,1 @@
+"""On-disk datasets shared by behaviour cloning, dynamics pretraining and residual training."""

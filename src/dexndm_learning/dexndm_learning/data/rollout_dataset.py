@@ -1,0 +1,172 @@
+"""Rollout datasets: successful 400-step episodes in append-only, memory-mappable shards.
+
+Why this format: plain ``.npy`` files per shard (numpy only, no new dependency) are read with
+``mmap_mode="r"``, so readers stream data larger than memory and pick only the fields they need
+(behaviour cloning reads q/targets/actions; dynamics pretraining reads q/targets; residual
+training reads everything). Shards are written to a temporary folder and renamed when complete,
+and ``manifest.json`` is rewritten atomically after each shard, so a killed collection loses at
+most the shard in progress and ``resume`` continues from the shards listed there.
+
+Per episode (T = 400 control steps), in our joint order and sim angles:
+
+==============  ==========  ===========================================================
+field           shape       meaning
+==============  ==========  ===========================================================
+q               (T+1, 16)   joint positions: q[0] at reset, q[t+1] after step t
+targets         (T+1, 16)   joint targets: targets[0] holds the grasp, targets[t+1] = a_t
+actions         (T, 16)     policy output at step t (target += action / 24)
+obj_pos         (T+1, 3)    object position, hand frame, relative to the grasp centre
+obj_quat        (T+1, 4)    object orientation (w, x, y, z), hand frame
+axis            (3,)        commanded axis, world frame
+wrist           (4,)        wrist orientation (w, x, y, z), world <- hand
+object_id       ()          index into the manifest's ``objects``
+==============  ==========  ===========================================================
+
+The generalist's observation at step t is rebuilt from q and targets: the 10 pairs
+(q[k], targets[k]) for k = t-9..t (index clamped at 0), then wrist and axis (see ``proprio_obs``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FIELDS = {
+    "q": ("T+1", 16), "targets": ("T+1", 16), "actions": ("T", 16),
+    "obj_pos": ("T+1", 3), "obj_quat": ("T+1", 4), "axis": (None, 3), "wrist": (None, 4), "object_id": (None, None),
+}
+MANIFEST = "manifest.json"
+
+
+class DatasetError(ValueError):
+    """A dataset or shard that cannot be read as written; the message names the shard."""
+
+
+def _shapes(steps: int, n: int) -> dict[str, tuple]:
+    out = {}
+    for name, (t, d) in FIELDS.items():
+        shape = (n,)
+        if t is not None:
+            shape += (steps + 1 if t == "T+1" else steps,)
+        if d is not None:
+            shape += (d,)
+        out[name] = shape
+    return out
+
+
+class RolloutWriter:
+    """Append episodes; every ``shard_episodes`` episodes become one shard on disk."""
+
+    def __init__(self, root: str | Path, steps: int = 400, shard_episodes: int = 256, meta: dict | None = None,
+                 resume: bool = False):
+        self.root = Path(root)
+        self.steps = steps
+        self.shard_episodes = shard_episodes
+        if (self.root / MANIFEST).exists():
+            if not resume:
+                raise DatasetError(f"{self.root} already holds a dataset; pass resume=True to continue it")
+            self.manifest = json.loads((self.root / MANIFEST).read_text())
+            if self.manifest["steps"] != steps:
+                raise DatasetError(f"{self.root}: existing dataset has {self.manifest['steps']} steps per episode")
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.manifest = {"format": "dexndm-rollouts-v1", "steps": steps, "shards": [], "meta": meta or {}}
+        for stale in self.root.glob("*.partial"):
+            shutil.rmtree(stale)
+        self._buffer: dict[str, list] = {k: [] for k in FIELDS}
+
+    @property
+    def episodes(self) -> int:
+        return sum(s["episodes"] for s in self.manifest["shards"]) + len(self._buffer["q"])
+
+    def add(self, **episode) -> None:
+        missing = set(FIELDS) - set(episode)
+        if missing:
+            raise DatasetError(f"episode lacks fields {sorted(missing)}")
+        for k in FIELDS:
+            self._buffer[k].append(np.asarray(episode[k]))
+        if len(self._buffer["q"]) >= self.shard_episodes:
+            self.flush()
+
+    def flush(self) -> None:
+        n = len(self._buffer["q"])
+        if n == 0:
+            return
+        name = f"shard_{len(self.manifest['shards']):05d}"
+        tmp = self.root / f"{name}.partial"
+        tmp.mkdir()
+        shapes = _shapes(self.steps, n)
+        for k in FIELDS:
+            arr = np.stack(self._buffer[k]).astype(np.int64 if k == "object_id" else np.float32)
+            if arr.shape != shapes[k]:
+                raise DatasetError(f"{name}: field {k} has shape {arr.shape}, expected {shapes[k]}")
+            np.save(tmp / f"{k}.npy", arr)
+        os.replace(tmp, self.root / name)
+        self.manifest["shards"].append({"name": name, "episodes": n})
+        tmp_manifest = self.root / (MANIFEST + ".tmp")
+        tmp_manifest.write_text(json.dumps(self.manifest, indent=1))
+        os.replace(tmp_manifest, self.root / MANIFEST)
+        self._buffer = {k: [] for k in FIELDS}
+
+    def close(self) -> None:
+        self.flush()
+
+
+@dataclass
+class RolloutDataset:
+    root: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, root: str | Path) -> "RolloutDataset":
+        root = Path(root)
+        try:
+            manifest = json.loads((root / MANIFEST).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{root / MANIFEST}: cannot read the dataset manifest: {exc}") from exc
+        return cls(root, manifest)
+
+    @property
+    def steps(self) -> int:
+        return self.manifest["steps"]
+
+    @property
+    def episodes(self) -> int:
+        return sum(s["episodes"] for s in self.manifest["shards"])
+
+    def shard(self, index: int, fields=tuple(FIELDS)) -> dict[str, np.ndarray]:
+        """Memory-mapped arrays of one shard; any damage raises DatasetError naming the shard."""
+        info = self.manifest["shards"][index]
+        path = self.root / info["name"]
+        shapes = _shapes(self.steps, info["episodes"])
+        out = {}
+        for k in fields:
+            f = path / f"{k}.npy"
+            try:
+                arr = np.load(f, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise DatasetError(f"shard {path}: field {k} unreadable ({exc})") from exc
+            if arr.shape != shapes[k]:
+                raise DatasetError(f"shard {path}: field {k} has shape {arr.shape}, manifest says {shapes[k]}")
+            out[k] = arr
+        return out
+
+    def iter_shards(self, fields=tuple(FIELDS)):
+        for i in range(len(self.manifest["shards"])):
+            yield self.shard(i, fields)
+
+
+def proprio_obs(q: np.ndarray, targets: np.ndarray, wrist: np.ndarray, axis: np.ndarray, t: np.ndarray,
+                history: int = 10) -> np.ndarray:
+    """The generalist's observations at steps ``t`` of episodes: q, targets (E, T+1, 16), wrist (E, 4),
+    axis (E, 3), t (E, K) step indices -> (E, K, history*32 + 7)."""
+    k = np.clip(t[..., None] + np.arange(-history + 1, 1), 0, None)         # (E, K, H)
+    e = np.arange(q.shape[0])[:, None, None]
+    pairs = np.stack([q[e, k], targets[e, k]], axis=-2)                     # (E, K, H, 2, 16)
+    hist = pairs.reshape(*t.shape, history * 32)
+    return np.concatenate([hist, np.broadcast_to(wrist[:, None], (*t.shape, 4)),
+                           np.broadcast_to(axis[:, None], (*t.shape, 3))], axis=-1)
