@@ -19,6 +19,7 @@ Observation groups (numpy, float32):
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 
 import mujoco
@@ -132,6 +133,7 @@ class RotationEnv:
         self.episode_length = np.zeros(n, dtype=np.int64)
         self.resets = np.zeros(n, dtype=np.int64)
         self.episode_rot = np.zeros(n)
+        self.physics_seconds = 0.0      # time spent in the physics (for throughput reports)
         self.obj_mass = np.array([m.body_mass[self.obj_body] for m in self.models])
         self.reset(np.arange(n))
 
@@ -217,7 +219,9 @@ class RotationEnv:
             d /= np.linalg.norm(d, axis=1, keepdims=True)
             self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
         applied = self.command_filter.step(self.targets)      # latency and backlash of the world
+        t0 = time.perf_counter()
         self.stepper.step(applied, self.force, self.state, self.sens)
+        self.physics_seconds += time.perf_counter() - t0
         self.episode_length += 1
 
         s = sensors.split(self.sens, self.layout)

@@ -1,0 +1,42 @@
+"""Policy artifacts for tests and benchmarks: random weights, or a constant output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexndm_learning import joint_order
+from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, save_policy
+from dexndm_learning.policy.residual_mlp import ResidualMLP
+
+RESIDUAL_BOUND = 0.05   # rad; larger than the node's default residual cap, so the cap is exercised
+
+
+def _save(path, kind: str, net: ResidualMLP) -> Path:
+    dim = net.arch["in_dim"]
+    spec = PolicySpec(history=10, obs_mean=np.zeros(dim), obs_std=np.ones(dim), action_scale=1.0 / 24.0,
+                      residual_bound=RESIDUAL_BOUND if kind == "residual" else None)
+    save_policy(path, kind, net, spec)
+    return Path(path)
+
+
+def _net(kind: str, width: int, blocks: int) -> ResidualMLP:
+    in_dim = BASE_OBS_DIM + (joint_order.NUM_JOINTS if kind == "residual" else 0)
+    return ResidualMLP(in_dim, joint_order.NUM_JOINTS, width=width, blocks=blocks)
+
+
+def random_policy(path, kind: str, width: int = 64, blocks: int = 2, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    return _save(path, kind, _net(kind, width, blocks))
+
+
+def constant_policy(path, kind: str, value) -> Path:
+    """A policy whose output (before the artifact's clamp or tanh bound) is always ``value``
+    (a number or 16 numbers; NaN works)."""
+    net = _net(kind, width=8, blocks=1)
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.zero_()
+        net.out.bias[:] = torch.as_tensor(np.broadcast_to(value, joint_order.NUM_JOINTS).astype(np.float32))
+    return _save(path, kind, net)

@@ -1,0 +1,218 @@
+"""The rotation policy node on ROS topics: wiring of each safety input, timing, a composed run on
+the simulated hand holding an object."""
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+
+from dexndm_control import graphs, rotate_run
+from dexndm_control.composition import compose
+from dexndm_control.joint_state_io import make_joint_state
+from dexndm_control.params import node_parameters
+from dexndm_control.policy_node import PolicyNode
+from dexndm_control.policy_runtime import Flag
+from dexndm_control.testing.policies import constant_policy, random_policy
+from dexndm_learning import joint_order as jo
+from dexndm_learning.config import repo_root
+from dexndm_msgs.msg import PolicyStatus, RotationCommand
+
+from .ros_helpers import ros_context, spin_for, spin_until
+
+Q0 = jo.CANONICAL_GRASP
+TRAINED_BASE = (repo_root() or Path(".")) / "models" / "generalist" / "base.pt"
+
+
+@pytest.fixture(autouse=True)
+def _grasp_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+class Harness:
+    """Policy node + a client that plays the hand (states at 100 Hz) and the operator."""
+
+    def __init__(self, context, executor, base, residual="", **overrides):
+        self.policy = PolicyNode(context=context, parameter_overrides=node_parameters(
+            "rotation_policy", {"base_policy": str(base), "residual_policy": str(residual), **overrides}))
+        self.client = rclpy.create_node("test_client", context=context)
+        self.q = Q0.copy()
+        self.publish_states = True
+        self.commands, self.status = [], []
+        c = self.client
+        self.state_pub = c.create_publisher(JointState, "/leap_hand/joint_states", 10)
+        self.cmd_pub = c.create_publisher(RotationCommand, "/dexndm/rotation_command", 10)
+        self.enable_pub = c.create_publisher(Bool, "/dexndm/policy_enable", 10)
+        self.estop_pub = c.create_publisher(Bool, "/dexndm/estop", 10)
+        c.create_subscription(JointState, "/leap_hand/joint_commands", self.commands.append, 100)
+        c.create_subscription(PolicyStatus, "/dexndm/policy_status", self.status.append, 100)
+        c.create_timer(0.01, self._publish_state)
+        executor.add_node(self.policy)
+        executor.add_node(c)
+        self.executor = executor
+
+    def _publish_state(self):
+        if self.publish_states:
+            self.state_pub.publish(make_joint_state(self.client.get_clock().now().to_msg(), self.q))
+
+    def rotate(self, mode=RotationCommand.MODE_ROTATE, axis=(0.0, 0.0, 1.0)):
+        msg = RotationCommand(mode=mode, source="test")
+        msg.axis.x, msg.axis.y, msg.axis.z = axis
+        self.cmd_pub.publish(msg)
+
+    def spin_until(self, predicate, timeout=3.0):
+        assert spin_until(self.executor, predicate, timeout)
+
+    def flags(self):
+        return Flag(self.status[-1].flags)
+
+    def targets(self):
+        return np.array([jo.reorder_by_names(m.position, m.name) for m in self.commands])
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    return {
+        "base": random_policy(tmp_path / "base.pt", "base"),
+        "residual": random_policy(tmp_path / "residual.pt", "residual", seed=1),
+        "up": constant_policy(tmp_path / "up.pt", "base", 1.0),
+        "nan": constant_policy(tmp_path / "nan.pt", "base", math.nan),
+    }
+
+
+def test_commands_flow_at_20hz_with_base_and_residual(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["base"], artifacts["residual"])
+        h.spin_until(lambda: len(h.status) > 0)
+        assert h.commands == [] and h.flags() & Flag.DISABLED      # no command yet: nothing published
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 0)
+        n0, s0 = len(h.commands), len(h.status)
+        spin_for(executor, 1.0)
+        assert 17 <= len(h.status) - s0 <= 22 and 17 <= len(h.commands) - n0 <= 22
+        msg = h.commands[-1]
+        assert list(msg.name) == list(jo.JOINT_NAMES) and jo.within_limits(msg.position)
+        last = h.status[-1]
+        assert last.residual_action_norm > 0 and last.base_action_norm > 0
+        assert 0 < last.tick_duration_ms < 50 and 40 < last.period_ms < 60
+        assert [s.tick for s in h.status] == list(range(len(h.status)))
+
+
+def test_limits_and_step_cap_on_the_wire(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["up"], max_step_rad=0.01)
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 5)
+        t = h.targets()
+        assert np.abs(np.diff(t, axis=0)).max() <= 0.01 + 1e-9
+        assert all(jo.within_limits(q) for q in t)
+        assert h.flags() & Flag.STEP_CAPPED
+
+
+def test_nan_policy_never_publishes_nan(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["nan"])
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 3)
+        assert np.all(np.isfinite(h.targets()))
+        np.testing.assert_allclose(h.targets()[-1], Q0)      # the state it started from, held
+        assert h.flags() & Flag.NONFINITE
+
+
+def test_stale_states_hold_the_last_safe_target(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["base"], state_timeout_s=0.1)
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 2)
+        h.publish_states = False
+        h.spin_until(lambda: h.flags() & Flag.STATE_STALE)
+        n = len(h.commands)
+        h.spin_until(lambda: len(h.commands) > n + 2)
+        t = h.targets()[n - 1:]
+        np.testing.assert_array_equal(t, np.broadcast_to(t[0], t.shape))
+        h.publish_states = True
+        h.spin_until(lambda: not h.flags() & Flag.STATE_STALE)
+
+
+def test_estop_latches_and_resets_with_false_then_enable(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["up"])
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 1)
+        h.estop_pub.publish(Bool(data=True))
+        h.spin_until(lambda: h.flags() & Flag.ESTOP)
+        held = h.targets()[-1]
+        h.enable_pub.publish(Bool(data=True))            # ignored while the e-stop input is true
+        h.estop_pub.publish(Bool(data=False))            # releasing alone does not reset
+        spin_for(executor, 0.3)
+        assert h.flags() & Flag.ESTOP
+        np.testing.assert_array_equal(h.targets()[-1], held)
+        h.enable_pub.publish(Bool(data=True))
+        h.spin_until(lambda: not h.flags() & (Flag.ESTOP | Flag.DISABLED))
+        h.spin_until(lambda: np.any(h.targets()[-1] != held))
+
+
+def test_enable_topic_disables_and_reenables(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["base"])
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 1)
+        h.enable_pub.publish(Bool(data=False))
+        h.spin_until(lambda: h.flags() == Flag.DISABLED)
+        h.enable_pub.publish(Bool(data=True))
+        h.spin_until(lambda: not h.flags() & Flag.DISABLED)
+        h.rotate(RotationCommand.MODE_OFF)
+        h.spin_until(lambda: h.flags() & Flag.DISABLED)
+
+
+def test_missed_ticks_are_counted(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["base"])
+        h.rotate()
+        h.spin_until(lambda: len(h.status) > 2)
+        blocker = rclpy.create_node("blocker", context=context)
+        blocked = []
+
+        def block():
+            if not blocked:
+                blocked.append(True)
+                time.sleep(0.23)                          # 4.6 periods of 50 ms
+        blocker.create_timer(0.01, block)
+        executor.add_node(blocker)
+        h.spin_until(lambda: blocked and h.status[-1].missed_ticks > 0)
+        assert 3 <= h.status[-1].missed_ticks <= 5
+        assert h.status[-1].period_ms > 150
+
+
+def run_graph(tmp_path, specs, seconds):
+    """Compose ``specs`` with a recorder; returns (status, commands, poses) received."""
+    with ros_context() as (context, executor):
+        nodes = compose(specs, context)
+        recorder = rotate_run.RotationRecorder(context=context)
+        for n in (*nodes, recorder):
+            executor.add_node(n)
+        assert spin_until(executor, lambda: len(recorder.rec.status) > 0, 5)
+        spin_for(executor, seconds)
+        return recorder.rec
+
+
+def test_composed_rotate_graph_on_the_simulated_hand_with_an_object(tmp_path, artifacts):
+    specs = graphs.build("rotate", wrist="palm_down", sim=True, base=str(artifacts["base"]),
+                         residual=str(artifacts["residual"]))
+    rec = run_graph(tmp_path, specs, 1.5)
+    status_rate = sum(1 for s in rec.status if s.tick > 0) / 1.5
+    assert 15 <= status_rate <= 22, status_rate
+    assert len(rec.target_t) > 20 and len(rec.pose_t) > 100
+    assert rec.status[-1].residual_action_norm > 0
+
+
+@pytest.mark.skipif(not TRAINED_BASE.exists(), reason=f"no trained generalist at {TRAINED_BASE}")
+def test_trained_generalist_rotates_the_object(tmp_path):
+    result = rotate_run.run(graphs.build("rotate", wrist="palm_up", sim=True, base=str(TRAINED_BASE)),
+                            "palm_up", [0.0, 0.0, 1.0], 10.0, tmp_path)
+    assert result["time_to_fall_s"] is None
+    assert result["rotation_rad"] > 0.5

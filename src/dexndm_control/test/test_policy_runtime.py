@@ -1,0 +1,214 @@
+"""The policy tick's safety rules one by one, without ROS (dexndm_control.policy_runtime)."""
+import math
+
+import numpy as np
+import pytest
+
+from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample
+from dexndm_control.testing.policies import RESIDUAL_BOUND, constant_policy, random_policy
+from dexndm_control.tick_clock import TickClock
+from dexndm_learning import joint_order as jo
+from dexndm_learning.policy.artifact import ArtifactError, load_policy
+from dexndm_learning.sim.wrist import wrist_quat
+from dexndm_msgs.msg import PolicyStatus, RotationCommand
+
+Q0 = jo.CANONICAL_GRASP.copy()
+DT = 0.05
+
+
+@pytest.fixture
+def policies(tmp_path):
+    def make(kind, value=None, **kw):
+        path = tmp_path / f"{kind}-{len(list(tmp_path.iterdir()))}.pt"
+        return load_policy(constant_policy(path, kind, value) if value is not None else random_policy(path, kind, **kw))
+    return make
+
+
+def running(base, residual=None, **cfg) -> PolicyRuntime:
+    rt = PolicyRuntime(base, residual, SafetyConfig(**cfg))
+    rt.set_wrist(wrist_quat("palm_down"), 0.0)
+    rt.set_command(Mode.ROTATE, [0.0, 0.0, 1.0])
+    return rt
+
+
+def run(rt, n, q=Q0, t0=0.0):
+    """n ticks with a fresh state q each; returns the outputs."""
+    return [rt.tick(Sample(np.asarray(q, float), t0 + k * DT), t0 + k * DT) for k in range(n)]
+
+
+def test_flag_and_mode_values_match_the_messages():
+    for f in Flag:
+        assert getattr(PolicyStatus, f"FLAG_{f.name}") == f.value
+    for m in Mode:
+        assert getattr(RotationCommand, f"MODE_{m.name}") == m.value
+
+
+def test_observations_are_built_as_in_the_training_env(policies):
+    """History of (q_k, base target before the last update) interleaved, wrist, world axis."""
+    seen = []
+    base = policies("base", 0.5)
+
+    class Recording:
+        kind, spec, obs_dim = base.kind, base.spec, base.obs_dim
+
+        def __call__(self, obs):
+            seen.append(obs.copy())
+            return base(obs)
+
+    rt = running(Recording())
+    qs = [Q0 + 0.01 * k for k in range(12)]
+    targets = [o.target for o in (rt.tick(Sample(q, k * DT), k * DT) for k, q in enumerate(qs))]
+    # RotationEnv: reset -> q_hist = q0, a_hist = holding target; each step appends (q, prev target).
+    q_hist, a_hist = [qs[0]] * 10, [jo.clip_to_limits(qs[0])] * 10
+    prev, cur = a_hist[0], a_hist[0]
+    for k, q in enumerate(qs):
+        if k > 0:
+            q_hist, a_hist = q_hist[1:] + [q], a_hist[1:] + [prev]
+        hist = np.stack([np.array(q_hist), np.array(a_hist)], axis=1).reshape(-1)
+        expected = np.concatenate([hist, wrist_quat("palm_down"), [0.0, 0.0, 1.0]])
+        np.testing.assert_allclose(seen[k], expected, atol=1e-6)
+        prev, cur = cur, jo.clip_to_limits(cur + 0.5 / 24)
+        np.testing.assert_allclose(targets[k], cur, atol=1e-6)
+
+
+def test_targets_stay_within_the_joint_limits(policies):
+    outs = run(running(policies("base", 1.0), max_step=1.0), 80)   # +1/24 rad per tick, 80 ticks
+    final = outs[-1].target
+    np.testing.assert_allclose(final, jo.UPPER)
+    assert all(jo.within_limits(o.target) for o in outs)
+    assert outs[-1].flags & Flag.TARGET_CLAMPED and not outs[0].flags & Flag.TARGET_CLAMPED
+
+
+def test_step_per_tick_is_capped(policies):
+    outs = run(running(policies("base", 1.0), max_step=0.01), 5)
+    steps = np.abs(np.diff([jo.clip_to_limits(Q0)] + [o.target for o in outs], axis=0))
+    assert steps.max() == pytest.approx(0.01)
+    assert all(o.flags & Flag.STEP_CAPPED for o in outs)
+
+
+@pytest.mark.parametrize("which", ["base", "residual"])
+def test_nonfinite_policy_output_keeps_the_previous_target(policies, which):
+    base = policies("base", 0.5)
+    rt = running(base, policies("residual", 0.0))
+    good = run(rt, 3)[-1].target
+    if which == "base":
+        rt.base = policies("base", math.nan)
+    else:
+        rt.residual = policies("residual", math.nan)   # inf would be bounded by tanh
+    outs = run(rt, 3, t0=1.0)
+    for o in outs:
+        assert o.flags & Flag.NONFINITE
+        np.testing.assert_array_equal(o.target, good)
+
+
+def test_residual_is_capped_on_top_of_its_tanh_bound(policies):
+    base = policies("base", 0.0)
+    out = run(running(base, policies("residual", 100.0), residual_max=0.02), 1)[0]   # tanh -> 0.05
+    assert RESIDUAL_BOUND > 0.02
+    assert out.flags & Flag.RESIDUAL_CAPPED
+    np.testing.assert_allclose(out.target, jo.clip_to_limits(Q0 + 0.02), atol=1e-6)
+    assert out.residual_norm == pytest.approx(0.02 * 4)
+    small = run(running(base, policies("residual", 0.1), residual_max=0.02), 1)[0]   # 0.05 tanh(0.1) < 0.02
+    assert not small.flags & Flag.RESIDUAL_CAPPED
+
+
+def test_stale_or_nonfinite_state_holds_the_last_safe_target(policies):
+    rt = running(policies("base", 0.5), state_timeout=0.1)
+    held = run(rt, 3)[-1].target
+    out = rt.tick(Sample(Q0, 0.1), 0.25)            # state 0.15 s old
+    assert out.flags & Flag.STATE_STALE
+    np.testing.assert_array_equal(out.target, held)
+    bad = Q0.copy()
+    bad[3] = np.nan
+    out = rt.tick(Sample(bad, 0.3), 0.3)
+    assert out.flags & Flag.STATE_STALE
+    np.testing.assert_array_equal(out.target, held)
+    assert rt.tick(None, 0.4).flags & Flag.STATE_STALE
+
+
+def test_topic_wrist_goes_stale(policies):
+    rt = running(policies("base", 0.5), wrist_timeout=0.5)
+    rt.set_wrist(wrist_quat("palm_up"), 0.0)
+    assert not rt.tick(Sample(Q0, 0.4), 0.4).flags
+    assert rt.tick(Sample(Q0, 0.6), 0.6).flags & Flag.STATE_STALE
+    with pytest.raises(ValueError):
+        rt.set_wrist([0.0, 0.0, 0.0, 0.0], 1.0)
+
+
+def test_no_target_before_the_policy_first_runs(policies):
+    rt = running(policies("base", 0.5))
+    rt.set_command(Mode.HOLD)
+    out = rt.tick(Sample(Q0, 0.0), 0.0)
+    assert out.target is None and not out.flags
+
+
+def test_estop_latches_until_false_then_enable(policies):
+    rt = running(policies("base", 0.5))
+    held = run(rt, 2)[-1].target
+    rt.set_estop(True)
+    for action in (lambda: None, lambda: rt.set_enabled(True), lambda: rt.set_estop(False)):
+        action()
+        out = rt.tick(Sample(Q0, 1.0), 1.0)
+        assert out.flags & Flag.ESTOP and out.flags & Flag.DISABLED
+        np.testing.assert_array_equal(out.target, held)
+    rt.set_enabled(True)
+    out = rt.tick(Sample(Q0, 1.05), 1.05)
+    assert not out.flags
+    np.testing.assert_allclose(out.target, jo.clip_to_limits(held + 0.5 / 24))   # resumes from the held target
+
+
+def test_disable_holds_and_enable_reinitialises_the_history(policies):
+    seen = []
+    base = policies("base", 0.5)
+
+    class Recording:
+        kind, spec, obs_dim = base.kind, base.spec, base.obs_dim
+
+        def __call__(self, obs):
+            seen.append(obs.copy())
+            return base(obs)
+
+    rt = running(Recording())
+    held = run(rt, 4)[-1].target
+    rt.set_enabled(False)
+    out = rt.tick(Sample(Q0, 1.0), 1.0)
+    assert out.flags == Flag.DISABLED
+    np.testing.assert_array_equal(out.target, held)
+    q_now = Q0 + 0.05
+    rt.set_enabled(True)
+    rt.tick(Sample(q_now, 1.05), 1.05)
+    hist = seen[-1][:320].reshape(10, 2, 16)
+    np.testing.assert_allclose(hist[:, 0], np.broadcast_to(q_now, (10, 16)), atol=1e-6)
+    np.testing.assert_allclose(hist[:, 1], np.broadcast_to(held, (10, 16)), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode, flags", [(Mode.HOLD, Flag(0)), (Mode.OFF, Flag.DISABLED)])
+def test_hold_and_off_hold_the_last_target(policies, mode, flags):
+    rt = running(policies("base", 0.5))
+    held = run(rt, 2)[-1].target
+    rt.set_command(mode)
+    outs = run(rt, 3, t0=1.0)
+    assert all(o.flags == flags for o in outs)
+    for o in outs:
+        np.testing.assert_array_equal(o.target, held)
+
+
+def test_rejects_bad_commands_and_mismatched_artifacts(policies):
+    rt = running(policies("base", 0.5))
+    for axis in ([0.0, 0.0, 0.0], [np.nan, 0.0, 1.0], [1.0, 0.0]):
+        with pytest.raises(ValueError):
+            rt.set_command(Mode.ROTATE, axis)
+    with pytest.raises(ArtifactError):
+        PolicyRuntime(policies("residual", 0.0), None, SafetyConfig())
+    with pytest.raises(ArtifactError):
+        PolicyRuntime(policies("base", 0.0), policies("base", 0.0), SafetyConfig())
+
+
+def test_tick_clock_counts_skipped_ticks():
+    clock = TickClock(0.05)
+    starts = [0.0, 0.051, 0.1, 0.26, 0.3, 0.35]   # the tick at 0.26 is 0.11 s (2 periods) late
+    periods = [clock.start(t) for t in starts]
+    assert clock.missed == 2
+    assert math.isnan(periods[0]) and periods[3] == pytest.approx(0.16)
+    clock.start(0.40 + 0.049)                       # late, but less than one period
+    assert clock.missed == 2
