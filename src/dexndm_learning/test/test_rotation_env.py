@@ -127,3 +127,13 @@ def test_bad_names_list_valid_choices(field, value, valid):
     cfg = dataclasses.replace(EnvConfig(num_envs=2), **{field: value})
     with pytest.raises(ValueError, match=valid):
         RotationEnv(cfg)
+
+
+def test_goal_oriented_evaluation_succeeds_only_when_the_goal_is_reached():
+    from dexndm_learning.rl.evaluate import run_goal_episodes
+
+    env = quiet_env("palm_up", n=4, episode_steps=5)
+    ok = run_goal_episodes(env, lambda obs: np.zeros((4, 16)), np.random.default_rng(0))
+    assert ok.shape == (4,) and not ok.any()          # holding still never reaches a 90-180 deg goal
+    # The command follows the remaining relative rotation: unit axes in the world frame.
+    np.testing.assert_allclose(np.linalg.norm(env.axis_world, axis=1), 1.0)

@@ -48,6 +48,37 @@ def run_episodes(env: RotationEnv, act, steps: int | None = None) -> EpisodeReco
     return EpisodeRecord(omega, axis, axis_world, alive, wrist)
 
 
+def run_goal_episodes(env: RotationEnv, act, rng: np.random.Generator, steps: int | None = None) -> np.ndarray:
+    """Goal-oriented rotation: each env gets a goal orientation (a random rotation of 90-180 deg
+    from the start); at every step the command is the axis of the remaining relative rotation
+    (world frame). Returns per-env success: held to the end and within 0.1 pi of the goal."""
+    from scipy.spatial.transform import Rotation
+
+    from dexndm_learning.sim.wrist import from_wxyz
+
+    steps = steps or env.cfg.episode_steps
+    env.reset(np.arange(env.num_envs))
+    n = env.num_envs
+    start = from_wxyz(env.sens[:, env.layout.obj_quat])
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    turn = Rotation.from_rotvec(direction * rng.uniform(np.pi / 2, np.pi, (n, 1)))
+    goal = turn * start
+    wrists = from_wxyz(env.wrist)
+    held = np.ones(n, dtype=bool)
+    angle = np.full(n, np.pi)
+    for _ in range(steps):
+        rel = (goal * from_wxyz(env.sens[:, env.layout.obj_quat]).inv()).as_rotvec()   # hand frame
+        angle = np.linalg.norm(rel, axis=1)
+        moving = angle > 1e-3
+        env.axis_hand[moving] = rel[moving] / angle[moving, None]
+        env.axis_world[:] = wrists.apply(env.axis_hand)
+        _, _, _, info = env.step(act(env.observations()))
+        held &= ~info["dropped"]
+    final = np.linalg.norm((goal * from_wxyz(env.sens[:, env.layout.obj_quat]).inv()).as_rotvec(), axis=1)
+    return held & metrics.goal_success(final)
+
+
 def episode_metrics(rec: EpisodeRecord) -> dict[str, np.ndarray]:
     return {
         "RotR": metrics.rot_reward(rec.omega, rec.axis, rec.alive),
@@ -73,8 +104,13 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, dict[str, tuple[float, 
 def markdown_table(summary, title: str) -> str:
     lines = [f"**{title}**", "", "| axis group | RotR | TTF | RotP | Rot (rad) |", "|---|---|---|---|---|"]
     for g, d in summary.items():
+        if g == "goal":
+            continue
         cells = [f"{d[k][0]:.2f} ± {d[k][1]:.2f}" for k in ("RotR", "TTF", "RotP", "Rot")]
         lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    if "goal" in summary:
+        m, sd = summary["goal"]["GO_Succ"]
+        lines.append(f"\nGoal-oriented success (GO Succ): {100 * m:.1f} ± {100 * sd:.1f} %")
     return "\n".join(lines) + "\n"
 
 
@@ -106,7 +142,7 @@ def evaluate_specialist(run_dir: Path, out_dir: Path, seeds=(0, 1, 2), num_envs:
     from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
 
     cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
-    records = []
+    records, goal_success = [], []
     for seed in seeds:
         env_cfg = dataclasses.replace(cfg.env, num_envs=num_envs, seed=1000 + seed, **(env_overrides or {}))
         run_cfg = dataclasses.replace(cfg, env=env_cfg)
@@ -119,7 +155,9 @@ def evaluate_specialist(run_dir: Path, out_dir: Path, seeds=(0, 1, 2), num_envs:
                 return policy(venv._obs(obs)).numpy()
 
         records.append(run_episodes(venv.env, act))
+        goal_success.append(float(run_goal_episodes(venv.env, act, np.random.default_rng(seed)).mean()))
     summary = summarize(records)
+    summary["goal"] = {"GO_Succ": metrics.mean_std(goal_success)}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     (out_dir / "metrics.md").write_text(markdown_table(summary, run_dir.name))

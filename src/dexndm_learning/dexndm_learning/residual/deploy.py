@@ -1,0 +1,73 @@
+"""Base + residual policy in ``RotationEnv``, without ROS (method.md section 9).
+
+At step t the base policy maps the proprioceptive observation o_t to an action; the env turns it
+into the base target ``a_t = clip(a_{t-1} + action / 24)``. The residual maps (o_t, a_t) to a
+bounded offset and the world receives ``clip(a_t + a_res_t)``. The env's own target and hence
+the observed target history stay the base targets, which is what the base policy was trained on
+and what the residual was trained to see.
+
+``RotationEnv`` applies its target to the world in one place (``command_filter.step``);
+``TargetOffset`` wraps that filter so an additive offset reaches the world without touching the
+env's targets. It stands in for an env-level ``target_offset`` hook.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_learning import joint_order
+from dexndm_learning.policy.artifact import DeployablePolicy, load_policy
+from dexndm_learning.sim.rotation_env import RotationEnv
+
+
+class TargetOffset:
+    """Wraps ``env.command_filter``: the world gets ``clip(target + offset)``; set ``offset``
+    ((num_envs, 16), rad) before each ``env.step``."""
+
+    def __init__(self, env: RotationEnv):
+        self.inner = env.command_filter
+        self.offset = np.zeros((env.num_envs, joint_order.NUM_JOINTS))
+        env.command_filter = self
+
+    def reset(self, q0, env_ids=None) -> None:
+        self.inner.reset(q0, env_ids)
+
+    def step(self, targets) -> np.ndarray:
+        return self.inner.step(joint_order.clip_to_limits(np.asarray(targets) + self.offset))
+
+
+def bounded_residual(policy: DeployablePolicy, obs: np.ndarray, base_target: np.ndarray) -> np.ndarray:
+    """The residual's offset for (obs, base target), finite and within its bound for any input
+    (a non-finite network output, possible only for absurd inputs, gives no correction)."""
+    bound = policy.spec.residual_bound
+    res = policy(np.concatenate([obs, base_target], axis=-1))
+    return np.clip(np.nan_to_num(res, nan=0.0, posinf=bound, neginf=-bound), -bound, bound)
+
+
+def _policy(p: DeployablePolicy | str | Path, kind: str) -> DeployablePolicy:
+    policy = p if isinstance(p, DeployablePolicy) else load_policy(p)
+    if policy.kind != kind:
+        raise ValueError(f"expected a '{kind}' policy, got a '{policy.kind}' one")
+    return policy
+
+
+class BaseResidualActor:
+    """``act(obs) -> base actions`` for ``rl.evaluate.run_episodes``; with a residual it also
+    sets this step's world-side target offset on ``env``."""
+
+    def __init__(self, env: RotationEnv, base: DeployablePolicy | str | Path,
+                 residual: DeployablePolicy | str | Path | None = None):
+        self.env = env
+        self.base = _policy(base, "base")
+        self.residual = None if residual is None else _policy(residual, "residual")
+        self.offset = None if residual is None else TargetOffset(env)
+
+    def __call__(self, obs: dict) -> np.ndarray:
+        o = obs["proprio"]
+        action = self.base(o)
+        if self.residual is not None:
+            step = np.clip(np.nan_to_num(action, nan=0.0), -1.0, 1.0)    # as RotationEnv.step applies it
+            base_target = joint_order.clip_to_limits(self.env.targets + self.env.cfg.action_scale * step)
+            self.offset.offset[:] = bounded_residual(self.residual, o, base_target)
+        return action

@@ -1,0 +1,194 @@
+"""Sim-to-sim study (method.md section 11, paper Table 6): a reality profile plays the real world.
+
+    # evaluate direct transfer and given residuals in the target world
+    python -m dexndm_learning.residual.sim2sim eval --base base.pt --reality worn_hand \\
+        --residual joint=runs/residual/joint/residual.pt --residual whole=runs/residual/whole/residual.pt \\
+        --object-sets normal_cylinders normal_cuboids --out runs/sim2sim/worn_hand
+
+    # the whole chain from target-world control steps (collected elsewhere) and sim rollouts
+    python -m dexndm_learning.residual.sim2sim pipeline --base base.pt --reality worn_hand \\
+        --steps data/worn_hand_steps.npz --sim-data data/rollouts/base_nominal --out runs/sim2sim/worn_hand
+
+``pipeline`` fits a joint-wise and a whole-hand NDM on the target world's steps
+(``fit_target_ndm``), trains a residual through each on the base policy's sim rollouts and
+evaluates: (i) direct transfer (base only), (ii) base + residual via the joint-wise NDM, (iii) base
++ residual via the whole-hand NDM.
+
+Evaluation: per object set, variant and seed one synchronized episode in each of ``num_envs``
+envs of the reality profile, with training randomization off (the profile is the world) and the
+env seed ``1000 + seed``, so every variant meets the same grasps, axes and disturbances. Metrics
+are RotR / TTF / RotP (mean +- std over seeds, per axis group, ``rl.evaluate.summarize``).
+Outputs: ``sim2sim.md`` (tables), ``sim2sim.json`` (summaries) and ``sim2sim.png`` (bars).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_learning.ndm.config import NdmConfig
+from dexndm_learning.ndm.dataset import load_steps
+from dexndm_learning.ndm.models import load_model
+from dexndm_learning.ndm.steps import Steps
+from dexndm_learning.ndm import train as ndm_train
+from dexndm_learning.residual import train as residual_train
+from dexndm_learning.residual.deploy import BaseResidualActor
+from dexndm_learning.rl.evaluate import markdown_table, run_episodes, summarize
+from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
+
+DIRECT = "direct"
+VARIANT_OF_KIND = {"joint": "joint-wise NDM + residual", "finger": "finger-wise NDM + residual",
+                   "whole": "whole-hand NDM + residual"}
+PLOT_METRICS = ("RotR", "TTF", "RotP")
+
+
+def fit_target_ndm(steps: Steps, kind: str, out: Path, cfg: NdmConfig | None = None,
+                   init: Path | None = None, progress: bool = True) -> Path:
+    """Fit an NDM of ``kind`` to control steps recorded in the target world (optionally
+    fine-tuning the sim-pretrained ``init``); returns the best checkpoint."""
+    cfg = cfg or NdmConfig.load()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=kind))
+    ndm_train.train(cfg, steps, out, init=init, progress=progress)
+    return out / "best.pt"
+
+
+def train_residual(ndm_path: Path, sim_data: list[str], out: Path,
+                   cfg: residual_train.ResidualConfig | None = None, progress: bool = True) -> Path:
+    """Train a residual through the NDM at ``ndm_path``; returns the artifact."""
+    cfg = dataclasses.replace(cfg or residual_train.ResidualConfig.load(), data=list(sim_data))
+    ndm = load_model(ndm_path)
+    residual_train.train(cfg, ndm, ndm.config.window, out, progress)
+    return out / "residual.pt"
+
+
+def eval_env_config(env_cfg: EnvConfig, reality: str, object_set: str, seed: int) -> EnvConfig:
+    return dataclasses.replace(env_cfg, reality=reality, object_set=object_set, seed=1000 + seed,
+                               randomization=dataclasses.replace(env_cfg.randomization, enabled=False))
+
+
+def evaluate(base: Path, residuals: dict[str, Path | None], reality: str, object_sets: list[str],
+             env_cfg: EnvConfig, seeds=(0, 1, 2)) -> dict:
+    """{object set: {variant: summarize(...)}} for each variant (residual None = base only)."""
+    results: dict[str, dict] = {}
+    for object_set in object_sets:
+        for name, residual in residuals.items():
+            records = []
+            for seed in seeds:
+                env = RotationEnv(eval_env_config(env_cfg, reality, object_set, seed))
+                records.append(run_episodes(env, BaseResidualActor(env, base, residual)))
+                env.stepper.close()
+            results.setdefault(object_set, {})[name] = summarize(records)
+    return results
+
+
+def report_markdown(results: dict, reality: str) -> str:
+    lines = [f"# Sim-to-sim in reality profile `{reality}`", "",
+             "All axis groups together (mean ± std over seeds):", "",
+             "| object set | variant | RotR | TTF | RotP |", "|---|---|---|---|---|"]
+    for object_set, variants in results.items():
+        for name, summary in variants.items():
+            cells = [f"{summary['all'][k][0]:.2f} ± {summary['all'][k][1]:.2f}" for k in PLOT_METRICS]
+            lines.append(f"| {object_set} | {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for object_set, variants in results.items():
+        for name, summary in variants.items():
+            lines.append(markdown_table(summary, f"{object_set}: {name}"))
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path, reality: str) -> None:
+    """Bars per axis group and variant (error bars: std over seeds); a row per object set."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(results)
+    fig, axes = plt.subplots(len(sets), len(PLOT_METRICS), figsize=(5 * len(PLOT_METRICS), 3.5 * len(sets)),
+                             squeeze=False)
+    for row, object_set in enumerate(sets):
+        variants = results[object_set]
+        groups = list(next(iter(variants.values())))
+        width = 0.8 / len(variants)
+        x = np.arange(len(groups))
+        for col, metric in enumerate(PLOT_METRICS):
+            ax = axes[row, col]
+            for i, (name, summary) in enumerate(variants.items()):
+                mean = [summary[g][metric][0] for g in groups]
+                std = [summary[g][metric][1] for g in groups]
+                ax.bar(x + (i - (len(variants) - 1) / 2) * width, mean, width, yerr=std, capsize=2, label=name)
+            ax.set_xticks(x, groups)
+            ax.set_title(f"{object_set}: {metric}")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"sim-to-sim, reality profile '{reality}'")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_report(results: dict, reality: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sim2sim.json").write_text(json.dumps(results, indent=1))
+    (out / "sim2sim.md").write_text(report_markdown(results, reality))
+    plot(results, out / "sim2sim.png", reality)
+
+
+def run_pipeline(base: Path, reality: str, steps: Steps, sim_data: list[str], out: Path, object_sets: list[str],
+                 env_cfg: EnvConfig, kinds=("joint", "whole"), seeds=(0, 1, 2), ndm_cfg: NdmConfig | None = None,
+                 residual_cfg: residual_train.ResidualConfig | None = None) -> dict:
+    """Fit target-world NDMs, train a residual through each, evaluate against direct transfer."""
+    residuals: dict[str, Path | None] = {DIRECT: None}
+    for kind in kinds:
+        ndm_path = fit_target_ndm(steps, kind, out / f"ndm_{kind}", ndm_cfg)
+        residuals[VARIANT_OF_KIND[kind]] = train_residual(ndm_path, sim_data, out / f"residual_{kind}", residual_cfg)
+    results = evaluate(base, residuals, reality, object_sets, env_cfg, seeds)
+    write_report(results, reality, out)
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Sim-to-sim study of base + residual in a reality profile.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("eval", help="evaluate direct transfer and given residual artifacts")
+    ev.add_argument("--residual", action="append", default=[], metavar="NAME=PATH",
+                    help="a residual artifact; NAME joint|finger|whole or any label (repeatable)")
+    pipe = sub.add_parser("pipeline", help="fit NDMs, train residuals, evaluate")
+    pipe.add_argument("--steps", required=True, type=Path, help="target-world control steps (.npz or bag dir)")
+    pipe.add_argument("--sim-data", nargs="+", required=True, help="base policy rollout datasets (nominal sim)")
+    pipe.add_argument("--kinds", nargs="+", default=["joint", "whole"], choices=sorted(VARIANT_OF_KIND))
+    pipe.add_argument("--ndm-config", default="ndm")
+    pipe.add_argument("--residual-config", default="residual")
+    for p in (ev, pipe):
+        p.add_argument("--base", required=True, type=Path, help="base policy artifact")
+        p.add_argument("--reality", required=True, help="config/reality/<name>.yaml: the target world")
+        p.add_argument("--object-sets", nargs="+", default=["normal_cylinders"])
+        p.add_argument("--wrists", nargs="+", default=["palm_up"])
+        p.add_argument("--axis-set", default="xyz")
+        p.add_argument("--num-envs", type=int, default=64)
+        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+        p.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args(argv)
+    env_cfg = EnvConfig(num_envs=args.num_envs, wrists=list(args.wrists), axis_set=args.axis_set)
+    if args.command == "eval":
+        residuals: dict[str, Path | None] = {DIRECT: None}
+        for item in args.residual:
+            name, sep, path = item.partition("=")
+            if not sep:
+                ap.error(f"--residual wants NAME=PATH, got {item!r}")
+            residuals[VARIANT_OF_KIND.get(name, name)] = Path(path)
+        results = evaluate(args.base, residuals, args.reality, args.object_sets, env_cfg, args.seeds)
+        write_report(results, args.reality, args.out)
+    else:
+        ndm_cfg = NdmConfig.load(args.ndm_config)
+        results = run_pipeline(args.base, args.reality, load_steps(args.steps, ndm_cfg.ingest), args.sim_data,
+                               args.out, args.object_sets, env_cfg, args.kinds, args.seeds, ndm_cfg,
+                               residual_train.ResidualConfig.load(args.residual_config))
+    print((args.out / "sim2sim.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,281 @@
+"""Train the residual policy through a frozen neural dynamics model (method.md section 9).
+
+    python -m dexndm_learning.residual.train --data <rollout dir> [<rollout dir> ...] \\
+        --ndm runs/ndm/<name>/best.pt --out runs/residual/<name> [--config residual] [--epochs N]
+
+Data: the base policy's rollouts in nominal sim (``data.rollout_dataset``). At step t the base
+policy saw o_t and commanded a_t = ``targets[t+1]``; the residual outputs
+``a_res_t = bound * tanh(net([o_t, a_t]))``. The frozen NDM of the target world (any kind) gets
+the history ``{(q_j, a_j + a_res_j)}, j = t-W+1..t`` (commands clamped to the joint limits, as
+the hand would) and the loss compares its prediction with the sim next state ``q[t+1]``: the
+residual learns the command change that makes the target world follow the sim trajectory.
+The residual's observation keeps the base targets, as at deployment.
+
+Samples are chunks of ``chunk`` consecutive steps of one episode: the residual runs once per
+step and every W-step window inside the chunk is one NDM prediction, so one residual evaluation
+serves up to W predictions. Chunks tile each episode's predictable steps t = W-1..T-1 (the last
+chunk of an episode may overlap its neighbour); steps with less than W steps of history are not
+used, as in NDM training.
+
+Loss (``loss: l1`` by default): the paper's objective is a norm of the state error, not its
+square. The NDM is accurate on its data's distribution but not globally (paper B.4); where it is
+far off (rare contact events, unusual commands) a squared loss's gradient grows with the error
+and lets those few transitions set the residual, while L1 weighs every transition equally and
+fits the typical (median) correction.
+
+The output layer starts at zero, so training starts from direct transfer (no correction). The
+run folder gets ``residual.pt`` (artifact of the best validation loss, ``policy.artifact``),
+``residual_config.json``, ``residual_result.json`` (losses, including the zero-residual
+baseline), ``residual_magnitude.json`` (per-joint mean |a_res| on validation, our and Isaac
+order) and ``tb/``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from dexndm_learning import joint_order
+from dexndm_learning.bc.train import EpisodeBank
+from dexndm_learning.config import load_yaml, resolve_config, to_dict
+from dexndm_learning.data.rollout_dataset import proprio_obs
+from dexndm_learning.ndm.models import load_model
+from dexndm_learning.policy.artifact import PolicySpec, save_policy
+from dexndm_learning.policy.residual_mlp import ResidualMLP
+
+
+@dataclass
+class ResidualConfig:
+    width: int = 256
+    blocks: int = 2
+    residual_bound: float = 0.05
+    loss: str = "l1"
+    epochs: int = 1
+    chunk: int = 32
+    batch_chunks: int = 64
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    joint_noise: float = 0.005
+    val_fraction: float = 0.1
+    evals_per_epoch: int = 5
+    history: int = 10
+    action_scale: float = 1.0 / 24.0
+    seed: int = 0
+    torch_threads: int = 2
+    data: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "residual") -> "ResidualConfig":
+        return load_yaml(cls, resolve_config(name_or_path))
+
+
+LOSSES = {"l1": lambda err: err.abs().mean(), "mse": lambda err: err.pow(2).mean()}
+
+
+def chunk_starts(steps: int, window: int, chunk: int) -> np.ndarray:
+    """First steps of the chunks whose windows predict every step t = window-1..steps-1 once
+    (the last chunk may overlap the one before)."""
+    if not window <= chunk <= steps:
+        raise ValueError(f"need window ({window}) <= chunk ({chunk}) <= episode steps ({steps})")
+    starts = list(range(0, steps - chunk + 1, chunk - window + 1))
+    if starts[-1] + chunk < steps:
+        starts.append(steps - chunk)
+    return np.array(starts)
+
+
+def episode_chunks(episodes: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """(n, 2) rows (episode, start step) of every chunk of ``episodes``."""
+    return np.stack(np.meshgrid(episodes, starts, indexing="ij"), -1).reshape(-1, 2)
+
+
+@dataclass
+class ChunkBatch:
+    obs: torch.Tensor      # (B, L, obs) residual input: base observation o_j, base target a_j
+    q: torch.Tensor        # (B, L, 16) sim joint positions q_j
+    base: torch.Tensor     # (B, L, 16) base targets a_j
+    next_q: torch.Tensor   # (B, L-W+1, 16) sim q_{t+1} for t = start+W-1 .. start+L-1
+
+
+def chunk_batch(bank: EpisodeBank, chunks: np.ndarray, cfg: ResidualConfig, window: int,
+                rng: np.random.Generator) -> ChunkBatch:
+    d = bank.data
+    episodes, j = chunks[:, 0], chunks[:, 1:2] + np.arange(cfg.chunk)    # j: (B, L) step indices
+    rows = np.arange(len(chunks))[:, None]
+    q, targets = d["q"][episodes], d["targets"][episodes]
+    seen_q = q + rng.uniform(-cfg.joint_noise, cfg.joint_noise, q.shape) if cfg.joint_noise else q
+    base = targets[rows, j + 1]
+    obs = proprio_obs(seen_q, targets, d["wrist"][episodes], d["axis"][episodes], j, cfg.history)
+    t = torch.from_numpy
+    return ChunkBatch(t(np.concatenate([obs, base], -1).astype(np.float32)),
+                      t(q[rows, j].astype(np.float32)), t(base.astype(np.float32)),
+                      t(q[rows, j[:, window - 1:] + 1].astype(np.float32)))
+
+
+class BoundedResidual(nn.Module):
+    """What the deployed artifact computes: ``bound * tanh(net((x - mean) / std))``."""
+
+    def __init__(self, net: ResidualMLP, mean: np.ndarray, std: np.ndarray, bound: float):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        self.bound = bound
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bound * torch.tanh(self.net((x - self.mean) / self.std))
+
+
+_LOWER = torch.as_tensor(joint_order.LOWER, dtype=torch.float32)
+_UPPER = torch.as_tensor(joint_order.UPPER, dtype=torch.float32)
+
+
+def ndm_windows(q: torch.Tensor, commands: torch.Tensor, window: int) -> torch.Tensor:
+    """(B, L, 16) positions and commands -> (B * (L-W+1), W, 16, 2) NDM inputs, one per window."""
+    x = torch.stack([q, commands], -1).unfold(1, window, 1)          # (B, L-W+1, 16, 2, W)
+    return x.permute(0, 1, 4, 2, 3).reshape(-1, window, joint_order.NUM_JOINTS, 2)
+
+
+def prediction_error(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None) -> torch.Tensor:
+    """NDM(history with a + a_res) - sim next q, (N, 16); ``res`` None = no residual."""
+    commands = b.base if res is None else torch.clamp(b.base + res, _LOWER, _UPPER)
+    return ndm(ndm_windows(b.q, commands, window)) - b.next_q.reshape(-1, joint_order.NUM_JOINTS)
+
+
+@torch.no_grad()
+def validate(policy: BoundedResidual, ndm: nn.Module, window: int, bank: EpisodeBank, chunks: np.ndarray,
+             cfg: ResidualConfig) -> dict:
+    """Loss with and without the residual and per-joint mean |a_res| (MJ order) over ``chunks``;
+    the observation noise is seeded so every validation sees the same inputs."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    loss, zero_loss, abs_res = 0.0, 0.0, torch.zeros(joint_order.NUM_JOINTS, dtype=torch.float64)
+    n_pred = n_res = 0
+    for i in range(0, len(chunks), cfg.batch_chunks):
+        b = chunk_batch(bank, chunks[i:i + cfg.batch_chunks], cfg, window, rng)
+        res = policy(b.obs)
+        err, zero_err = prediction_error(ndm, window, b, res), prediction_error(ndm, window, b, None)
+        loss += LOSSES[cfg.loss](err).item() * len(err)
+        zero_loss += LOSSES[cfg.loss](zero_err).item() * len(err)
+        abs_res += res.abs().reshape(-1, joint_order.NUM_JOINTS).double().sum(0)
+        n_pred, n_res = n_pred + len(err), n_res + res.shape[0] * res.shape[1]
+    return {"loss": loss / n_pred, "zero_residual_loss": zero_loss / n_pred,
+            "mean_abs_residual": (abs_res / n_res).numpy()}
+
+
+def magnitude_report(mean_abs_mj: np.ndarray) -> dict:
+    """Per-joint mean |a_res| (rad) listed in our (MJ) order and in Isaac Gym order (Table 8)."""
+    out = {}
+    for order in (joint_order.Order.MJ, joint_order.Order.ISAAC):
+        values = joint_order.convert(mean_abs_mj, joint_order.Order.MJ, order)
+        out[order.value] = {"joints": list(joint_order.names(order)),
+                            "mean_abs_residual_rad": [float(v) for v in values]}
+    return out
+
+
+def split_episodes(n: int, val_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    perm = rng.permutation(n)
+    n_val = max(1, int(round(val_fraction * n)))
+    if n - n_val < 1:
+        raise ValueError("need at least 2 episodes (one for validation)")
+    return perm[n_val:], perm[:n_val]
+
+
+def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress: bool = True) -> dict:
+    """Train on the episodes of ``cfg.data`` through the frozen ``ndm`` (input window ``window``)."""
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.torch_threads)
+    rng = np.random.default_rng(cfg.seed)
+    ndm = ndm.eval().requires_grad_(False)
+    bank = EpisodeBank(cfg.data)
+    train_eps, val_eps = split_episodes(bank.episodes, cfg.val_fraction, rng)
+    starts = chunk_starts(bank.steps, window, cfg.chunk)
+    train_chunks, val_chunks = episode_chunks(train_eps, starts), episode_chunks(val_eps, starts)
+
+    probe = chunk_batch(bank, train_chunks[rng.choice(len(train_chunks), min(256, len(train_chunks)), replace=False)],
+                        cfg, window, rng).obs.flatten(0, 1)
+    mean, std = probe.mean(0).numpy(), probe.std(0).numpy() + 1e-3
+    net = ResidualMLP(probe.shape[1], joint_order.NUM_JOINTS, cfg.width, cfg.blocks)
+    nn.init.zeros_(net.out.weight)
+    nn.init.zeros_(net.out.bias)
+    policy = BoundedResidual(net, mean, std, cfg.residual_bound)
+    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, residual_bound=cfg.residual_bound)
+
+    steps_per_epoch = math.ceil(len(train_chunks) / cfg.batch_chunks)
+    total = cfg.epochs * steps_per_epoch
+    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "residual_config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out / "tb"))
+    best, best_state, best_val, history = math.inf, None, None, []
+    bar = tqdm(total=total, desc="residual", unit="step", disable=not progress)
+    step = 0
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(train_chunks))
+        for i in range(0, len(order), cfg.batch_chunks):
+            policy.train()
+            b = chunk_batch(bank, train_chunks[order[i:i + cfg.batch_chunks]], cfg, window, rng)
+            loss = LOSSES[cfg.loss](prediction_error(ndm, window, b, policy(b.obs)))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            writer.add_scalar("residual/train_loss", loss.item(), step)
+            bar.update()
+            if step % eval_every and step != total:
+                continue
+            policy.eval()
+            val = validate(policy, ndm, window, bank, val_chunks, cfg)
+            writer.add_scalar("residual/val_loss", val["loss"], step)
+            writer.add_scalar("residual/val_zero_residual_loss", val["zero_residual_loss"], step)
+            writer.add_scalar("residual/val_mean_abs_residual", float(val["mean_abs_residual"].mean()), step)
+            history.append({"step": step, "train_loss": loss.item(), "val_loss": val["loss"]})
+            bar.set_postfix(val=f"{val['loss']:.3g}", zero=f"{val['zero_residual_loss']:.3g}")
+            if val["loss"] < best:
+                best, best_val = val["loss"], val
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                save_policy(out / "residual.pt", "residual", net, spec)
+    bar.close()
+    writer.close()
+    magnitude = magnitude_report(best_val["mean_abs_residual"])
+    (out / "residual_magnitude.json").write_text(json.dumps(magnitude, indent=1))
+    result = {"best_val_loss": best, "zero_residual_val_loss": best_val["zero_residual_loss"],
+              "loss": cfg.loss, "window": window, "train_episodes": len(train_eps), "val_episodes": len(val_eps),
+              "history": history}
+    (out / "residual_result.json").write_text(json.dumps(result, indent=1))
+    return {**result, "magnitude": magnitude, "best_state": best_state, "obs_mean": mean, "obs_std": std}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Train a residual policy through a frozen NDM.")
+    ap.add_argument("--data", nargs="+", required=True, help="rollout datasets of the base policy (nominal sim)")
+    ap.add_argument("--ndm", required=True, type=Path, help="NDM checkpoint of the target world (any kind)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--config", default="residual", help="config name in config/ or a YAML path")
+    ap.add_argument("--epochs", type=int, help="overrides epochs")
+    args = ap.parse_args(argv)
+    cfg = dataclasses.replace(ResidualConfig.load(args.config), data=list(args.data))
+    if args.epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    ndm = load_model(args.ndm)
+    result = train(cfg, ndm, ndm.config.window, args.out)
+    print(f"best val loss {result['best_val_loss']:.4g} (no residual: {result['zero_residual_val_loss']:.4g}); "
+          f"artifact: {args.out / 'residual.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""Residual policy: output bound, training through a known NDM, export, magnitude report, and
+base + residual in RotationEnv."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dexndm_learning import joint_order
+from dexndm_learning.data.rollout_dataset import RolloutWriter, proprio_obs
+from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, load_policy, save_policy
+from dexndm_learning.policy.residual_mlp import ResidualMLP
+from dexndm_learning.residual import deploy
+from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chunk_starts, ndm_windows,
+                                            train)
+from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
+
+torch.set_num_threads(1)
+RES_DIM = BASE_OBS_DIM + 16
+BOUND = 0.05
+SIM_GAIN, WORLD_GAIN = 0.5, 0.4     # first-order tracking: q' = q + gain (command - q)
+OFFSET = np.array([(-1) ** j * 0.002 * (j + 1) for j in range(16)])   # distinct per-joint magnitudes
+WINDOW, T, EPISODES = 3, 40, 24
+
+
+class GapWorld(nn.Module):
+    """A known target world with the NDM interface: weaker gains and a per-joint target offset,
+    q' = q + WORLD_GAIN (a + OFFSET - q). Matching the sim step q + SIM_GAIN (a - q) needs
+    a_res = (SIM_GAIN / WORLD_GAIN - 1)(a - q) - OFFSET."""
+
+    def forward(self, x):
+        q, a = x[:, -1, :, 0], x[:, -1, :, 1]
+        return q + WORLD_GAIN * (a + torch.as_tensor(OFFSET, dtype=x.dtype) - q)
+
+
+def needed_residual(q, a):
+    return (SIM_GAIN / WORLD_GAIN - 1) * (a - q) - OFFSET
+
+
+def write_sim_rollouts(root, seed=0):
+    """Episodes of the sim dynamics under smooth random targets in the middle of the joint range."""
+    rng = np.random.default_rng(seed)
+    mid, half = (joint_order.LOWER + joint_order.UPPER) / 2, (joint_order.UPPER - joint_order.LOWER) / 2
+    writer = RolloutWriter(root, steps=T, shard_episodes=10)
+    for _ in range(EPISODES):
+        phase = rng.uniform(0, 2 * np.pi, 16)
+        targets = mid + 0.4 * half * np.sin(0.15 * np.arange(T + 1)[:, None] + phase)
+        q = np.empty_like(targets)
+        q[0] = targets[0]
+        for t in range(T):
+            q[t + 1] = q[t] + SIM_GAIN * (targets[t + 1] - q[t])
+        writer.add(q=q, targets=targets, actions=24 * np.diff(targets, axis=0), obj_pos=np.zeros((T + 1, 3)),
+                   obj_quat=np.tile([1.0, 0, 0, 0], (T + 1, 1)), axis=[0, 0, 1.0], wrist=[1.0, 0, 0, 0], object_id=0)
+    writer.close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("residual")
+    write_sim_rollouts(root / "sim")
+    cfg = ResidualConfig(width=64, blocks=1, residual_bound=BOUND, epochs=60, chunk=16, batch_chunks=16, lr=3e-3,
+                         joint_noise=0.0, evals_per_epoch=1, torch_threads=1, data=[str(root / "sim")])
+    result = train(cfg, GapWorld(), WINDOW, root / "run", progress=False)
+    return root, cfg, result
+
+
+def test_chunks_predict_every_step_once_and_windows_end_at_their_step():
+    for steps, window, chunk in [(400, 10, 32), (40, 3, 16), (20, 10, 20), (25, 5, 7)]:
+        predicted = np.concatenate([np.arange(s + window - 1, s + chunk) for s in chunk_starts(steps, window, chunk)])
+        assert set(predicted) == set(range(window - 1, steps)) and predicted.max() == steps - 1
+    q = torch.arange(2 * 6 * 16, dtype=torch.float32).reshape(2, 6, 16)
+    x = ndm_windows(q, -q, 4).reshape(2, 3, 4, 16, 2)                  # windows ending at steps 3, 4, 5
+    torch.testing.assert_close(x[1, 2, :, :, 0], q[1, 2:6])
+    torch.testing.assert_close(x[0, 0, :, :, 1], -q[0, 0:4])
+
+
+def test_bound_holds_on_extreme_inputs(tmp_path):
+    torch.manual_seed(0)
+    net = ResidualMLP(RES_DIM, 16, width=32, blocks=2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(50.0)                                               # an adversarially large network
+    save_policy(tmp_path / "res.pt", "residual", net,
+                PolicySpec(10, np.zeros(RES_DIM), np.full(RES_DIM, 1e-3), 1 / 24, residual_bound=BOUND))
+    policy = load_policy(tmp_path / "res.pt")
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 1e3, 1e6, 1e12, 1e30, np.finfo(np.float32).max):
+        obs = rng.choice([-1.0, 1.0], (64, BASE_OBS_DIM)) * scale * rng.uniform(0, 1, (64, BASE_OBS_DIM))
+        base = rng.choice([-1.0, 1.0], (64, 16)) * scale
+        res = deploy.bounded_residual(policy, obs, base)
+        assert np.isfinite(res).all() and np.abs(res).max() <= BOUND
+        if scale <= 1e6:       # the network itself stays finite here; tanh alone keeps the bound
+            raw = policy(np.concatenate([obs, base], -1))
+            assert np.abs(raw).max() <= np.float32(BOUND)
+            np.testing.assert_array_equal(res, np.clip(raw, -BOUND, BOUND))
+
+
+def test_residual_learns_the_correction_of_a_known_world(trained):
+    root, cfg, result = trained
+    assert result["best_val_loss"] < 0.1 * result["zero_residual_val_loss"]
+    policy = load_policy(root / "run" / "residual.pt")
+    from dexndm_learning.data.rollout_dataset import RolloutDataset
+
+    ds = RolloutDataset.open(root / "sim")
+    q, targets, wrist, axis = (np.concatenate([np.asarray(s[k]) for s in ds.iter_shards((k,))])
+                               for k in ("q", "targets", "wrist", "axis"))
+    t = np.tile(np.arange(WINDOW - 1, T), (len(q), 1))               # steps with a full NDM history
+    obs = proprio_obs(q, targets, wrist, axis, t)
+    base = targets[:, WINDOW:T + 1]
+    res = policy(np.concatenate([obs, base], -1))
+    want = needed_residual(q[:, WINDOW - 1:T], base)
+    err = np.abs(res - want).mean(axis=(0, 1))
+    assert err.max() < 0.15 * np.abs(want).mean(axis=(0, 1)).min() + 5e-4, err
+
+
+def test_export_round_trip_matches_the_training_network(trained):
+    root, cfg, result = trained
+    policy = load_policy(root / "run" / "residual.pt")
+    assert policy.kind == "residual" and policy.obs_dim == RES_DIM
+    assert policy.spec.residual_bound == BOUND and policy.spec.action_scale == pytest.approx(1 / 24)
+    net = ResidualMLP(RES_DIM, 16, cfg.width, cfg.blocks)
+    net.load_state_dict(result["best_state"])
+    x = np.random.default_rng(1).normal(0, 1, (32, RES_DIM)).astype(np.float32)
+    with torch.no_grad():
+        expected = BoundedResidual(net, result["obs_mean"], result["obs_std"], BOUND)(torch.from_numpy(x))
+    np.testing.assert_allclose(policy(x), expected.numpy(), atol=1e-6)
+
+
+def test_magnitude_report_lists_both_orders(trained):
+    root, _, result = trained
+    report = json.loads((root / "run" / "residual_magnitude.json").read_text())
+    assert report == result["magnitude"]
+    mj, isaac = report["mj"], report["isaac"]
+    assert mj["joints"] == list(joint_order.JOINT_NAMES)
+    assert isaac["joints"] == list(joint_order.names(joint_order.Order.ISAAC))
+    np.testing.assert_allclose(isaac["mean_abs_residual_rad"],
+                               joint_order.convert(mj["mean_abs_residual_rad"], "mj", "isaac"))
+    # the offset dominates the correction: the per-joint magnitudes follow |OFFSET| in our order
+    np.testing.assert_allclose(mj["mean_abs_residual_rad"], np.abs(OFFSET), atol=2e-3)
+
+
+class Spy:
+    """Records the targets the world is commanded."""
+
+    def __init__(self, inner):
+        self.inner, self.last = inner, None
+
+    def reset(self, q0, env_ids=None):
+        self.inner.reset(q0, env_ids)
+
+    def step(self, targets):
+        self.last = np.array(targets)
+        return self.inner.step(targets)
+
+
+def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    env = RotationEnv(EnvConfig(num_envs=2, object_set="normal_cylinders", episode_steps=5, joint_noise=0.0,
+                                disturbance_prob=0.0, randomization=RandomizationConfig(enabled=False),
+                                grasp=GraspConfig(candidates=8), nthread=1))
+    torch.manual_seed(0)
+    ones = (np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM))
+    save_policy(tmp_path / "base.pt", "base", ResidualMLP(BASE_OBS_DIM, 16, 8, 1), PolicySpec(10, *ones, 1 / 24))
+    res_net = ResidualMLP(RES_DIM, 16, 8, 1)
+    nn.init.zeros_(res_net.out.weight)
+    with torch.no_grad():
+        res_net.out.bias.copy_(torch.linspace(-1, 1, 16))
+    save_policy(tmp_path / "res.pt", "residual", res_net,
+                PolicySpec(10, np.zeros(RES_DIM), np.ones(RES_DIM), 1 / 24, residual_bound=BOUND))
+    constant = BOUND * np.tanh(np.linspace(-1, 1, 16))
+    spy = env.command_filter = Spy(env.command_filter)
+    actor = deploy.BaseResidualActor(env, tmp_path / "base.pt", tmp_path / "res.pt")
+    seen = []
+    monkeypatch.setattr(deploy, "bounded_residual",
+                        lambda p, o, a, f=deploy.bounded_residual: seen.append(a.copy()) or f(p, o, a))
+    for _ in range(3):
+        before = env.targets.copy()
+        obs = env.observations()
+        action = actor(obs)
+        env.step(action)
+        base = joint_order.clip_to_limits(before + np.clip(action, -1, 1) / 24)
+        np.testing.assert_allclose(env.targets, base, atol=1e-12)             # the env keeps base targets
+        np.testing.assert_allclose(seen[-1], base, atol=1e-12)                # the residual saw a_t
+        np.testing.assert_allclose(spy.last, joint_order.clip_to_limits(base + constant), atol=1e-6)
+        np.testing.assert_allclose(env.a_hist[:, -1], base, atol=1e-12)       # observed history: base
+    base_only = deploy.BaseResidualActor(env, tmp_path / "base.pt")
+    assert base_only.offset is None and env.command_filter is actor.offset
+    env.stepper.close()
