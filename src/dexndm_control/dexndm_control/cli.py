@@ -60,8 +60,11 @@ def _rotate(args) -> int:
     result = rotate_run.run(rotate_specs(args), args.wrist, args.axis, args.duration, Path(args.out))
     print(json.dumps(result, indent=2))
     rot, fall = result["rotation_rad"], result["time_to_fall_s"]
-    print(f"rotation about the axis: {'n/a (no object pose)' if rot is None else f'{rot:.3f} rad'}; "
-          f"time to fall: {'no fall' if fall is None else f'{fall:.2f} s'}; plot: {result['plot']}")
+    if rot is None:
+        print(f"no object pose (only the simulated hand reports one); plot: {result['plot']}")
+    else:
+        print(f"rotation about the axis: {rot:.3f} rad; time to fall: "
+              f"{'no fall' if fall is None else f'{fall:.2f} s'}; plot: {result['plot']}")
     return 0
 
 

@@ -38,7 +38,6 @@ class Arg:
 class Graph:
     build: Callable[..., list[NodeSpec]]
     args: dict[str, Arg]
-    help: str
 
 
 def parse_bool(s: str) -> bool:
@@ -91,11 +90,13 @@ def quest_teleop(**overrides) -> NodeSpec:
 # ---------------------------------------------------------------------- graphs
 def _rotate(wrist: str, sim: bool, base: str, residual: str, axis: list[float], object_set: str,
             object_index: int) -> list[NodeSpec]:
+    """LEAP Hand (or the simulated hand holding an object) + policy with a fixed wrist + a fixed axis."""
     hand = (sim_hand(wrist=wrist, object_set=object_set, object_index=object_index) if sim else leap_driver())
     return [hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist), rotation_commander(axis=axis)]
 
 
 def _teleop(base: str, residual: str, replay_file: str) -> list[NodeSpec]:
+    """LEAP Hand + Franka bridge (wrist from the arm) + Quest 3 teleop (axis) + policy."""
     quest = quest_teleop(replay_file=replay_file) if replay_file else quest_teleop()
     return [leap_driver(), franka_bridge(), quest, rotation_policy(base, residual, wrist_source="topic")]
 
@@ -113,11 +114,11 @@ GRAPHS: dict[str, Graph] = {
         "axis": Arg("0 0 1", "rotation axis, world frame", parse_axis),
         "object_set": Arg("normal_cylinders", "sim: object set"),
         "object_index": Arg("0", "sim: object in the set", int),
-    }, "LEAP Hand (or the simulated hand with an object) + policy with a fixed wrist + a fixed axis"),
+    }),
     "teleop": Graph(_teleop, {
         **_POLICY_ARGS,
         "replay_file": Arg("", "recorded Quest stream to play instead of the headset"),
-    }, "LEAP Hand + Franka bridge (wrist from the arm) + Quest 3 teleop (axis) + policy"),
+    }),
 }
 
 

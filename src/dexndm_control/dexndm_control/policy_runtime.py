@@ -1,10 +1,10 @@
 """The rotation policy's tick, with its safety rules, free of ROS (unit-testable, benchmarkable).
 
 Observations are built exactly as in training (``dexndm_learning.sim.rotation_env``): a history
-of ``history`` steps of (q_k, previous target) interleaved, the wrist quaternion (w, x, y, z,
-w >= 0) and the commanded axis in the world frame. The history is updated as the environment
-updates it: each tick appends the measured q and the base target that was in force *before*
-the last update (``RotationEnv.step`` appends ``prev_targets``).
+of ``history`` steps of (q_k, a_{k-1}) interleaved, the wrist quaternion (w, x, y, z, w >= 0)
+and the commanded axis in the world frame. Each tick appends the measured q paired with the base
+target that was in force while it was reached (the one the previous tick computed), as
+``RotationEnv.step`` pairs q_{t+1} with a_t.
 
 Base and residual: the base target follows the training recursion
 ``a_t = clip_to_limits(a_{t-1} + action_scale * da_t)`` and never includes the residual (so the
@@ -110,12 +110,9 @@ class PolicyRuntime:
         check_artifacts(base, residual)
         self.base, self.residual, self.cfg = base, residual, cfg
         h = base.spec.history
-        self._q_hist = np.zeros((h, NJ), np.float32)
-        self._a_hist = np.zeros((h, NJ), np.float32)
         self._obs = np.zeros(base.obs_dim + (NJ if residual is not None else 0), np.float32)
-        self._hist_view = self._obs[:2 * h * NJ].reshape(h, 2, NJ)
+        self._hist = self._obs[:2 * h * NJ].reshape(h, 2, NJ)   # view: [k, 0] = q_k, [k, 1] = its target
         self._base_target = np.zeros(NJ)
-        self._prev_base_target = np.zeros(NJ)
         self.safe_target: np.ndarray | None = None   # last target returned (held when not running)
         self._running = False
         self.mode = Mode.OFF
@@ -176,16 +173,12 @@ class PolicyRuntime:
         q = np.asarray(state.value, dtype=float)
         if not self._running:
             self._restart(q)
-        self._q_hist[:-1] = self._q_hist[1:]
-        self._q_hist[-1] = q
-        self._a_hist[:-1] = self._a_hist[1:]
-        self._a_hist[-1] = self._prev_base_target
-        self._prev_base_target = self._base_target
+        self._hist[:-1] = self._hist[1:]
+        self._hist[-1, 0] = q
+        self._hist[-1, 1] = self._base_target
 
         obs = self._obs
-        self._hist_view[:, 0] = self._q_hist
-        self._hist_view[:, 1] = self._a_hist
-        n_hist = self._hist_view.size
+        n_hist = self._hist.size
         obs[n_hist:n_hist + 4] = self.wrist.value
         obs[n_hist + 4:n_hist + 7] = self.axis
         base_dim = self.base.obs_dim
@@ -224,8 +217,7 @@ class PolicyRuntime:
     def _restart(self, q: np.ndarray) -> None:
         if self.safe_target is None:
             self.safe_target = joint_order.clip_to_limits(q)
-        self._q_hist[:] = q
-        self._a_hist[:] = self.safe_target
+        self._hist[:, 0] = q
+        self._hist[:, 1] = self.safe_target
         self._base_target = self.safe_target.copy()
-        self._prev_base_target = self.safe_target.copy()
         self._running = True

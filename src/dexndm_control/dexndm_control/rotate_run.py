@@ -102,7 +102,7 @@ def summarize(rec: Recording, axis_hand, duration: float) -> dict:
     }
 
 
-def plot(rec: Recording, axis_hand, path: Path, title: str) -> None:
+def plot(rec: Recording, axis_hand, path: Path, title: str, fall: float | None) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -110,6 +110,9 @@ def plot(rec: Recording, axis_hand, path: Path, title: str) -> None:
     t0 = min([*rec.twist_t[:1], *rec.target_t[:1]], default=0.0)
     fig, (ax_rot, ax_q) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
     ax_rot.plot(np.asarray(rec.twist_t) - t0, rotation_angle(rec.twist_t, rec.twist_w, axis_hand))
+    if fall is not None:
+        ax_rot.axvline(rec.pose_t[0] + fall - t0, color="tab:red", ls="--", label="fell (> 6 cm)")
+        ax_rot.legend(loc="upper left")
     ax_rot.set_ylabel("rotation about the axis (rad)")
     q = np.asarray(rec.target_q).reshape(-1, joint_order.NUM_JOINTS)
     for j, name in enumerate(joint_order.JOINT_NAMES):
@@ -148,6 +151,6 @@ def run(specs: list[NodeSpec], wrist: str, axis, duration: float, out_dir: Path)
     out_dir = Path(out_dir)
     result = summarize(rec, axis_hand, duration)
     result["plot"] = str(out_dir / "rotate.png")
-    plot(rec, axis_hand, out_dir / "rotate.png", f"wrist {wrist}, axis {list(axis)} (world)")
+    plot(rec, axis_hand, out_dir / "rotate.png", f"wrist {wrist}, axis {list(axis)} (world)", result["time_to_fall_s"])
     (out_dir / "rotate.json").write_text(json.dumps(result, indent=2))
     return result

@@ -21,13 +21,11 @@ from dexndm_control.params import node_parameters
 from dexndm_control.sim_hand_node import SimHandNode
 from dexndm_learning import joint_order
 
-FLEXION = np.array([1, 0, 1, 1] * 3 + [0, 0, 1, 1], dtype=float)
-"""Joints that close the hand (not abduction, not the thumb's two base rotations)."""
 
 
 def scripted_targets(t: float) -> np.ndarray:
     """Open (0-1 s), close to a grasp (1-2.5 s), finger gait (2.5-5.5 s), open (5.5-6.5 s)."""
-    closed = joint_order.clip_to_limits(joint_order.CANONICAL_GRASP + 0.3 * FLEXION, margin=0.05)
+    closed = joint_order.clip_to_limits(joint_order.CANONICAL_GRASP + 0.3 * joint_order.FLEXION_JOINTS, margin=0.05)
 
     def blend(a, b, s):
         s = float(np.clip(s, 0.0, 1.0))
@@ -41,7 +39,7 @@ def scripted_targets(t: float) -> np.ndarray:
     elif t < 5.5:
         phase = np.repeat([0.0, 0.5 * np.pi, np.pi, 1.5 * np.pi], 4)
         ramp = min(1.0, (t - 2.5) / 0.5)   # fade the gait in from the closed pose
-        q = closed - ramp * 0.35 * FLEXION * 0.5 * (1 - np.cos(2 * np.pi * 1.0 * (t - 2.5) + phase))
+        q = closed - ramp * 0.35 * joint_order.FLEXION_JOINTS * 0.5 * (1 - np.cos(2 * np.pi * 1.0 * (t - 2.5) + phase))
     elif t < 6.5:
         q = blend(closed, joint_order.OPEN_POSE, (t - 5.5) / 0.8)
     else:

@@ -24,6 +24,18 @@ def policies(tmp_path):
     return make
 
 
+class Recording:
+    """A policy that records its inputs."""
+
+    def __init__(self, policy, seen: list):
+        self.policy, self.seen = policy, seen
+        self.kind, self.spec, self.obs_dim = policy.kind, policy.spec, policy.obs_dim
+
+    def __call__(self, obs):
+        self.seen.append(obs.copy())
+        return self.policy(obs)
+
+
 def running(base, residual=None, **cfg) -> PolicyRuntime:
     rt = PolicyRuntime(base, residual, SafetyConfig(**cfg))
     rt.set_wrist(wrist_quat("palm_down"), 0.0)
@@ -44,31 +56,23 @@ def test_flag_and_mode_values_match_the_messages():
 
 
 def test_observations_are_built_as_in_the_training_env(policies):
-    """History of (q_k, base target before the last update) interleaved, wrist, world axis."""
+    """History of (q_k, a_{k-1}) interleaved, wrist, world axis; a_{k-1} = the base target in
+    force while q_k was reached (RotationEnv pairs q_{t+1} with a_t)."""
     seen = []
-    base = policies("base", 0.5)
-
-    class Recording:
-        kind, spec, obs_dim = base.kind, base.spec, base.obs_dim
-
-        def __call__(self, obs):
-            seen.append(obs.copy())
-            return base(obs)
-
-    rt = running(Recording())
+    rt = running(Recording(policies("base", 0.5), seen))
     qs = [Q0 + 0.01 * k for k in range(12)]
     targets = [o.target for o in (rt.tick(Sample(q, k * DT), k * DT) for k, q in enumerate(qs))]
-    # RotationEnv: reset -> q_hist = q0, a_hist = holding target; each step appends (q, prev target).
+    # RotationEnv: reset -> q_hist = q0, a_hist = holding target; each step appends (q, target).
     q_hist, a_hist = [qs[0]] * 10, [jo.clip_to_limits(qs[0])] * 10
-    prev, cur = a_hist[0], a_hist[0]
+    target = a_hist[0]
     for k, q in enumerate(qs):
         if k > 0:
-            q_hist, a_hist = q_hist[1:] + [q], a_hist[1:] + [prev]
+            q_hist, a_hist = q_hist[1:] + [q], a_hist[1:] + [target]
         hist = np.stack([np.array(q_hist), np.array(a_hist)], axis=1).reshape(-1)
         expected = np.concatenate([hist, wrist_quat("palm_down"), [0.0, 0.0, 1.0]])
         np.testing.assert_allclose(seen[k], expected, atol=1e-6)
-        prev, cur = cur, jo.clip_to_limits(cur + 0.5 / 24)
-        np.testing.assert_allclose(targets[k], cur, atol=1e-6)
+        target = jo.clip_to_limits(target + 0.5 / 24)
+        np.testing.assert_allclose(targets[k], target, atol=1e-6)
 
 
 def test_targets_stay_within_the_joint_limits(policies):
@@ -159,16 +163,7 @@ def test_estop_latches_until_false_then_enable(policies):
 
 def test_disable_holds_and_enable_reinitialises_the_history(policies):
     seen = []
-    base = policies("base", 0.5)
-
-    class Recording:
-        kind, spec, obs_dim = base.kind, base.spec, base.obs_dim
-
-        def __call__(self, obs):
-            seen.append(obs.copy())
-            return base(obs)
-
-    rt = running(Recording())
+    rt = running(Recording(policies("base", 0.5), seen))
     held = run(rt, 4)[-1].target
     rt.set_enabled(False)
     out = rt.tick(Sample(Q0, 1.0), 1.0)

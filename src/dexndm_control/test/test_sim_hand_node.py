@@ -9,8 +9,7 @@ from dexndm_learning import joint_order as jo
 
 from .ros_helpers import ros_context, spin_for, spin_until
 
-FLEXION = np.array([1, 0, 1, 1] * 3 + [0, 0, 1, 1], dtype=float)
-STEPS = 0.5 * FLEXION + np.array([0, 0.3, 0, 0] * 3 + [0.5, 0.5, 0, 0])
+STEPS = 0.5 * jo.FLEXION_JOINTS + np.array([0, 0.3, 0, 0] * 3 + [0.5, 0.5, 0, 0])
 
 
 class Harness:

@@ -6,6 +6,10 @@ import sys
 COMMANDS = {
     "train-specialist": ("dexndm_learning.rl.specialist", "train a PPO rotation specialist"),
     "eval-specialist": ("dexndm_learning.rl.evaluate", "evaluate a specialist: RotR/TTF/RotP per axis group"),
+    "collect-rollouts": ("dexndm_learning.bc.collect", "roll out a specialist, keep successful episodes"),
+    "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),
+    "train-ndm": ("dexndm_learning.ndm.train", "fit a neural dynamics model from step data or bags"),
+    "eval-ndm": ("dexndm_learning.ndm.evaluate", "one-step and open-loop rollout errors of a dynamics model"),
 }
 
 
@@ -19,7 +23,7 @@ def main(argv=None) -> int:
     import importlib
 
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    return module.main(argv[1:]) or 0
 
 
 if __name__ == "__main__":

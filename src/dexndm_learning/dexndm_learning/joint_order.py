@@ -124,6 +124,9 @@ CANONICAL_GRASP_ISAAC = np.array([
 CANONICAL_GRASP = convert(CANONICAL_GRASP_ISAAC, Order.ISAAC, Order.MJ)
 """The canonical grasp in MJ order."""
 
+FLEXION_JOINTS = np.array([1, 0, 1, 1] * 3 + [0, 0, 1, 1], dtype=float)
+"""MJ order: 1 for joints that close the hand (not abduction, not the thumb's two base rotations)."""
+
 OPEN_POSE = np.zeros(NUM_JOINTS)
 """Flat open hand (sim angle 0 on every joint, motor angle pi)."""
 

@@ -74,7 +74,6 @@ def test_any_quaternion_wrist_and_bad_names():
         wr.wrist_rotation([0, 0, 0, 0])
 
 
-FLEXION = np.array([1, 0, 1, 1] * 3 + [0, 0, 1, 1], dtype=float)
 
 
 @pytest.mark.parametrize("wrist", wr.NAMED_WRISTS)
@@ -93,7 +92,7 @@ def test_canonical_grasp_holds_a_5cm_cylinder(wrist):
     model = spec.compile()
     data = mujoco.MjData(model)
     data.qpos[joint_qpos_addr(model)] = jo.CANONICAL_GRASP
-    data.ctrl[:] = jo.clip_to_limits(jo.CANONICAL_GRASP + 0.6 * FLEXION)
+    data.ctrl[:] = jo.clip_to_limits(jo.CANONICAL_GRASP + 0.6 * jo.FLEXION_JOINTS)
     model.opt.gravity[:] = 0.0
     for _ in range(60):                      # close the fingers on the object
         mujoco.mj_step(model, data)
@@ -115,7 +114,7 @@ def test_canonical_grasp_holds_a_5cm_cylinder(wrist):
 def test_step_response_every_joint_from_open_pose():
     """Each joint alone, from the open pose, reaches a step target within 0.05 rad in 1 s."""
     sim = HandSim()
-    steps = 0.5 * FLEXION + np.array([0, 0.3, 0, 0] * 3 + [0.5, 0.5, 0, 0])
+    steps = 0.5 * jo.FLEXION_JOINTS + np.array([0, 0.3, 0, 0] * 3 + [0.5, 0.5, 0, 0])
     for j in range(16):
         sim.reset(jo.OPEN_POSE)
         target = jo.OPEN_POSE.copy()

@@ -20,9 +20,9 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, Rot
 torch.set_num_threads(1)
 RES_DIM = BASE_OBS_DIM + 16
 BOUND = 0.05
-SIM_GAIN, WORLD_GAIN = 0.5, 0.4     # first-order tracking: q' = q + gain (command - q)
+SIM_GAIN, WORLD_GAIN = 0.5, 0.45    # first-order tracking: q' = q + gain (command - q)
 OFFSET = np.array([(-1) ** j * 0.002 * (j + 1) for j in range(16)])   # distinct per-joint magnitudes
-WINDOW, T, EPISODES = 3, 40, 24
+WINDOW, T, EPISODES = 3, 40, 200
 
 
 class GapWorld(nn.Module):
@@ -46,7 +46,7 @@ def write_sim_rollouts(root, seed=0):
     writer = RolloutWriter(root, steps=T, shard_episodes=10)
     for _ in range(EPISODES):
         phase = rng.uniform(0, 2 * np.pi, 16)
-        targets = mid + 0.4 * half * np.sin(0.15 * np.arange(T + 1)[:, None] + phase)
+        targets = mid + 0.4 * half * np.sin(0.03 * np.arange(T + 1)[:, None] + phase)
         q = np.empty_like(targets)
         q[0] = targets[0]
         for t in range(T):

@@ -19,7 +19,8 @@ import numpy as np
 from mujoco import rollout
 
 from dexndm_learning import joint_order
-from dexndm_learning.sim.hand_model import FLEXION_JOINTS, joint_qpos_addr
+from dexndm_learning.joint_order import FLEXION_JOINTS
+from dexndm_learning.sim.hand_model import joint_qpos_addr
 from dexndm_learning.sim.wrist import from_wxyz
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS

@@ -12,8 +12,7 @@ per joint, so a reality profile can change them on a compiled model.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -44,7 +43,6 @@ class HandConfig:
     ls_iterations: int = 10
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)
     self_collision: bool = True
-    extra: dict = field(default_factory=dict)
 
     @property
     def control_dt(self) -> float:
@@ -108,9 +106,6 @@ _FINGER_LINKS["th"] = ["th_mp", "th_bs", "th_px", "th_ds"]
 GRASP_CENTRE_IN_HAND = (-0.0036, 0.0408, 0.1162)
 """Point (hand frame H, relative to the mount) equidistant (0.05 m) from the four fingertips at
 the canonical grasp: where a grasped object's centre goes. Checked against the FK in the tests."""
-
-FLEXION_JOINTS = np.array([1, 0, 1, 1] * 3 + [0, 0, 1, 1], dtype=float)
-"""1 for joints that close the hand (not abduction, not the thumb's two base rotations)."""
 
 PALM_QUAT_IN_MOUNT = (0.0, 1.0, 0.0, 0.0)
 """The palm frame sits in the hand (mount) frame H rotated 180 deg about x (palmar side = H +z)."""
@@ -243,6 +238,3 @@ def joint_qpos_addr(model: mujoco.MjModel) -> np.ndarray:
 def joint_dof_addr(model: mujoco.MjModel) -> np.ndarray:
     return np.array([model.jnt_dofadr[model.joint(n).id] for n in joint_order.JOINT_NAMES])
 
-
-def with_overrides(cfg: HandConfig, **kw) -> HandConfig:
-    return dataclasses.replace(cfg, **kw)

@@ -1,0 +1,52 @@
+"""The simulated hand holding an object: identity mount, gravity rotated, pose and twist topics."""
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import PoseStamped, TwistStamped
+
+from dexndm_control.params import node_parameters
+from dexndm_control.sim_hand_node import SimHandNode
+from dexndm_control.sim_object import ObjectHandSim
+from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, HandConfig
+from dexndm_learning.sim.wrist import wrist_quat
+
+from .ros_helpers import ros_context, spin_until
+
+
+@pytest.fixture(autouse=True)
+def _grasp_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.mark.parametrize("wrist, gravity", [("palm_down", [0, 0, 9.81]), ("thumb_up", [0, 9.81, 0]),
+                                            (list(wrist_quat("base_up")), [9.81, 0, 0])])
+def test_mount_stays_at_identity_and_gravity_follows_the_wrist(wrist, gravity):
+    """Gravity in H points where the world down is: palm down = H +z, thumb up = H +y (the thumb
+    is along -y), base up (fingers down) = H +x."""
+    sim = ObjectHandSim(HandConfig.load("hand"), "normal_cylinders", 1, wrist=wrist)
+    np.testing.assert_allclose(sim.model.body("mount").quat, [1, 0, 0, 0])
+    np.testing.assert_allclose(sim.model.opt.gravity, gravity, atol=1e-9)
+    p0, _ = sim.object_pose()
+    assert np.linalg.norm(p0 - GRASP_CENTRE_IN_HAND) < 0.04
+    sim.step(120)                                   # 1 s holding the grasp's targets
+    assert np.linalg.norm(sim.object_pose()[0] - p0) < 0.015
+
+
+def test_node_publishes_object_pose_and_twist_in_the_hand_frame():
+    with ros_context() as (context, executor):
+        hand = SimHandNode(context=context, parameter_overrides=node_parameters(
+            "sim_hand", {"wrist": "palm_down", "object_set": "normal_cylinders", "object_index": 2}))
+        client = rclpy.create_node("test_client", context=context)
+        poses, twists = [], []
+        client.create_subscription(PoseStamped, "/sim/object_pose", poses.append, 100)
+        client.create_subscription(TwistStamped, "/sim/object_twist", twists.append, 100)
+        executor.add_node(hand)
+        executor.add_node(client)
+        assert spin_until(executor, lambda: len(poses) > 60 and len(twists) > 60, 5)
+        assert poses[-1].header.frame_id == "hand" == twists[-1].header.frame_id
+        p = poses[-1].pose.position
+        assert np.linalg.norm(np.array([p.x, p.y, p.z]) - GRASP_CENTRE_IN_HAND) < 0.04
+        o = poses[-1].pose.orientation
+        assert np.linalg.norm([o.w, o.x, o.y, o.z]) == pytest.approx(1.0)
+        w = twists[-1].twist.angular
+        assert np.linalg.norm([w.x, w.y, w.z]) < 1.0    # held still
