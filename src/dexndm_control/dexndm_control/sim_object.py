@@ -19,20 +19,6 @@ from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, wrist_quat
 GRAVITY = np.array([0.0, 0.0, -9.81])
 
 
-def grasp_set(model: mujoco.MjModel, hand_cfg: HandConfig, obj: objects.ObjectSpec, object_index: int,
-              wrist, grasp_cfg: grasp_mod.GraspConfig | None = None) -> grasp_mod.GraspSet:
-    """The grasps of ``obj`` for ``wrist``, under the training environment's cache key (so a
-    grasp set made by ``RotationEnv`` for the same object, hand, grasp config and named wrist is
-    reused, and one made here is the one the environment would make)."""
-    grasp_cfg = grasp_cfg or grasp_mod.GraspConfig()
-    name = wrist if isinstance(wrist, str) else "quat"
-    quats = wrist_quat(wrist)[None]
-    centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
-    key = ["grasps-v1", repr(obj), repr(hand_cfg), repr(grasp_cfg), name, quats.round(6).tolist()]
-    return grasp_mod.cached(key, lambda: grasp_mod.generate(
-        model, centre, quats, grasp_cfg, np.random.default_rng(object_index)))
-
-
 class ObjectHandSim(HandSim):
     def __init__(self, cfg: HandConfig, object_set: str, object_index: int, object_seed: int = 0,
                  wrist="palm_up", grasp_index: int = 0):
@@ -47,7 +33,7 @@ class ObjectHandSim(HandSim):
                            pos=list(np.add(cfg.mount_pos, GRASP_CENTRE_IN_HAND)))
         super().__init__(cfg, spec=spec)
         self.model.opt.gravity[:] = from_wxyz(wrist_quat(wrist)).inv().apply(GRAVITY)
-        grasps = grasp_set(self.model, cfg, self.object, object_index, wrist)
+        grasps = grasp_mod.grasps_for(self.model, cfg, self.object, object_index, wrist, grasp_mod.GraspConfig())
         if len(grasps) == 0:
             raise RuntimeError(f"no stable grasp of '{self.object.name}' for wrist {wrist}")
         g = grasp_index % len(grasps)

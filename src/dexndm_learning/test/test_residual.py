@@ -1,5 +1,6 @@
 """Residual policy: output bound, training through a known NDM, export, magnitude report, and
 base + residual in RotationEnv."""
+import dataclasses
 import json
 
 import numpy as np
@@ -8,10 +9,13 @@ import torch
 from torch import nn
 
 from dexndm_learning import joint_order
-from dexndm_learning.data.rollout_dataset import RolloutWriter, proprio_obs
+from dexndm_learning.data.rollout_dataset import RolloutDataset, RolloutWriter, proprio_obs
+from dexndm_learning.ndm.config import NdmConfig, TrainConfig
+from dexndm_learning.ndm.models import ModelConfig, load_model
+from dexndm_learning.ndm.synthetic import linear_steps
 from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, load_policy, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
-from dexndm_learning.residual import deploy
+from dexndm_learning.residual import deploy, sim2sim
 from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chunk_starts, ndm_windows,
                                             train)
 from dexndm_learning.sim.grasps import GraspConfig
@@ -22,7 +26,7 @@ RES_DIM = BASE_OBS_DIM + 16
 BOUND = 0.05
 SIM_GAIN, WORLD_GAIN = 0.5, 0.45    # first-order tracking: q' = q + gain (command - q)
 OFFSET = np.array([(-1) ** j * 0.002 * (j + 1) for j in range(16)])   # distinct per-joint magnitudes
-WINDOW, T, EPISODES = 3, 40, 200
+WINDOW, T, EPISODES = 3, 40, 48
 
 
 class GapWorld(nn.Module):
@@ -40,12 +44,14 @@ def needed_residual(q, a):
 
 
 def write_sim_rollouts(root, seed=0):
-    """Episodes of the sim dynamics under smooth random targets in the middle of the joint range."""
+    """Episodes of the sim dynamics under sinusoidal targets in the middle of the joint range;
+    one random phase per episode (fixed offsets between joints) keeps the inputs on a
+    low-dimensional set that a few dozen episodes cover."""
     rng = np.random.default_rng(seed)
     mid, half = (joint_order.LOWER + joint_order.UPPER) / 2, (joint_order.UPPER - joint_order.LOWER) / 2
     writer = RolloutWriter(root, steps=T, shard_episodes=10)
     for _ in range(EPISODES):
-        phase = rng.uniform(0, 2 * np.pi, 16)
+        phase = rng.uniform(0, 2 * np.pi) + np.arange(16)
         targets = mid + 0.4 * half * np.sin(0.03 * np.arange(T + 1)[:, None] + phase)
         q = np.empty_like(targets)
         q[0] = targets[0]
@@ -60,8 +66,9 @@ def write_sim_rollouts(root, seed=0):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("residual")
     write_sim_rollouts(root / "sim")
-    cfg = ResidualConfig(width=64, blocks=1, residual_bound=BOUND, epochs=60, chunk=16, batch_chunks=16, lr=3e-3,
-                         joint_noise=0.0, evals_per_epoch=1, torch_threads=1, data=[str(root / "sim")])
+    cfg = ResidualConfig(width=64, blocks=1, residual_bound=BOUND, epochs=40, chunk=16, batch_chunks=16, lr=3e-3,
+                         joint_noise=0.0, val_fraction=0.2, evals_per_epoch=1, torch_threads=1,
+                         data=[str(root / "sim")])
     result = train(cfg, GapWorld(), WINDOW, root / "run", progress=False)
     return root, cfg, result
 
@@ -101,8 +108,6 @@ def test_residual_learns_the_correction_of_a_known_world(trained):
     root, cfg, result = trained
     assert result["best_val_loss"] < 0.1 * result["zero_residual_val_loss"]
     policy = load_policy(root / "run" / "residual.pt")
-    from dexndm_learning.data.rollout_dataset import RolloutDataset
-
     ds = RolloutDataset.open(root / "sim")
     q, targets, wrist, axis = (np.concatenate([np.asarray(s[k]) for s in ds.iter_shards((k,))])
                                for k in ("q", "targets", "wrist", "axis"))
@@ -111,8 +116,8 @@ def test_residual_learns_the_correction_of_a_known_world(trained):
     base = targets[:, WINDOW:T + 1]
     res = policy(np.concatenate([obs, base], -1))
     want = needed_residual(q[:, WINDOW - 1:T], base)
-    err = np.abs(res - want).mean(axis=(0, 1))
-    assert err.max() < 0.15 * np.abs(want).mean(axis=(0, 1)).min() + 5e-4, err
+    relative_error = np.abs(res - want).mean(axis=(0, 1)) / np.abs(want).mean(axis=(0, 1))
+    assert relative_error.max() < 0.1, relative_error
 
 
 def test_export_round_trip_matches_the_training_network(trained):
@@ -188,3 +193,23 @@ def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, 
     base_only = deploy.BaseResidualActor(env, tmp_path / "base.pt")
     assert base_only.offset is None and env.command_filter is actor.offset
     env.stepper.close()
+
+
+def test_sim2sim_pipeline_compares_direct_transfer_with_both_residuals(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    root, cfg, _ = trained
+    save_policy(tmp_path / "base.pt", "base", ResidualMLP(BASE_OBS_DIM, 16, 8, 1),
+                PolicySpec(10, np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM), 1 / 24))
+    ndm_cfg = NdmConfig(model=ModelConfig("joint", window=WINDOW, width=16, depth=1),
+                        train=TrainConfig(epochs=1, batch_size=256, threads=1))
+    env_cfg = EnvConfig(num_envs=2, episode_steps=8, grasp=GraspConfig(candidates=8), nthread=1)
+    results = sim2sim.run_pipeline(tmp_path / "base.pt", "worn_hand", linear_steps(4, 40), cfg.data, tmp_path / "out",
+                                   ["normal_cylinders"], env_cfg, seeds=(0,), ndm_cfg=ndm_cfg,
+                                   residual_cfg=dataclasses.replace(cfg, epochs=1))
+    variants = ["direct", "joint-wise NDM + residual", "whole-hand NDM + residual"]
+    assert list(results["normal_cylinders"]) == variants
+    assert load_model(tmp_path / "out" / "ndm_whole" / "best.pt").kind == "whole"
+    table = (tmp_path / "out" / "sim2sim.md").read_text()
+    assert all(f"| normal_cylinders | {v} |" in table for v in variants)
+    assert json.loads((tmp_path / "out" / "sim2sim.json").read_text()) == json.loads(json.dumps(results))
+    assert (tmp_path / "out" / "sim2sim.png").stat().st_size > 0

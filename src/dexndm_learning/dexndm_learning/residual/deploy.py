@@ -61,6 +61,11 @@ class BaseResidualActor:
         self.env = env
         self.base = _policy(base, "base")
         self.residual = None if residual is None else _policy(residual, "residual")
+        if self.residual is not None and (self.residual.obs_dim != self.base.obs_dim + joint_order.NUM_JOINTS
+                                          or self.residual.spec.residual_bound is None):
+            raise ValueError(f"residual wants {self.residual.obs_dim} inputs and bound "
+                             f"{self.residual.spec.residual_bound}; need base obs + 16 "
+                             f"({self.base.obs_dim + joint_order.NUM_JOINTS}) and a bound")
         self.offset = None if residual is None else TargetOffset(env)
 
     def __call__(self, obs: dict) -> np.ndarray:

@@ -15,8 +15,9 @@ evaluates: (i) direct transfer (base only), (ii) base + residual via the joint-w
 + residual via the whole-hand NDM.
 
 Evaluation: per object set, variant and seed one synchronized episode in each of ``num_envs``
-envs of the reality profile, with training randomization off (the profile is the world) and the
-env seed ``1000 + seed``, so every variant meets the same grasps, axes and disturbances. Metrics
+envs of the reality profile, with training randomization off (the profile is the world; the
+object disturbances and observation noise stay as in the given ``EnvConfig``) and the env seed
+``1000 + seed``, so every variant meets the same grasps, axes and disturbances. Metrics
 are RotR / TTF / RotP (mean +- std over seeds, per axis group, ``rl.evaluate.summarize``).
 Outputs: ``sim2sim.md`` (tables), ``sim2sim.json`` (summaries) and ``sim2sim.png`` (bars).
 """

@@ -152,8 +152,8 @@ def prediction_error(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tens
 @torch.no_grad()
 def validate(policy: BoundedResidual, ndm: nn.Module, window: int, bank: EpisodeBank, chunks: np.ndarray,
              cfg: ResidualConfig) -> dict:
-    """Loss with and without the residual and per-joint mean |a_res| (MJ order) over ``chunks``;
-    the observation noise is seeded so every validation sees the same inputs."""
+    """Loss with and without the residual and per-joint mean |a_res| (MJ order) over the steps of
+    ``chunks``; the observation noise is seeded so every validation sees the same inputs."""
     rng = np.random.default_rng(cfg.seed + 1)
     loss, zero_loss, abs_res = 0.0, 0.0, torch.zeros(joint_order.NUM_JOINTS, dtype=torch.float64)
     n_pred = n_res = 0
@@ -225,7 +225,6 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     for _ in range(cfg.epochs):
         order = rng.permutation(len(train_chunks))
         for i in range(0, len(order), cfg.batch_chunks):
-            policy.train()
             b = chunk_batch(bank, train_chunks[order[i:i + cfg.batch_chunks]], cfg, window, rng)
             loss = LOSSES[cfg.loss](prediction_error(ndm, window, b, policy(b.obs)))
             opt.zero_grad(set_to_none=True)
@@ -237,7 +236,6 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
             bar.update()
             if step % eval_every and step != total:
                 continue
-            policy.eval()
             val = validate(policy, ndm, window, bank, val_chunks, cfg)
             writer.add_scalar("residual/val_loss", val["loss"], step)
             writer.add_scalar("residual/val_zero_residual_loss", val["zero_residual_loss"], step)

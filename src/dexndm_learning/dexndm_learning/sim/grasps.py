@@ -103,6 +103,24 @@ def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: Gras
     return GraspSet(states=x2, targets=targets[ok], wrists=wrist_of[ok])
 
 
+def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, cfg: GraspConfig,
+               random_pool: int = 24, nthread: int = 2) -> GraspSet:
+    """The (cached) grasps of object ``obj`` (compiled into ``model`` at the grasp centre) for one
+    wrist entry: a named wrist, a (w, x, y, z) quaternion, or ``"random"`` (``random_pool``
+    uniformly random wrists). The training environment and the simulated hand node share it, so
+    a grasp set made by one is reused by the other."""
+    from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND
+    from dexndm_learning.sim.wrist import random_wrist_quats, wrist_quat
+
+    if isinstance(wrist, str) and wrist == "random":
+        name, quats = "random", random_wrist_quats(random_pool, np.random.default_rng(object_index))
+    else:
+        name, quats = (wrist if isinstance(wrist, str) else "quat"), wrist_quat(wrist)[None]
+    centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
+    key = ["grasps-v1", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
+    return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread))
+
+
 def cached(key_parts: list, make) -> GraspSet:
     """Load the grasp set identified by ``key_parts`` from disk, or ``make()`` and store it."""
     key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:20]

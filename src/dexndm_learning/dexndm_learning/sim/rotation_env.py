@@ -34,7 +34,7 @@ from dexndm_learning.sim.hand_model import (GRASP_CENTRE_IN_HAND, HandConfig, ha
                                             joint_qpos_addr, set_pd_gains)
 from dexndm_learning.sim.rotation_reward import (RewardConfig, quat_angle, reward_terms, rotate_quat_about,
                                                  rotp_weight)
-from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, random_wrist_quats, wrist_quat
+from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 GRAVITY = np.array([0.0, 0.0, -9.81])
@@ -141,18 +141,11 @@ class RotationEnv:
     def _grasps_for(self, k: int) -> list[grasp_mod.GraspSet]:
         """One grasp set per entry of cfg.wrists for object k (cached on disk)."""
         out = []
-        obj = self.objects[k]
         for w in self.cfg.wrists:
-            if w == "random":
-                quats = random_wrist_quats(self.cfg.random_wrist_pool, np.random.default_rng(k))
-            else:
-                quats = wrist_quat(w)[None]
-            key = ["grasps-v1", repr(obj), repr(self.hand_cfg), repr(self.cfg.grasp), w, quats.round(6).tolist()]
-            g = grasp_mod.cached(key, lambda: grasp_mod.generate(
-                self.base_models[k], self.centre, quats, self.cfg.grasp, np.random.default_rng(k),
-                self.cfg.nthread))
+            g = grasp_mod.grasps_for(self.base_models[k], self.hand_cfg, self.objects[k], k, w, self.cfg.grasp,
+                                     self.cfg.random_wrist_pool, self.cfg.nthread)
             if len(g) == 0:
-                raise RuntimeError(f"no stable grasp found for object '{obj.name}' with wrist '{w}'")
+                raise RuntimeError(f"no stable grasp found for object '{self.objects[k].name}' with wrist '{w}'")
             out.append(g)
         return out
 
