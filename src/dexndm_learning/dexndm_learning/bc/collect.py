@@ -10,15 +10,14 @@ conditions (randomization, disturbances, observation noise).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from dexndm_learning.data.rollout_dataset import RolloutWriter
+from dexndm_learning.rl.evaluate import specialist_actor
 from dexndm_learning.sim.rotation_env import RotationEnv
 
 
@@ -69,23 +68,6 @@ def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = Fals
     return {"episodes": writer.episodes, "kept_this_run": kept, "tried_this_run": tried}
 
 
-def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0):
-    """(env, act) for a trained specialist under its own training conditions."""
-    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
-
-    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
-    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs, seed=seed))
-    runner, venv = make_runner(cfg)
-    load_checkpoint(runner, run_dir / "checkpoint.pt")
-    policy = runner.get_inference_policy()
-
-    def act(obs):
-        with torch.inference_mode():
-            return policy(venv._obs(obs)).numpy()
-
-    return venv.env, act
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Collect successful specialist rollouts for behaviour cloning.")
     ap.add_argument("--run", required=True, help="specialist run folder (config.yaml, checkpoint.pt)")
@@ -96,7 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
     run = Path(args.run)
-    env, act = specialist_actor(run, args.num_envs, seed=args.seed)
+    env, act = specialist_actor(run, args.num_envs, args.seed)
     print(collect(env, act, Path(args.out), args.episodes, args.resume, meta={"specialist": run.name}))
     return 0
 

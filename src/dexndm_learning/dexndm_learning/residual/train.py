@@ -150,23 +150,23 @@ def prediction_error(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tens
 
 
 @torch.no_grad()
-def validate(policy: BoundedResidual, ndm: nn.Module, window: int, bank: EpisodeBank, chunks: np.ndarray,
+def validate(policy: BoundedResidual | None, ndm: nn.Module, window: int, bank: EpisodeBank, chunks: np.ndarray,
              cfg: ResidualConfig) -> dict:
-    """Loss with and without the residual and per-joint mean |a_res| (MJ order) over the steps of
-    ``chunks``; the observation noise is seeded so every validation sees the same inputs."""
+    """Loss and per-joint mean |a_res| (MJ order) over the steps of ``chunks`` (``policy`` None:
+    no residual, i.e. direct transfer); the observation noise is seeded so every validation sees
+    the same inputs."""
     rng = np.random.default_rng(cfg.seed + 1)
-    loss, zero_loss, abs_res = 0.0, 0.0, torch.zeros(joint_order.NUM_JOINTS, dtype=torch.float64)
+    loss, abs_res = 0.0, torch.zeros(joint_order.NUM_JOINTS, dtype=torch.float64)
     n_pred = n_res = 0
     for i in range(0, len(chunks), cfg.batch_chunks):
         b = chunk_batch(bank, chunks[i:i + cfg.batch_chunks], cfg, window, rng)
-        res = policy(b.obs)
-        err, zero_err = prediction_error(ndm, window, b, res), prediction_error(ndm, window, b, None)
+        res = None if policy is None else policy(b.obs)
+        err = prediction_error(ndm, window, b, res)
         loss += LOSSES[cfg.loss](err).item() * len(err)
-        zero_loss += LOSSES[cfg.loss](zero_err).item() * len(err)
-        abs_res += res.abs().reshape(-1, joint_order.NUM_JOINTS).double().sum(0)
-        n_pred, n_res = n_pred + len(err), n_res + res.shape[0] * res.shape[1]
-    return {"loss": loss / n_pred, "zero_residual_loss": zero_loss / n_pred,
-            "mean_abs_residual": (abs_res / n_res).numpy()}
+        n_pred, n_res = n_pred + len(err), n_res + b.base.shape[0] * b.base.shape[1]
+        if res is not None:
+            abs_res += res.abs().reshape(-1, joint_order.NUM_JOINTS).double().sum(0)
+    return {"loss": loss / n_pred, "mean_abs_residual": (abs_res / n_res).numpy()}
 
 
 def magnitude_report(mean_abs_mj: np.ndarray) -> dict:
@@ -219,6 +219,7 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(out / "tb"))
+    zero_loss = validate(None, ndm, window, bank, val_chunks, cfg)["loss"]
     best, best_state, best_val, history = math.inf, None, None, []
     bar = tqdm(total=total, desc="residual", unit="step", disable=not progress)
     step = 0
@@ -238,10 +239,10 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
                 continue
             val = validate(policy, ndm, window, bank, val_chunks, cfg)
             writer.add_scalar("residual/val_loss", val["loss"], step)
-            writer.add_scalar("residual/val_zero_residual_loss", val["zero_residual_loss"], step)
+            writer.add_scalar("residual/val_zero_residual_loss", zero_loss, step)
             writer.add_scalar("residual/val_mean_abs_residual", float(val["mean_abs_residual"].mean()), step)
             history.append({"step": step, "train_loss": loss.item(), "val_loss": val["loss"]})
-            bar.set_postfix(val=f"{val['loss']:.3g}", zero=f"{val['zero_residual_loss']:.3g}")
+            bar.set_postfix(val=f"{val['loss']:.3g}", zero=f"{zero_loss:.3g}")
             if val["loss"] < best:
                 best, best_val = val["loss"], val
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -250,7 +251,7 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     writer.close()
     magnitude = magnitude_report(best_val["mean_abs_residual"])
     (out / "residual_magnitude.json").write_text(json.dumps(magnitude, indent=1))
-    result = {"best_val_loss": best, "zero_residual_val_loss": best_val["zero_residual_loss"],
+    result = {"best_val_loss": best, "zero_residual_val_loss": zero_loss,
               "loss": cfg.loss, "window": window, "train_episodes": len(train_eps), "val_episodes": len(val_eps),
               "history": history}
     (out / "residual_result.json").write_text(json.dumps(result, indent=1))

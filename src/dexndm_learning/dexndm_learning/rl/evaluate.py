@@ -137,44 +137,75 @@ def plot_records(records: list[EpisodeRecord], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def evaluate_specialist(run_dir: Path, out_dir: Path, seeds=(0, 1, 2), num_envs: int = 256,
-                        env_overrides: dict | None = None) -> dict:
-    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
-
-    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
+def evaluate(make_actor, title: str, out_dir: Path, seeds=(0, 1, 2)) -> dict:
+    """``make_actor(seed) -> (env, act)``; one evaluation per seed; writes metrics and plots."""
     records, goal_success = [], []
     for seed in seeds:
-        env_cfg = dataclasses.replace(cfg.env, num_envs=num_envs, seed=1000 + seed, **(env_overrides or {}))
-        run_cfg = dataclasses.replace(cfg, env=env_cfg)
-        runner, venv = make_runner(run_cfg)
-        load_checkpoint(runner, run_dir / "checkpoint.pt")
-        policy = runner.get_inference_policy()
-
-        def act(obs, venv=venv, policy=policy):
-            with torch.inference_mode():
-                return policy(venv._obs(obs)).numpy()
-
-        records.append(run_episodes(venv.env, act))
-        goal_success.append(float(run_goal_episodes(venv.env, act, np.random.default_rng(seed)).mean()))
+        env, act = make_actor(seed)
+        records.append(run_episodes(env, act))
+        goal_success.append(float(run_goal_episodes(env, act, np.random.default_rng(seed)).mean()))
     summary = summarize(records)
     summary["goal"] = {"GO_Succ": metrics.mean_std(goal_success)}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    (out_dir / "metrics.md").write_text(markdown_table(summary, run_dir.name))
-    plot_records(records, out_dir / "episodes.png", run_dir.name)
+    (out_dir / "metrics.md").write_text(markdown_table(summary, title))
+    plot_records(records, out_dir / "episodes.png", title)
     return summary
 
 
+def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides: dict | None = None):
+    """(env, act) for a trained specialist: its training conditions unless overridden; the
+    evaluation seed is 1000 + seed so it never replays a training stream."""
+    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
+
+    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
+    env_cfg = dataclasses.replace(cfg.env, num_envs=num_envs, seed=1000 + seed, **(env_overrides or {}))
+    runner, venv = make_runner(dataclasses.replace(cfg, env=env_cfg))
+    load_checkpoint(runner, run_dir / "checkpoint.pt")
+    policy = runner.get_inference_policy()
+
+    def act(obs):
+        with torch.inference_mode():
+            return policy(venv._obs(obs)).numpy()
+
+    return venv.env, act
+
+
+def artifact_actor(policy_path: Path, env_cfg, seed: int):
+    """(env, act) for a deployable policy file acting on the generalist's observation."""
+    from dexndm_learning.policy.artifact import load_policy
+
+    policy = load_policy(policy_path)
+    env = RotationEnv(dataclasses.replace(env_cfg, seed=1000 + seed))
+    return env, lambda obs: policy(obs["proprio"])
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Evaluate a trained specialist (RotR, TTF, RotP per axis group).")
-    ap.add_argument("--run", required=True, help="run folder with config.yaml and checkpoint.pt")
+    ap = argparse.ArgumentParser(description="Evaluate a specialist run or a policy file (RotR, TTF, RotP per axis "
+                                             "group, GO Succ), mean +- std over seeds.")
+    ap.add_argument("--run", required=True, help="specialist run folder (config.yaml, checkpoint.pt); with --policy, "
+                                                 "the run whose training conditions are used")
+    ap.add_argument("--policy", default=None, help="a deployable policy file (e.g. the generalist) to evaluate instead")
+    ap.add_argument("--object-set", default=None, help="evaluate on another object set (e.g. test)")
     ap.add_argument("--out", default=None, help="default <run>/eval")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--num-envs", type=int, default=256)
     args = ap.parse_args(argv)
     run = Path(args.run)
-    summary = evaluate_specialist(run, Path(args.out or run / "eval"), args.seeds, args.num_envs)
-    print(markdown_table(summary, run.name))
+    overrides = {"object_set": args.object_set} if args.object_set else {}
+    if args.policy:
+        from dexndm_learning.rl.specialist import SpecialistConfig
+
+        env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, num_envs=args.num_envs,
+                                      **overrides)
+        title = f"{Path(args.policy).name} on {run.name} conditions"
+        summary = evaluate(lambda seed: artifact_actor(Path(args.policy), env_cfg, seed), title,
+                           Path(args.out or run / "eval_policy"), args.seeds)
+    else:
+        title = run.name
+        summary = evaluate(lambda seed: specialist_actor(run, args.num_envs, seed, overrides), title,
+                           Path(args.out or run / "eval"), args.seeds)
+    print(markdown_table(summary, title))
     return 0
 
 
