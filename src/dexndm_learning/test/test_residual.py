@@ -190,8 +190,13 @@ def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, 
         np.testing.assert_allclose(seen[-1], base, atol=1e-12)                # the residual saw a_t
         np.testing.assert_allclose(spy.last, joint_order.clip_to_limits(base + constant), atol=1e-6)
         np.testing.assert_allclose(env.a_hist[:, -1], base, atol=1e-12)       # observed history: base
+    # A base-only actor leaves the world command alone.
+    env.target_offset[:] = 0.0
     base_only = deploy.BaseResidualActor(env, tmp_path / "base.pt")
-    assert base_only.offset is None and env.command_filter is actor.offset
+    before = env.targets.copy()
+    action = base_only(env.observations())
+    env.step(action)
+    np.testing.assert_allclose(spy.last, joint_order.clip_to_limits(before + np.clip(action, -1, 1) / 24), atol=1e-12)
     env.stepper.close()
 
 

@@ -6,9 +6,8 @@ bounded offset and the world receives ``clip(a_t + a_res_t)``. The env's own tar
 the observed target history stay the base targets, which is what the base policy was trained on
 and what the residual was trained to see.
 
-``RotationEnv`` applies its target to the world in one place (``command_filter.step``);
-``TargetOffset`` wraps that filter so an additive offset reaches the world without touching the
-env's targets. It stands in for an env-level ``target_offset`` hook.
+The residual reaches the world through ``RotationEnv.target_offset``, which is added to the
+command only on the world's side.
 """
 from __future__ import annotations
 
@@ -19,22 +18,6 @@ import numpy as np
 from dexndm_learning import joint_order
 from dexndm_learning.policy.artifact import DeployablePolicy, load_policy
 from dexndm_learning.sim.rotation_env import RotationEnv
-
-
-class TargetOffset:
-    """Wraps ``env.command_filter``: the world gets ``clip(target + offset)``; set ``offset``
-    ((num_envs, 16), rad) before each ``env.step``."""
-
-    def __init__(self, env: RotationEnv):
-        self.inner = env.command_filter
-        self.offset = np.zeros((env.num_envs, joint_order.NUM_JOINTS))
-        env.command_filter = self
-
-    def reset(self, q0, env_ids=None) -> None:
-        self.inner.reset(q0, env_ids)
-
-    def step(self, targets) -> np.ndarray:
-        return self.inner.step(joint_order.clip_to_limits(np.asarray(targets) + self.offset))
 
 
 def bounded_residual(policy: DeployablePolicy, obs: np.ndarray, base_target: np.ndarray) -> np.ndarray:
@@ -66,7 +49,6 @@ class BaseResidualActor:
             raise ValueError(f"residual wants {self.residual.obs_dim} inputs and bound "
                              f"{self.residual.spec.residual_bound}; need base obs + 16 "
                              f"({self.base.obs_dim + joint_order.NUM_JOINTS}) and a bound")
-        self.offset = None if residual is None else TargetOffset(env)
 
     def __call__(self, obs: dict) -> np.ndarray:
         o = obs["proprio"]
@@ -74,5 +56,5 @@ class BaseResidualActor:
         if self.residual is not None:
             step = np.clip(np.nan_to_num(action, nan=0.0), -1.0, 1.0)    # as RotationEnv.step applies it
             base_target = joint_order.clip_to_limits(self.env.targets + self.env.cfg.action_scale * step)
-            self.offset.offset[:] = bounded_residual(self.residual, o, base_target)
+            self.env.target_offset[:] = bounded_residual(self.residual, o, base_target)
         return action

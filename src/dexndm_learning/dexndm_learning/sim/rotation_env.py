@@ -121,6 +121,9 @@ class RotationEnv:
         self.state = np.zeros((n, self.nstate))
         self.sens = np.zeros((n, self.layout.size))
         self.targets = np.zeros((n, 16))
+        # World-side additive offset on the command (a residual policy's correction): reaches the
+        # hand, never the targets the policy observes.
+        self.target_offset = np.zeros((n, 16))
         self.q_init = np.zeros((n, 16))
         self.q_hist = np.zeros((n, cfg.history, 16))
         self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1}, the target in force when q_k was measured
@@ -211,7 +214,8 @@ class RotationEnv:
             d = self.rng.normal(size=(int(resample.sum()), 3))
             d /= np.linalg.norm(d, axis=1, keepdims=True)
             self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
-        applied = self.command_filter.step(self.targets)      # latency and backlash of the world
+        commanded = joint_order.clip_to_limits(self.targets + self.target_offset)
+        applied = self.command_filter.step(commanded)         # latency and backlash of the world
         t0 = time.perf_counter()
         self.stepper.step(applied, self.force, self.state, self.sens)
         self.physics_seconds += time.perf_counter() - t0
