@@ -4,8 +4,9 @@ object + policy with base and residual + axis commander, one process, one rclpy 
 Latency = the policy node's own ``tick_duration_ms`` (arrival of the joint state the tick used ->
 its target published, inference and publishing included). To get 2,000+ ticks quickly the policy
 is triggered by every joint state (``trigger: state``) and the simulated hand publishes states at
-250 Hz; each tick is measured in real time. Widths 1024 (the paper's generalist), 512 and 256,
-5 blocks, random weights, one torch thread (two threads are far slower on this shared 2-core
+250 Hz; each tick is measured in real time. Base widths 1024 (the paper's generalist), 512 and 256,
+5 blocks; the residual as configured in ``config/residual.yaml`` (256 x 2 blocks); random
+weights, one torch thread (two threads are far slower on this shared 2-core
 machine). Period jitter: the 20 Hz timer driven faster (default 50 Hz: a 20 ms period, still
 twice a width-1024 tick's work) for 2,000 ticks at the first width; |period - nominal| and
 missed ticks.
@@ -27,6 +28,7 @@ from dexndm_control import graphs
 from dexndm_control.composition import compose
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.residual.train import ResidualConfig
 from dexndm_msgs.msg import PolicyStatus
 
 WARMUP = 50
@@ -89,9 +91,11 @@ def main() -> None:
     torch.set_num_threads(1)
     p99 = {}
     with tempfile.TemporaryDirectory() as tmp:
+        res_cfg = ResidualConfig.load()
         for width in args.widths:
             base = random_policy(Path(tmp) / f"base{width}.pt", "base", width=width, blocks=BLOCKS)
-            residual = random_policy(Path(tmp) / f"res{width}.pt", "residual", width=width, blocks=BLOCKS, seed=1)
+            residual = random_policy(Path(tmp) / f"res{width}.pt", "residual", width=res_cfg.width,
+                                     blocks=res_cfg.blocks, seed=1)
             status = collect(specs_for(base, residual, {"trigger": "state"}), args.ticks, timeout=10 * args.ticks / 100)
             lat = np.array([s.tick_duration_ms for s in status if np.isfinite(s.tick_duration_ms)])
             p50, p99[width] = np.percentile(lat, [50, 99])

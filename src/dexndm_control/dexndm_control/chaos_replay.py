@@ -1,0 +1,143 @@
+"""Chaos Box replay plans (no ROS): what the replay node sends for trajectory i of a collection.
+
+Trajectory i replays source trajectory ``i % K`` of K action sequences rolled out in sim by the
+base policy for one wrist orientation, open loop, from that trajectory's start targets:
+``target[t] = clip(target[t-1] + (action[t] + noise[t]) * ACTION_SCALE)`` to the joint limits.
+With probability ``noise_probability`` a trajectory gets Gaussian noise N(0, noise_sigma^2) on
+every action (method.md section 8). Trajectory i draws from its own generator seeded with
+(seed, i), so a restarted collection replays trajectory i exactly as the first run did.
+
+Each trajectory is one ``Tick`` list at the control rate: a cosine-ramped move from where the
+hand is to the start targets, a hold there while it comes to rest, the START marker with the
+first replayed target, the replayed targets, and an END marker one tick after the last target
+(no new target: the last one keeps acting for a full control period).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_learning import joint_order
+from dexndm_learning.data.rollout_dataset import RolloutDataset
+from dexndm_learning.sim.wrist import wrist_quat
+
+ACTION_SCALE = 1.0 / 24.0
+"""The base policy's action scale (target += action / 24), as stored in rollout datasets."""
+START, END = "start", "end"
+
+
+@dataclass(frozen=True)
+class ActionSource:
+    actions: np.ndarray    # (K, T, 16) base-policy actions, MJ order
+    starts: np.ndarray     # (K, 16) targets each trajectory starts from
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    probability: float = 0.5
+    sigma: float = 0.01
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrajectoryPlan:
+    index: int             # in the collection
+    source_index: int      # in the ActionSource
+    noisy: bool
+    sigma: float           # of the noise added (0 when not noisy)
+    start: np.ndarray      # (16,)
+    targets: np.ndarray    # (T, 16), within the joint limits
+
+
+@dataclass(frozen=True)
+class Tick:
+    target: np.ndarray | None      # joint targets to send (None: none; the last one stays in force)
+    event: str | None = None       # START or END marker, published before the target
+
+
+def _from_dataset(root: Path, wrist: str) -> tuple[np.ndarray, np.ndarray]:
+    """Actions and start targets (targets[0]: the grasp) of a rollout dataset's episodes for ``wrist``."""
+    q = wrist_quat(wrist)
+    actions, starts = [], []
+    for shard in RolloutDataset.open(root).iter_shards(("actions", "targets", "wrist")):
+        keep = np.abs(np.asarray(shard["wrist"], float) @ q) > 1 - 1e-4    # q and -q: one orientation
+        actions.append(np.asarray(shard["actions"][keep], float))
+        starts.append(np.asarray(shard["targets"][keep, 0], float))
+    if not actions or sum(len(a) for a in actions) == 0:
+        raise ValueError(f"{root}: no episodes for wrist {wrist}")
+    return np.concatenate(actions), np.concatenate(starts)
+
+
+def _from_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Array ``actions`` (K, T, 16) of an .npz; the trajectories start from the canonical grasp."""
+    with np.load(path) as f:
+        if "actions" not in f.files:
+            raise ValueError(f"{path}: no array 'actions' (has {f.files})")
+        actions = np.asarray(f["actions"], float)
+    return actions, np.tile(joint_order.CANONICAL_GRASP, (len(actions), 1))
+
+
+def load_source(path: str | Path, wrist: str, steps: int = 0) -> ActionSource:
+    """Action trajectories from a rollout dataset folder (episodes of ``wrist`` only) or an .npz;
+    ``steps`` > 0 keeps the first ``steps`` actions of each."""
+    path = Path(path)
+    if path.is_dir():
+        actions, starts = _from_dataset(path, wrist)
+    elif path.suffix == ".npz" and path.is_file():
+        actions, starts = _from_npz(path)
+    else:
+        raise ValueError(f"action source '{path}' is neither a rollout dataset folder nor an .npz file")
+    if actions.ndim != 3 or actions.shape[0] == 0 or actions.shape[2] != joint_order.NUM_JOINTS:
+        raise ValueError(f"{path}: actions must be (K > 0, T, 16), got {actions.shape}")
+    if steps > actions.shape[1]:
+        raise ValueError(f"{path}: {steps} steps asked, the trajectories have {actions.shape[1]}")
+    if steps > 0:
+        actions = actions[:, :steps]
+    if not np.all(np.isfinite(actions)):
+        raise ValueError(f"{path}: non-finite actions")
+    for s in starts:
+        joint_order.validate_targets(s)
+    return ActionSource(actions, starts)
+
+
+def integrate_targets(start, actions, scale: float = ACTION_SCALE) -> np.ndarray:
+    """Targets (T, 16): each the previous plus ``action * scale``, clamped to the joint limits."""
+    out = np.empty_like(np.asarray(actions, float))
+    target = np.asarray(start, float)
+    for t, a in enumerate(actions):
+        target = joint_order.clip_to_limits(target + a * scale)
+        out[t] = target
+    return out
+
+
+def plan_trajectory(source: ActionSource, index: int, noise: NoiseConfig) -> TrajectoryPlan:
+    k = index % len(source.actions)
+    rng = np.random.default_rng([noise.seed, index])
+    noisy = bool(rng.random() < noise.probability)
+    actions = source.actions[k]
+    if noisy:
+        actions = actions + rng.normal(0.0, noise.sigma, actions.shape)
+    start = source.starts[k]
+    return TrajectoryPlan(index, k, noisy, noise.sigma if noisy else 0.0, start.copy(),
+                          integrate_targets(start, actions))
+
+
+def move_targets(q_from, q_to, steps: int) -> np.ndarray:
+    """(steps, 16) targets from ``q_from`` (excluded) to ``q_to`` (the last), cosine-ramped so
+    the move starts and ends slowly."""
+    s = np.arange(1, steps + 1) / steps
+    ramp = 0.5 - 0.5 * np.cos(np.pi * s)
+    q_from = np.asarray(q_from, float)
+    return joint_order.clip_to_limits(q_from + ramp[:, None] * (np.asarray(q_to, float) - q_from))
+
+
+def trajectory_ticks(plan: TrajectoryPlan, q_from, move_steps: int, hold_steps: int) -> list[Tick]:
+    """Every control tick of one trajectory, from hand pose ``q_from`` (see the module docstring)."""
+    ticks = [Tick(q) for q in move_targets(q_from, plan.start, move_steps)]
+    ticks += [Tick(plan.start) for _ in range(hold_steps)]
+    ticks.append(Tick(plan.targets[0], START))
+    ticks += [Tick(q) for q in plan.targets[1:]]
+    ticks.append(Tick(None, END))
+    return ticks
