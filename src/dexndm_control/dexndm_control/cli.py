@@ -20,21 +20,12 @@ def _demo(args) -> int:
 
 
 def _sim_hand(args) -> int:
-    import rclpy
-
+    from dexndm_control.node_main import spin
     from dexndm_control.params import node_parameters
     from dexndm_control.sim_hand_node import SimHandNode
 
-    rclpy.init()
     overrides = {"wrist": args.wrist, "real_time_factor": args.rtf}
-    node = SimHandNode(parameter_overrides=node_parameters("sim_hand", overrides))
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(lambda: SimHandNode(parameter_overrides=node_parameters("sim_hand", overrides)))
     return 0
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from rclpy.node import Node
 
+from dexndm_control.node_main import spin
 from dexndm_control.arm_limits import ArmLimits, Pose, wrist_orientation
 from dexndm_learning.sim.wrist import to_wxyz, wrist_rotation
 
@@ -120,17 +120,7 @@ class FrankaBridgeNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = FrankaBridgeNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    spin(FrankaBridgeNode, args)
 
 if __name__ == "__main__":
     main()

@@ -30,13 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
 import torch
 from geometry_msgs.msg import QuaternionStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
+from dexndm_control.node_main import spin
 from dexndm_control.joint_state_io import make_joint_state
 from dexndm_control.policy_runtime import PolicyRuntime, SafetyConfig, Sample
 from dexndm_control.tick_clock import TickClock
@@ -183,17 +183,7 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = PolicyNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    spin(PolicyNode, args)
 
 if __name__ == "__main__":
     main()

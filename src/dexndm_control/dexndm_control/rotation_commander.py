@@ -6,9 +6,9 @@ launch graph): ``mode`` rotate | hold | off, ``axis`` (x, y, z) in the world fra
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 
+from dexndm_control.node_main import spin
 from dexndm_learning.config import ConfigError
 from dexndm_msgs.msg import RotationCommand
 
@@ -40,17 +40,7 @@ class RotationCommander(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = RotationCommander()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    spin(RotationCommander, args)
 
 if __name__ == "__main__":
     main()

@@ -19,11 +19,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from dexndm_control.node_main import spin
 from dexndm_control.joint_state_io import command_targets, make_joint_state
 from dexndm_control.sim_object import ObjectHandSim
 from dexndm_learning import joint_order
@@ -120,17 +120,7 @@ class SimHandNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = SimHandNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    spin(SimHandNode, args)
 
 if __name__ == "__main__":
     main()

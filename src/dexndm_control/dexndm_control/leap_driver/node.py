@@ -9,10 +9,10 @@ Torque is disabled when the node is destroyed.
 """
 from __future__ import annotations
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
+from dexndm_control.node_main import spin
 from dexndm_control.joint_state_io import command_targets, make_joint_state
 from dexndm_control.leap_driver.bus import DEFAULT_BAUDRATE, DEFAULT_PORT, LeapBusError, LeapHandBus
 from dexndm_learning import joint_order
@@ -88,19 +88,7 @@ class LeapHandDriverNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    try:
-        node = LeapHandDriverNode()
-        try:
-            rclpy.spin(node)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
-
+    spin(LeapHandDriverNode, args)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,152 @@
+"""Chaos Box bag recorder: ``ros2 bag record`` for a venv without rosbag2, whole trajectories only.
+
+Subscribes to ``topics`` (types ``types``) with ``raw=True`` and writes the serialized messages to
+rosbag2 bags (``storage``: mcap or sqlite3, metadata version 9) with ``rosbags``; definitions of
+our own messages (``TrajectoryMarker``) are registered so the bags carry them. The log time of a
+message is the node's clock at arrival, as ``ros2 bag record`` stamps them; with ``use_sim_time``
+(``ros2 bag record --use-sim-time``) that is the simulated hand's ``/clock``, so bags of a slowed
+simulation still have 20 Hz command spacing.
+
+Messages are buffered and written one trajectory at a time, when its END marker arrives on
+``marker_topic``, with the ``preroll_s`` before its START (the state that precedes the first
+command); messages of a trajectory that is aborted or never ends are dropped. Every
+``trajectories_per_bag`` trajectories the bag is closed and listed in ``out_dir``'s progress file
+(``chaos_progress.py``) and the next bag opens with the next trajectory. Destroying the node
+closes the open bag, so a collection stopped cleanly loses only the trajectory in progress; after a
+hard kill the unclosed bag is discarded when the recorder starts again.
+"""
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from functools import partial
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from dexndm_control.chaos_progress import CollectionProgress
+from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, marker_definition
+from dexndm_msgs.msg import TrajectoryMarker
+
+QUEUE_DEPTH = 1000     # per topic: nothing is dropped while a bag is being written
+
+
+def message_class(msgtype: str):
+    """'sensor_msgs/msg/JointState' -> the rclpy message class."""
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+class BagRecorder(Node):
+    def __init__(self, node_name: str = "bag_recorder", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("out_dir", "chaos_box")
+        self.declare_parameter("topics", ["/leap_hand/joint_states", "/leap_hand/joint_commands",
+                                          "/chaos_box/trajectory"])
+        self.declare_parameter("types", ["sensor_msgs/msg/JointState", "sensor_msgs/msg/JointState",
+                                         MARKER_TYPE])
+        self.declare_parameter("marker_topic", "/chaos_box/trajectory")
+        self.declare_parameter("trajectories_per_bag", 50)
+        self.declare_parameter("storage", "mcap")
+        self.declare_parameter("preroll_s", 0.5)
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+
+        topics, types = list(p("topics")), list(p("types"))
+        if len(topics) != len(types):
+            raise ValueError(f"{len(topics)} topics but {len(types)} types")
+        self.marker_topic = p("marker_topic")
+        if self.marker_topic not in topics:
+            raise ValueError(f"marker_topic {self.marker_topic} is not among the recorded topics {topics}")
+        self.types = dict(zip(topics, types))
+        self.per_bag = int(p("trajectories_per_bag"))
+        self.storage = StoragePlugin[str(p("storage")).upper()]
+        self.preroll_ns = int(float(p("preroll_s")) * 1e9)
+        self.progress = CollectionProgress(p("out_dir"))
+        for stale in self.progress.discard_incomplete():
+            self.get_logger().warning(f"discarded incomplete bag {stale}")
+        self.typestore = get_typestore(Stores.LATEST)
+        self.typestore.register(get_types_from_msg(marker_definition(), MARKER_TYPE))
+
+        self._buffer: deque[tuple[str, int, bytes]] = deque()
+        self._open: int | None = None             # index of the trajectory being buffered
+        self._writer: Writer | None = None
+        self._connections: dict = {}
+        self._bag_name = ""
+        self._in_bag: list[int] = []
+        self.last_written: int | None = None      # index of the last trajectory written to a bag
+        for topic, msgtype in self.types.items():
+            self.create_subscription(message_class(msgtype), topic, partial(self._on_message, topic),
+                                     QoSProfile(depth=QUEUE_DEPTH), raw=True)
+        self.get_logger().info(f"recording {topics} to {self.progress.root}, {self.per_bag} trajectories per bag")
+
+    def _on_message(self, topic: str, raw: bytes) -> None:
+        now = self.get_clock().now().nanoseconds
+        if now == 0:
+            return          # use_sim_time and no /clock yet: no time to log it at
+        self._buffer.append((topic, now, raw))
+        if topic == self.marker_topic:
+            self._on_marker(self.typestore.deserialize_cdr(raw, MARKER_TYPE))
+        elif self._open is None:
+            while self._buffer[0][1] < now - self.preroll_ns:
+                self._buffer.popleft()
+
+    def _on_marker(self, marker) -> None:
+        if marker.event == TrajectoryMarker.EVENT_START:
+            self._open = marker.trajectory_index
+        elif marker.event == TrajectoryMarker.EVENT_END and marker.trajectory_index == self._open:
+            self._write_trajectory()
+        else:       # ABORT, or an END without its START: not a whole trajectory
+            self.get_logger().warning(f"trajectory {marker.trajectory_index} incomplete, not recorded")
+            self._open = None
+            self._buffer.clear()
+
+    def _write_trajectory(self) -> None:
+        if self._writer is None:
+            self._open_bag()
+        for topic, t, raw in self._buffer:
+            self._writer.write(self._connections[topic], t, raw)
+        self._buffer.clear()
+        self._in_bag.append(self._open)
+        self.last_written, self._open = self._open, None
+        if len(self._in_bag) >= self.per_bag:
+            self.close_bag()
+
+    def _open_bag(self) -> None:
+        self._bag_name = self.progress.next_bag_name()
+        self._writer = Writer(self.progress.root / self._bag_name, version=9, storage_plugin=self.storage)
+        self._writer.open()
+        self._connections = {topic: self._writer.add_connection(topic, msgtype, typestore=self.typestore)
+                             for topic, msgtype in self.types.items()}
+
+    def close_bag(self) -> None:
+        """Close the open bag (if any) and list it with its trajectories in the progress file."""
+        if self._writer is None:
+            return
+        self._writer.close()
+        self.progress.add_bag(self._bag_name, self._in_bag)
+        self.get_logger().info(f"closed {self._bag_name}: trajectories {self._in_bag}")
+        self._writer, self._in_bag = None, []
+
+    def destroy_node(self):
+        self.close_bag()
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    """Entry point for ``ros2 run`` (parameters come from --params-file)."""
+    rclpy.init(args=args)
+    node = BagRecorder()
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
