@@ -30,6 +30,8 @@ setup(
             "franka_bridge = dexndm_control.franka_bridge_node:main",
             "rotation_policy = dexndm_control.policy_node:main",
             "rotation_commander = dexndm_control.rotation_commander:main",
+            "chaos_replay = dexndm_control.chaos_replay_node:main",
+            "bag_recorder = dexndm_control.bag_recorder:main",
         ]
     },
 )

@@ -45,6 +45,30 @@ def teleop_specs(args):
     return graphs.build("teleop", base=args.base, residual=args.residual, replay_file=args.replay_file)
 
 
+def chaos_box_specs(args):
+    """The "chaos_box" graph (simulated hand, the project's recorder) for parsed
+    ``dexndm collect chaos-box`` arguments."""
+    from dexndm_control import graphs
+
+    source = args.from_dataset or args.actions
+    return graphs.build("chaos_box", wrist=args.wrist, sim=True, scene=args.scene, profile=args.profile,
+                        balls=args.balls, real_time_factor=args.rtf, source=str(Path(source).resolve()),
+                        trajectories=args.trajectories, steps=args.steps, recorder="node",
+                        out=str(Path(args.out).resolve()), per_bag=args.per_bag)
+
+
+def _collect_chaos_box(args) -> int:
+    from dexndm_control import chaos_collect
+
+    result = chaos_collect.run(chaos_box_specs(args))
+    print(json.dumps(result, indent=2))
+    if result["interrupted"]:
+        print(f"stopped: {result['completed']} trajectories in complete bags; "
+              "run the same command again to continue")
+        return 130
+    return 0
+
+
 def _rotate(args) -> int:
     from dexndm_control import rotate_run
 
@@ -114,6 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual", default="", help="residual policy (default: none)")
     p.add_argument("--replay-file", default="", help="recorded Quest stream instead of the headset")
     p.set_defaults(func=_teleop)
+
+    collect = sub.add_parser("collect", help="data collection").add_subparsers(dest="what", required=True)
+    p = collect.add_parser("chaos-box", help="Chaos Box: replay the base policy's simulated action trajectories "
+                                             "on the simulated hand under load, record rosbag2 bags; resumable")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-dataset", metavar="DIR", help="rollout dataset (its episodes for --wrist)")
+    src.add_argument("--actions", metavar="NPZ", help=".npz with actions (K, T, 16)")
+    p.add_argument("--wrist", default="palm_down")
+    p.add_argument("--profile", default="nominal", help="reality profile (config/reality/ name or path)")
+    p.add_argument("--trajectories", type=int, required=True, help="collection size N")
+    p.add_argument("--out", required=True, help="collection folder (bags + progress.json); rerun to continue")
+    p.add_argument("--steps", type=int, default=0, help="actions per trajectory (0: all)")
+    p.add_argument("--scene", default="auto", help="chaos_box | chaos_box_strapped | hand | auto "
+                                                    "(strapped for palm_up, else the ball box)")
+    p.add_argument("--balls", type=int, default=0, help="balls in the box (0: enough to cover the hand)")
+    p.add_argument("--rtf", type=float, default=1.0, help="at most this many sim seconds per wall second")
+    p.add_argument("--per-bag", type=int, default=50, help="trajectories per bag")
+    p.set_defaults(func=_collect_chaos_box)
     return parser
 
 

@@ -23,6 +23,9 @@ def parameters(spec: NodeSpec) -> dict[str, Any]:
 
 def compose(specs: list[NodeSpec], context) -> list[Node]:
     """Instantiate every node of ``specs`` in ``context``; on failure none is left behind."""
+    programs = [s.name for s in specs if not isinstance(s, NodeSpec)]
+    if programs:
+        raise ValueError(f"{programs} are programs of a ROS 2 install, not nodes: start this graph with ros2 launch")
     nodes: list[Node] = []
     try:
         for s in specs:

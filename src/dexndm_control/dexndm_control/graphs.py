@@ -1,12 +1,14 @@
 """Node graphs, defined once: launch files and the one-process CLI start the same nodes with the
 same parameters from these descriptions.
 
-A graph is a builder (typed arguments -> list of ``NodeSpec``) and its arguments, each with a
+A graph is a builder (typed arguments -> list of ``NodeSpec``, and ``ProcessSpec`` for programs
+that only exist on a ROS 2 install, such as ``ros2 bag record``) and its arguments, each with a
 default and a parser from the string form launch arguments have. Launch files evaluate
 ``from_strings(graph, {arg: value})`` and turn every NodeSpec into a ``launch_ros`` Node with
-``parameters=[config/<params_file>, overrides]`` (``launch_description.py``); the CLI calls
-``build(graph, **typed)`` and instantiates ``NodeSpec.factory`` in one process
-(``composition.py``). This module imports no ROS or node code, so descriptions are cheap to test.
+``parameters=[config/<params_file>, overrides]`` and every ProcessSpec into an ``ExecuteProcess``
+(``launch_description.py``); the CLI calls ``build(graph, **typed)`` (with arguments that give
+only NodeSpecs) and instantiates ``NodeSpec.factory`` in one process (``composition.py``). This
+module imports no ROS or node code, so descriptions are cheap to test.
 
 Overrides hold only what the arguments change; an empty path argument means "the params file's
 value", so both paths (and launch_ros, which cannot pass empty strings) agree.
@@ -28,6 +30,12 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    cmd: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Arg:
     default: str
     help: str
@@ -36,7 +44,7 @@ class Arg:
 
 @dataclass(frozen=True)
 class Graph:
-    build: Callable[..., list[NodeSpec]]
+    build: Callable[..., list[NodeSpec | ProcessSpec]]
     args: dict[str, Arg]
 
 
@@ -87,6 +95,41 @@ def quest_teleop(**overrides) -> NodeSpec:
                     "quest_teleop.yaml", overrides)
 
 
+def chaos_replay(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "chaos_replay", "chaos_replay", "dexndm_control.chaos_replay_node:ChaosReplayNode",
+                    "chaos_replay.yaml", overrides)
+
+
+def bag_recorder(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "bag_recorder", "bag_recorder", "dexndm_control.bag_recorder:BagRecorder",
+                    "bag_recorder.yaml", overrides)
+
+
+CHAOS_BOX_TOPICS = {
+    "/leap_hand/joint_states": "sensor_msgs/msg/JointState",
+    "/leap_hand/joint_commands": "sensor_msgs/msg/JointState",
+    "/chaos_box/trajectory": "dexndm_msgs/msg/TrajectoryMarker",
+}
+"""What a Chaos Box collection records (what ``dexndm_learning.ndm.bag_ingest`` reads)."""
+ROS2_BAG_SPLIT_S = 1200
+
+
+def ros2_bag_record(out: str, sim_time: bool) -> ProcessSpec:
+    """``ros2 bag record`` of the Chaos Box topics (mcap; a new file every 20 min)."""
+    cmd = ["ros2", "bag", "record", "-s", "mcap", "--max-bag-duration", str(ROS2_BAG_SPLIT_S)]
+    cmd += ["-o", out] if out else []
+    cmd += ["--use-sim-time"] if sim_time else []
+    return ProcessSpec("ros2_bag_record", tuple(cmd + list(CHAOS_BOX_TOPICS)))
+
+
+def chaos_box_scene(scene: str, wrist: str) -> str:
+    """``auto``: the palm-up set-up (a strapped ball) for palm up, where the box cannot be reached;
+    the ball box otherwise."""
+    if scene != "auto":
+        return scene
+    return "chaos_box_strapped" if wrist == "palm_up" else "chaos_box"
+
+
 # ---------------------------------------------------------------------- graphs
 def _rotate(wrist: str, sim: bool, base: str, residual: str, axis: list[float], object_set: str,
             object_index: int) -> list[NodeSpec]:
@@ -99,6 +142,29 @@ def _teleop(base: str, residual: str, replay_file: str) -> list[NodeSpec]:
     """LEAP Hand + Franka bridge (wrist from the arm) + Quest 3 teleop (axis) + policy."""
     quest = quest_teleop(replay_file=replay_file) if replay_file else quest_teleop()
     return [leap_driver(), franka_bridge(), quest, rotation_policy(base, residual, wrist_source="topic")]
+
+
+def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real_time_factor: float, source: str,
+               trajectories: int, steps: int, start_index: int, recorder: str, out: str,
+               per_bag: int) -> list[NodeSpec | ProcessSpec]:
+    """Chaos Box collection: the LEAP Hand (or the simulated hand in a Chaos Box scene under a
+    reality profile, the graph's clock) + the replay + a recorder (``ros2 bag record``, or the
+    project's bag_recorder node)."""
+    if sim:
+        hand = sim_hand(wrist=wrist, scene=chaos_box_scene(scene, wrist), reality=profile, n_balls=balls,
+                        real_time_factor=real_time_factor, publish_clock=True)
+    else:
+        hand = leap_driver()
+    replay = chaos_replay(wrist=wrist, num_trajectories=trajectories, steps=steps, start_index=start_index,
+                          use_sim_time=sim, **({"source": source} if source else {}))
+    if recorder == "ros2bag":
+        rec = ros2_bag_record(out, sim)
+    elif recorder == "node":
+        rec = bag_recorder(use_sim_time=sim, trajectories_per_bag=per_bag, topics=list(CHAOS_BOX_TOPICS),
+                           types=list(CHAOS_BOX_TOPICS.values()), **({"out_dir": out} if out else {}))
+    else:
+        raise ValueError(f"recorder must be 'ros2bag' or 'node', got '{recorder}'")
+    return [hand, replay, rec]
 
 
 _POLICY_ARGS = {
@@ -118,6 +184,21 @@ GRAPHS: dict[str, Graph] = {
     "teleop": Graph(_teleop, {
         **_POLICY_ARGS,
         "replay_file": Arg("", "recorded Quest stream to play instead of the headset"),
+    }),
+    "chaos_box": Graph(_chaos_box, {
+        "wrist": Arg("palm_down", "wrist orientation (named) the trajectories were rolled out for"),
+        "sim": Arg("false", "the simulated hand in a Chaos Box scene instead of the LEAP Hand", parse_bool),
+        "scene": Arg("auto", "sim: chaos_box | chaos_box_strapped | hand | auto (strapped for palm_up)"),
+        "profile": Arg("nominal", "sim: reality profile (name in config/reality/ or path)"),
+        "balls": Arg("0", "sim: balls in the box (0: enough to cover the hand)", int),
+        "real_time_factor": Arg("1.0", "sim: at most this many sim seconds per wall second", float),
+        "source": Arg("", "rollout dataset folder or .npz of actions (empty: config/chaos_replay.yaml's source)"),
+        "trajectories": Arg("4000", "collection size", int),
+        "steps": Arg("0", "actions per trajectory (0: all)", int),
+        "start_index": Arg("0", "first trajectory to replay (resume)", int),
+        "recorder": Arg("ros2bag", "ros2bag (ros2 bag record) | node (the project's bag_recorder)"),
+        "out": Arg("", "bag output (empty: ros2 bag's default name / config/bag_recorder.yaml's out_dir)"),
+        "per_bag": Arg("50", "recorder node: trajectories per bag", int),
     }),
 }
 

@@ -4,7 +4,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -17,7 +17,9 @@ def launch_description(graph: str) -> LaunchDescription:
     def nodes(context):
         config = os.path.join(get_package_share_directory("dexndm_control"), "config")
         values = {name: LaunchConfiguration(name).perform(context) for name in args}
-        return [Node(package=s.package, executable=s.executable, name=s.name, output="screen",
+        return [ExecuteProcess(cmd=list(s.cmd), name=s.name, output="screen")
+                if isinstance(s, graphs.ProcessSpec) else
+                Node(package=s.package, executable=s.executable, name=s.name, output="screen",
                      parameters=[os.path.join(config, s.params_file), s.overrides])
                 for s in graphs.from_strings(graph, values)]
 

@@ -13,6 +13,21 @@ unchanged; joint angles are the same either way. The object's pose (centre of ma
 the mount, orientation) and twist are published in that hand frame (``frame_id`` "hand") as
 ``geometry_msgs/PoseStamped`` on ``object_pose_topic`` and ``TwistStamped`` on
 ``object_twist_topic`` with every joint state. Without an object the mount itself is rotated.
+
+``scene`` (``sim_scene.py``): ``hand``, or a Chaos Box scene (``chaos_box``: buried in soft balls,
+``n_balls`` 0 = enough to cover the hand, placed with ``scene_seed``; ``chaos_box_strapped``: a
+ball strapped to three fingertips, the palm-up set-up). ``reality`` (``sim_reality.py``): a
+reality profile name in ``config/reality/`` or a path; its static part changes the model, its
+command filter acts on the targets and its sensor model on the published positions.
+
+Time: with ``publish_clock`` false the physics follows the wall clock times
+``real_time_factor`` and messages are stamped with the wall clock. With ``publish_clock`` true
+the simulation is the clock of the graph: every tick advances the physics by one JointState
+period of sim time (``publish_rate_hz`` in sim time), publishes ``rosgraph_msgs/Clock`` on
+``/clock`` (wall time at start + sim time) and stamps every message with it; nodes run with
+``use_sim_time`` follow it. Ticks come at ``real_time_factor`` times the sim rate of wall time
+at most; when the physics is slower (Chaos Box scenes) the simulation, and the nodes following
+its clock, simply run slower.
 """
 from __future__ import annotations
 
@@ -21,14 +36,18 @@ import time
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
 from dexndm_control.node_main import spin
 from dexndm_control.joint_state_io import command_targets, make_joint_state
 from dexndm_control.sim_object import ObjectHandSim
+from dexndm_control.sim_reality import RealityHand
+from dexndm_control.sim_scene import scene_sim
 from dexndm_learning import joint_order
 from dexndm_learning.sim.hand_model import HandConfig
-from dexndm_learning.sim.hand_sim import HandSim
+from dexndm_learning.sim.reality import load_profile
 
 MAX_CATCH_UP_S = 0.1
 """If the physics falls further behind wall time than this, skip ahead (and count it) rather
@@ -53,21 +72,33 @@ class SimHandNode(Node):
         self.declare_parameter("grasp_index", 0)
         self.declare_parameter("object_pose_topic", "/sim/object_pose")
         self.declare_parameter("object_twist_topic", "/sim/object_twist")
+        self.declare_parameter("scene", "hand")
+        self.declare_parameter("n_balls", 0)
+        self.declare_parameter("scene_seed", 0)
+        self.declare_parameter("reality", "nominal")
+        self.declare_parameter("publish_clock", False)
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         quat = list(p("wrist_quat"))
         wrist = quat if np.linalg.norm(quat) > 0 else p("wrist")
         hand_cfg = HandConfig.load(p("hand_config"))
         if p("object_set"):
+            if p("scene") != "hand":
+                raise ValueError(f"an object (object_set '{p('object_set')}') needs scene 'hand', not '{p('scene')}'")
             self.sim = ObjectHandSim(hand_cfg, p("object_set"), int(p("object_index")), int(p("object_seed")),
                                      wrist=wrist, grasp_index=int(p("grasp_index")))
             self.pose_pub = self.create_publisher(PoseStamped, p("object_pose_topic"), 10)
             self.twist_pub = self.create_publisher(TwistStamped, p("object_twist_topic"), 10)
         else:
-            self.sim = HandSim(hand_cfg, wrist=wrist)
+            self.sim = scene_sim(p("scene"), hand_cfg, wrist, int(p("n_balls")), int(p("scene_seed")))
+        self.hand = RealityHand(self.sim, load_profile(p("reality")))
         self.rtf = float(p("real_time_factor"))
         if not self.rtf > 0:
             raise ValueError(f"real_time_factor must be > 0, got {self.rtf}")
+        self.publish_clock = bool(p("publish_clock"))
+        rate = float(p("publish_rate_hz"))
+        self._steps_per_tick = max(1, round(1.0 / (rate * self.sim.timestep)))
+        self._epoch_ns = time.time_ns()
         self.frame_id = p("frame_id")
         self.rejected_commands = 0
         self.lag_events = 0
@@ -75,31 +106,43 @@ class SimHandNode(Node):
         self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
         self._wall0 = time.monotonic()
         self._sim0 = self.sim.time
-        self.create_timer(1.0 / float(p("publish_rate_hz")), self._tick)
+        if self.publish_clock:
+            self.clock_pub = self.create_publisher(Clock, "/clock", 10)
+            self.create_timer(1.0 / (rate * self.rtf), self._tick)
+        else:
+            self.create_timer(1.0 / rate, self._tick)
         held = f", holding '{self.sim.object.name}'" if isinstance(self.sim, ObjectHandSim) else ""
-        self.get_logger().info(f"simulated LEAP Hand{held}, wrist {wrist}, rtf {self.rtf}, "
+        self.get_logger().info(f"simulated LEAP Hand{held}, scene {p('scene')}, reality {p('reality')}, "
+                               f"wrist {wrist}, rtf {self.rtf}, clock {'/clock' if self.publish_clock else 'wall'}, "
                                f"state {p('state_topic')}, commands {p('command_topic')}")
 
     def _on_command(self, msg: JointState) -> None:
         try:
-            self.sim.set_targets(command_targets(msg))
+            self.hand.set_targets(command_targets(msg))
         except joint_order.JointCommandError as exc:
             self.rejected_commands += 1
             self.get_logger().error(f"command refused, previous targets kept: {exc}")
 
-    def _tick(self) -> None:
+    def _steps_behind_wall_clock(self) -> int:
         target_time = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
         behind = target_time - self.sim.time
         if behind > MAX_CATCH_UP_S:
             self.lag_events += 1
             self._sim0 -= behind - self.sim.timestep   # re-anchor: drop the backlog
             behind = self.sim.timestep
-        n = int(behind / self.sim.timestep)
-        if n > 0:
-            self.sim.step(n)
-        stamp = self.get_clock().now().to_msg()
+        return int(behind / self.sim.timestep)
+
+    def _tick(self) -> None:
+        if self.publish_clock:
+            self.hand.step(self._steps_per_tick)
+            stamp = Time(nanoseconds=self._epoch_ns + round(self.sim.time * 1e9)).to_msg()
+            self.clock_pub.publish(Clock(clock=stamp))   # before the state: followers see its time first
+        else:
+            self.hand.step(self._steps_behind_wall_clock())
+            stamp = self.get_clock().now().to_msg()
         self.state_pub.publish(make_joint_state(
-            stamp, self.sim.joint_positions(), self.sim.joint_velocities(), self.sim.joint_efforts(), self.frame_id))
+            stamp, self.hand.measured_positions(), self.sim.joint_velocities(), self.sim.joint_efforts(),
+            self.frame_id))
         if isinstance(self.sim, ObjectHandSim):
             self._publish_object(stamp)
 

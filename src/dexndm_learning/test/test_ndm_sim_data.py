@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dexndm_learning import joint_order as jo
+from dexndm_learning.data.replay_targets import action_targets, replay_targets
 from dexndm_learning.data.rollout_dataset import RolloutWriter
 from dexndm_learning.ndm import sim_data as sd
 from dexndm_learning.ndm.generalization import Study, StudyConfig
@@ -31,10 +32,11 @@ def trajectories(k, t, seed=0):
 
 
 def test_replay_noise_hits_half_the_trajectories_with_the_given_sigma():
-    actions = smooth_actions(2000, 50)
-    noisy_actions, noisy = sd.perturb_actions(actions, 0.01, 0.5, np.random.default_rng(1))
+    actions = 0.2 * smooth_actions(2000, 50)              # stays clear of the limits: no clamping
+    start = np.tile(jo.CANONICAL_GRASP, (2000, 1))
+    targets, noisy = replay_targets(actions, start, 0.01, 0.5, np.random.default_rng(1))
     assert abs(noisy.mean() - 0.5) < 0.04
-    diff = noisy_actions - actions
+    diff = targets - action_targets(actions, start)      # radians on every replayed target
     assert np.all(diff[~noisy] == 0)
     assert abs(diff[noisy].std() / 0.01 - 1) < 0.02 and abs(diff[noisy].mean()) < 1e-4
 
@@ -42,7 +44,7 @@ def test_replay_noise_hits_half_the_trajectories_with_the_given_sigma():
 def test_replay_targets_follow_the_env_rule_and_stay_within_limits():
     actions = 5 * smooth_actions(20, 200, seed=2)         # saturating actions drive joints to the limits
     start = np.tile(jo.CANONICAL_GRASP, (20, 1))
-    targets = sd.action_targets(actions, start)
+    targets = action_targets(actions, start)
     assert jo.within_limits(targets)
     assert np.any(np.isclose(targets, jo.UPPER) | np.isclose(targets, jo.LOWER))
     np.testing.assert_allclose(targets[:, 0], jo.clip_to_limits(start + np.clip(actions[:, 0], -1, 1) / 24))
@@ -54,7 +56,7 @@ def test_chaos_box_steps_have_one_segment_per_trajectory():
     steps = sd.chaos_box_steps("worn_hand", "palm_down", tr, noise_prob=0.0, seed=3, n_balls=20)
     assert len(steps) == 60
     np.testing.assert_array_equal(np.bincount(steps.segment), [20, 20, 20])
-    np.testing.assert_allclose(steps.a, sd.action_targets(tr.actions, tr.start).reshape(-1, 16), atol=1e-6)
+    np.testing.assert_allclose(steps.a, action_targets(tr.actions, tr.start).reshape(-1, 16), atol=1e-6)
     assert jo.within_limits(steps.a)
     np.testing.assert_array_equal(sd.chaos_box_steps("worn_hand", "palm_down", tr, seed=3, n_balls=20).segment,
                                   steps.segment)

@@ -50,17 +50,18 @@ import yaml
 from tqdm import tqdm
 
 from dexndm_learning.config import to_dict
-from dexndm_learning.data.rollout_dataset import RolloutDataset
+from dexndm_learning.data.rollout_dataset import MANIFEST, RolloutDataset
 from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.dataset import TransitionDataset
 from dexndm_learning.ndm.evaluate import one_step_errors, rollout_errors
 from dexndm_learning.ndm.generalization_report import IN_DOMAIN, write_report
 from dexndm_learning.ndm.models import ModelConfig, load_model
 from dexndm_learning.ndm.sim_data import (ActionTrajectories, chaos_box_steps, open_loop_actor, rollout_actions,
-                                          rollout_steps, specialist_env_actor, task_env_overrides)
+                                          rollout_steps, task_env_overrides)
 from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.ndm.train import train
 from dexndm_learning.sim.reality import load_profile
+from dexndm_learning.rl.evaluate import specialist_actor
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
 
@@ -144,19 +145,20 @@ class Study:
             raise ValueError("every data size needs at least one trajectory per Chaos Box wrist")
         self.cfg, self.out, self.work = cfg, Path(out), Path(work)
         self.policy_run, self.rollouts = policy_run, rollouts
-        self.policy_wrists = None
+        policy_wrists = None
         if policy_run is not None:
-            self.policy_wrists = list(yaml.safe_load((Path(policy_run) / "config.yaml").read_text())["env"]["wrists"])
-        self.rotation_wrists = cfg.rotation_wrists or self.policy_wrists or ["palm_up"]
+            policy_wrists = list(yaml.safe_load((Path(policy_run) / "config.yaml").read_text())["env"]["wrists"])
+        self.rotation_wrists = cfg.rotation_wrists or policy_wrists or ["palm_up"]
         self.results = {"command": command, "study": to_dict(cfg),
                         "profile_description": load_profile(cfg.profile).description,
                         "policy_run": str(policy_run or ""),
                         "rollouts": str(rollouts or ""), "sets": {}, "train_sets": {}, "models": {},
                         "timings_s": {}, "notes": []}
-        results_file = self.out / "results.json"
-        if results_file.exists():
-            old = json.loads(results_file.read_text())
-            self.results["timings_s"] = old.get("timings_s", {})
+        previous = self.out / "results.json"
+        if previous.exists():          # a resumed study adds to the phase times of the earlier runs
+            old = json.loads(previous.read_text())
+            if old.get("study") == self.results["study"]:
+                self.results["timings_s"] = old.get("timings_s", {})
 
     # ------------------------------------------------------------------ bookkeeping
     def _check_work_dir(self) -> None:
@@ -205,9 +207,14 @@ class Study:
             from dexndm_learning.bc.collect import collect
 
             n = self._trajectories_needed()
-            env, act = specialist_env_actor(self.policy_run, num_envs=min(256, n), episode_steps=cfg.traj_steps,
-                                            seed=cfg.seed)
+            if (root / MANIFEST).exists() and RolloutDataset.open(root).episodes >= n:
+                return self._load_pool(root)
+            env, act = specialist_actor(self.policy_run, min(256, n), cfg.seed, {"episode_steps": cfg.traj_steps})
             collect(env, act, root, n, resume=True, meta={"specialist": str(self.policy_run)})
+        return self._load_pool(root)
+
+    def _load_pool(self, root: Path) -> ActionTrajectories:
+        cfg = self.cfg
         pool = rollout_actions(root, steps=cfg.traj_steps)
         if pool.actions.shape[1] < cfg.traj_steps:
             raise ValueError(f"{root}: episodes have {pool.actions.shape[1]} steps, the study needs {cfg.traj_steps}")
@@ -235,7 +242,7 @@ class Study:
                 j = np.arange(c * cfg.chunk, (c + 1) * cfg.chunk)
                 idx = pool_idx[(j * len(wrists) + wi) % len(pool_idx)]
                 path = self.work / "data" / f"box_{split}_{wrist}_{c:03d}.npz"
-                jobs.append((path, wrist, idx, _seed(cfg.seed, split == "test", wi, c)))
+                jobs.append((path, wrist, idx, _seed(cfg.seed, int(split == "test"), wi, c)))
         return jobs
 
     def box_steps(self, split: str, total: int, pool: ActionTrajectories, pool_idx: np.ndarray) -> Steps:
@@ -284,7 +291,7 @@ class Study:
         n_envs = min(cfg.num_envs, cfg.rotation_episodes)
         overrides = task_env_overrides(cfg.profile, wrist, self.rotation_episode_steps(), n_envs, cfg.seed)
         if self.policy_run is not None:
-            env, act = specialist_env_actor(self.policy_run, **overrides)
+            env, act = specialist_actor(self.policy_run, n_envs, cfg.seed, overrides)
         else:
             env = RotationEnv(EnvConfig(object_set=cfg.object_set, **overrides))
             act = open_loop_actor(rollout_actions(self.rollouts, steps=env.cfg.episode_steps).actions, n_envs)
@@ -337,7 +344,8 @@ class Study:
             episode_steps = self.rotation_episode_steps()
             self.results["sets"][name] = {
                 "kind": "OOD", "wrist": wrist, "wrist_in_chaos_box": wrist in cfg.box_wrists,
-                "source": "policy (closed loop)" if self.policy_run else "rollout actions replayed open loop",
+                "source": (f"the policy `{self.policy_run}` (closed loop)" if self.policy_run
+                           else "the rollout dataset's actions, replayed open loop,"),
                 "episode_steps": episode_steps,
                 "full_length_episodes": int(np.sum(segment_lengths(steps) >= episode_steps)),
                 **set_info(steps, cfg.window)}
@@ -361,7 +369,8 @@ class Study:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Joint-wise vs finger-wise vs whole-hand NDM generalization, sim-to-sim.")
     p.add_argument("--profile", default="worn_hand", help="reality profile: name in config/reality/ or a path")
-    p.add_argument("--out", required=True, type=Path, help="results folder (tables, plots), e.g. docs/ndm_generalization")
+    p.add_argument("--out", required=True, type=Path,
+                   help="results folder (tables, plots), e.g. docs/ndm_generalization")
     p.add_argument("--work", type=Path, help="data and model runs (default runs/ndm_generalization/<profile>_<preset>)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small")
     p.add_argument("--policy-run", type=Path, help="specialist run folder (config.yaml, checkpoint.pt)")

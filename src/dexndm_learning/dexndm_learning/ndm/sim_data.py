@@ -30,7 +30,6 @@ from typing import Callable
 
 import mujoco
 import numpy as np
-import torch
 
 from dexndm_learning import joint_order
 from dexndm_learning.data.rollout_dataset import RolloutDataset
@@ -38,10 +37,10 @@ from dexndm_learning.ndm.steps import Steps
 from dexndm_learning.sim.chaos_box import ChaosBoxSim, chaos_box_spec
 from dexndm_learning.sim.hand_model import HandConfig, hand_spec
 from dexndm_learning.sim.reality import RealityProfile, load_profile
+from dexndm_learning.data.replay_targets import replay_targets
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 from dexndm_learning.sim.wrist import wrist_quat
 
-ACTION_SCALE = EnvConfig().action_scale      # 1/24: target change per unit of action
 LEAD_IN = 10
 """Control steps the hand holds a trajectory's start targets before the replay (not recorded)."""
 
@@ -70,27 +69,6 @@ def rollout_actions(root: str | Path, wrist: str | None = None, steps: int | Non
     return ActionTrajectories(actions[:max_trajectories], start[:max_trajectories])
 
 
-def perturb_actions(actions: np.ndarray, sigma: float, prob: float, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(K, T, 16) actions -> (actions with N(0, sigma^2) on every action of each trajectory
-    chosen with probability ``prob``, (K,) bool: which trajectories got noise)."""
-    out = np.array(actions, dtype=float)
-    noisy = rng.random(len(out)) < prob
-    out[noisy] += rng.normal(0.0, sigma, out[noisy].shape)
-    return out, noisy
-
-
-def action_targets(actions: np.ndarray, start: np.ndarray, scale: float = ACTION_SCALE) -> np.ndarray:
-    """Targets (K, T, 16) the env's action rule makes of actions (K, T, 16) from start (K, 16)."""
-    a = np.clip(actions, -1.0, 1.0)
-    targets = np.empty_like(a, dtype=float)
-    current = joint_order.clip_to_limits(np.broadcast_to(start, (len(a), joint_order.NUM_JOINTS)))
-    for t in range(a.shape[1]):
-        current = joint_order.clip_to_limits(current + scale * a[:, t])
-        targets[:, t] = current
-    return targets
-
-
 def _profile(profile: str | Path | RealityProfile, seed: int) -> RealityProfile:
     """The profile with its sensor-noise stream mixed with ``seed`` (independent noise per call)."""
     p = profile if isinstance(profile, RealityProfile) else load_profile(profile)
@@ -108,8 +86,7 @@ def replay_steps(spec: mujoco.MjSpec, profile: str | Path | RealityProfile, traj
         raise ValueError(f"actions must be (K, T, 16), got {actions.shape}")
     k, t = actions.shape[:2]
     start = np.broadcast_to(trajectories.start, (k, joint_order.NUM_JOINTS))
-    noisy_actions, _ = perturb_actions(actions, noise_sigma, noise_prob, np.random.default_rng(seed))
-    targets = action_targets(noisy_actions, start)
+    targets, _ = replay_targets(actions, start, noise_sigma, noise_prob, np.random.default_rng(seed))
     sim = ChaosBoxSim(spec, hand_cfg or HandConfig.load(), _profile(profile, seed), settle_steps=settle_steps)
     parts = []
     for i in range(k):
@@ -206,22 +183,3 @@ def open_loop_actor(actions: np.ndarray, num_envs: int) -> Callable[[dict], np.n
         return actions[(batch * num_envs + np.arange(num_envs)) % k, step]
 
     return act
-
-
-def specialist_env_actor(run_dir: str | Path, **env_overrides) -> tuple[RotationEnv, Callable]:
-    """(env, act) for a trained specialist (``config.yaml`` + ``checkpoint.pt``), its env config
-    changed by ``env_overrides`` (e.g. ``task_env_overrides(...)``); the policy acts with its mean."""
-    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
-
-    run_dir = Path(run_dir)
-    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
-    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, **env_overrides))
-    runner, venv = make_runner(cfg)
-    load_checkpoint(runner, run_dir / "checkpoint.pt")
-    policy = runner.get_inference_policy()
-
-    def act(obs):
-        with torch.inference_mode():
-            return policy(venv._obs(obs)).numpy()
-
-    return venv.env, act

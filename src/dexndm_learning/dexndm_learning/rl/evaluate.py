@@ -154,12 +154,13 @@ def evaluate(make_actor, title: str, out_dir: Path, seeds=(0, 1, 2)) -> dict:
 
 
 def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides: dict | None = None):
-    """(env, act) for a trained specialist: its training conditions unless overridden; the
-    evaluation seed is 1000 + seed so it never replays a training stream."""
+    """(env, act) for a trained specialist: its training conditions, changed by ``env_overrides``
+    (which win over ``num_envs`` and the seed); the default seed is 1000 + seed so it never
+    replays a training stream. The policy acts with its mean."""
     from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
 
     cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
-    env_cfg = dataclasses.replace(cfg.env, num_envs=num_envs, seed=1000 + seed, **(env_overrides or {}))
+    env_cfg = dataclasses.replace(cfg.env, **{"num_envs": num_envs, "seed": 1000 + seed, **(env_overrides or {})})
     runner, venv = make_runner(dataclasses.replace(cfg, env=env_cfg))
     load_checkpoint(runner, run_dir / "checkpoint.pt")
     policy = runner.get_inference_policy()

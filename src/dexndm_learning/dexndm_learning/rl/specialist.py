@@ -123,9 +123,14 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     else:
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
         env.env.episode_length[:] = torch.randint(0, cfg.env.episode_steps, (env.num_envs,)).numpy()
-    if not (resume and ckpt.exists()):
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        (run_dir / "git_commit.txt").write_text(_git_commit() + "\n")
+    # config.yaml is the config in force from the latest (re)start on; history.txt records every
+    # start and resume with its iteration and git commit, so a run that was resumed with changed
+    # settings says so.
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (run_dir / "git_commit.txt").write_text(_git_commit() + "\n")
+    with (run_dir / "history.txt").open("a") as f:
+        f.write(f"{'resume' if start_it else 'start'} at iteration {start_it}, env steps {env_steps}, "
+                f"commit {_git_commit()}\n")
     total = iterations if iterations is not None else cfg.iterations
     writer = SummaryWriter(str(run_dir / "tb"))
     progress = (run_dir / "progress.csv").open("a", newline="")

@@ -1,0 +1,84 @@
+"""``dexndm collect chaos-box``: the "chaos_box" graph with the project's bag recorder, composed
+in one process and resumable.
+
+The collection folder (the recorder's ``out_dir``) holds the bags and ``progress.json``
+(``chaos_progress.py``). A run first checks that the folder was collected with the same settings
+(``SETTINGS``), then starts the replay at the trajectory after the last one in a complete bag (the
+recorder discards a bag that was never closed), and runs until the recorder has written the last
+trajectory. SIGINT and SIGTERM stop it cleanly: the open bag is closed with its complete
+trajectories, so only the trajectory in progress is lost, and the same command continues.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import replace
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+from dexndm_control.chaos_progress import CollectionProgress
+from dexndm_control.composition import compose, parameters
+from dexndm_control.graphs import NodeSpec
+
+SETTINGS = {
+    "chaos_replay": ("source", "wrist", "steps", "noise_probability", "noise_sigma", "seed"),
+    "sim_hand": ("hand_config", "scene", "n_balls", "scene_seed", "reality"),
+}
+"""Parameters that must not change within one collection (they change what trajectory i is)."""
+FLUSH_TIMEOUT_S = 10.0   # wall time from the replay's last END to that trajectory in a bag
+
+
+def collection_settings(specs: list[NodeSpec]) -> dict:
+    return {f"{s.name}.{k}": parameters(s)[k] for s in specs for k in SETTINGS.get(s.name, ())}
+
+
+def run(specs: list[NodeSpec]) -> dict:
+    """Run the collection ``specs`` describe (hand, chaos_replay, bag_recorder) to its end or a stop."""
+    by_name = {s.name: s for s in specs}
+    progress = CollectionProgress(parameters(by_name["bag_recorder"])["out_dir"])
+    progress.require_config(collection_settings(specs))
+    start = progress.next_index
+    specs = [replace(s, overrides={**s.overrides, "start_index": start}) if s.name == "chaos_replay" else s
+             for s in specs]
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    executor = SingleThreadedExecutor(context=context)
+    nodes = []
+    try:
+        nodes = compose(specs, context)
+        for n in nodes:
+            executor.add_node(n)
+        replay, recorder = (nodes[[s.name for s in specs].index(k)] for k in ("chaos_replay", "bag_recorder"))
+        last = replay.end_index - 1
+        finished_at = None
+        while not stop.is_set() and not (replay.finished and (start > last or recorder.last_written == last)):
+            executor.spin_once(timeout_sec=0.05)
+            if replay.finished:
+                finished_at = finished_at or time.monotonic()
+                if time.monotonic() - finished_at > FLUSH_TIMEOUT_S:
+                    raise RuntimeError(f"the recorder did not receive the end of trajectory {last} "
+                                       f"within {FLUSH_TIMEOUT_S} s of the replay finishing")
+        last_started = replay.next_index - 1
+    finally:
+        for n in nodes:          # the recorder closes its open bag here
+            executor.remove_node(n)
+            n.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown(context=context)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    progress = CollectionProgress(progress.root)
+    return {
+        "out_dir": str(progress.root),
+        "resumed_at": start,
+        "last_started": last_started,
+        "completed": len(progress.completed),
+        "bags": [b["name"] for b in progress.bags],
+        "interrupted": stop.is_set(),
+    }

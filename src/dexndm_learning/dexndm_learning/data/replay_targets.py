@@ -1,0 +1,36 @@
+"""Target sequences for open-loop replay (Chaos Box collection, in simulation and on the robot).
+
+The base policy's actions become targets by the environment's rule
+(``a_t = clip(a_{t-1} + action_t / 24)``). As in the paper, with probability ``prob`` a trajectory
+gets Gaussian noise (sigma 0.01 by default) added to every replayed action, where an "action" is
+the joint position target a_t in radians (the quantity the dynamics model sees), independently
+per step; noisy targets are clamped to the joint limits. One function serves the simulated
+study and the ROS replay node, so both replay exactly the same thing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dexndm_learning import joint_order
+
+ACTION_SCALE = 1.0 / 24.0
+
+
+def action_targets(actions: np.ndarray, start: np.ndarray, scale: float = ACTION_SCALE) -> np.ndarray:
+    """Targets (K, T, 16) the env's action rule makes of actions (K, T, 16) from start (K, 16)."""
+    a = np.clip(actions, -1.0, 1.0)
+    targets = np.empty_like(a, dtype=float)
+    current = joint_order.clip_to_limits(np.broadcast_to(start, (len(a), joint_order.NUM_JOINTS)))
+    for t in range(a.shape[1]):
+        current = joint_order.clip_to_limits(current + scale * a[:, t])
+        targets[:, t] = current
+    return targets
+
+
+def replay_targets(actions: np.ndarray, start: np.ndarray, sigma: float, prob: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(K, T, 16) replay targets and (K,) which trajectories got noise."""
+    targets = action_targets(actions, start)
+    noisy = rng.random(len(targets)) < prob
+    targets[noisy] += rng.normal(0.0, sigma, targets[noisy].shape)
+    return joint_order.clip_to_limits(targets), noisy
