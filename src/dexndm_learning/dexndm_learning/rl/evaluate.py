@@ -167,7 +167,7 @@ def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides:
 
     def act(obs):
         with torch.inference_mode():
-            return policy(venv._obs(obs)).numpy()
+            return policy(venv.as_tensordict(obs)).numpy()
 
     return venv.env, act
 

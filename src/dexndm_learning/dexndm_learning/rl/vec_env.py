@@ -24,13 +24,13 @@ class RslRlRotationEnv(VecEnv):
         self.cfg = env.cfg
         self.episode_length_buf = torch.zeros(self.num_envs, dtype=torch.long)
 
-    def _obs(self, obs: dict[str, np.ndarray]) -> TensorDict:
+    def as_tensordict(self, obs: dict[str, np.ndarray]) -> TensorDict:
         oracle = torch.from_numpy(obs["oracle"])
         return TensorDict({"policy": oracle, "critic": oracle, "proprio": torch.from_numpy(obs["proprio"])},
                           batch_size=[self.num_envs])
 
     def get_observations(self) -> TensorDict:
-        return self._obs(self.env.observations())
+        return self.as_tensordict(self.env.observations())
 
     def step(self, actions: torch.Tensor):
         obs, reward, done, info = self.env.step(actions.detach().cpu().numpy())
@@ -44,4 +44,4 @@ class RslRlRotationEnv(VecEnv):
         log["/task/drop_rate"] = float(info["dropped"].mean())
         log["/task/omega_along_axis"] = float(np.mean(np.einsum("ni,ni->n", info["omega"], info["axis_hand"])))
         extras = {"time_outs": torch.from_numpy(info["time_out"]), "log": log}
-        return self._obs(obs), torch.from_numpy(reward), torch.from_numpy(done), extras
+        return self.as_tensordict(obs), torch.from_numpy(reward), torch.from_numpy(done), extras
