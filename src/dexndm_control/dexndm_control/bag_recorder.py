@@ -21,13 +21,13 @@ import importlib
 from collections import deque
 from functools import partial
 
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from dexndm_control.chaos_progress import CollectionProgress
+from dexndm_control.node_main import spin
 from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, marker_definition
 from dexndm_msgs.msg import TrajectoryMarker
 
@@ -49,7 +49,7 @@ class BagRecorder(Node):
         self.declare_parameter("types", ["sensor_msgs/msg/JointState", "sensor_msgs/msg/JointState",
                                          MARKER_TYPE])
         self.declare_parameter("marker_topic", "/chaos_box/trajectory")
-        self.declare_parameter("trajectories_per_bag", 50)
+        self.declare_parameter("trajectories_per_bag", 20)
         self.declare_parameter("storage", "mcap")
         self.declare_parameter("preroll_s", 0.5)
         p = lambda name: self.get_parameter(name).value  # noqa: E731
@@ -136,16 +136,7 @@ class BagRecorder(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = BagRecorder()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(BagRecorder, args)
 
 
 if __name__ == "__main__":

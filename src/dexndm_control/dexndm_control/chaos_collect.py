@@ -5,8 +5,10 @@ The collection folder (the recorder's ``out_dir``) holds the bags and ``progress
 (``chaos_progress.py``). A run first checks that the folder was collected with the same settings
 (``SETTINGS``), then starts the replay at the trajectory after the last one in a complete bag (the
 recorder discards a bag that was never closed), and runs until the recorder has written the last
-trajectory. SIGINT and SIGTERM stop it cleanly: the open bag is closed with its complete
-trajectories, so only the trajectory in progress is lost, and the same command continues.
+trajectory. SIGINT and SIGTERM stop it cleanly: the replay stops, messages in flight are
+delivered, and the open bag is closed with its complete trajectories, so only the trajectory in
+progress is lost; the same command then continues. After a hard kill (SIGKILL, power loss) the
+unclosed bag is discarded and its trajectories are replayed again.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ SETTINGS = {
 }
 """Parameters that must not change within one collection (they change what trajectory i is)."""
 FLUSH_TIMEOUT_S = 10.0   # wall time from the replay's last END to that trajectory in a bag
+DRAIN_S = 0.3            # on a stop: spin this long after the replay stops, so its last END is recorded
 
 
 def collection_settings(specs: list[NodeSpec]) -> dict:
@@ -64,6 +67,11 @@ def run(specs: list[NodeSpec]) -> dict:
                 if time.monotonic() - finished_at > FLUSH_TIMEOUT_S:
                     raise RuntimeError(f"the recorder did not receive the end of trajectory {last} "
                                        f"within {FLUSH_TIMEOUT_S} s of the replay finishing")
+        if stop.is_set():
+            replay.timer.cancel()
+            end = time.monotonic() + DRAIN_S
+            while time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.01)
         last_started = replay.next_index - 1
     finally:
         for n in nodes:          # the recorder closes its open bag here

@@ -1,11 +1,12 @@
 """Chaos Box replay plans (no ROS): what the replay node sends for trajectory i of a collection.
 
 Trajectory i replays source trajectory ``i % K`` of K action sequences rolled out in sim by the
-base policy for one wrist orientation, open loop, from that trajectory's start targets:
-``target[t] = clip(target[t-1] + (action[t] + noise[t]) * ACTION_SCALE)`` to the joint limits.
-With probability ``noise_probability`` a trajectory gets Gaussian noise N(0, noise_sigma^2) on
-every action (method.md section 8). Trajectory i draws from its own generator seeded with
-(seed, i), so a restarted collection replays trajectory i exactly as the first run did.
+base policy for one wrist orientation, open loop, from that trajectory's start targets. Targets
+and noise come from ``dexndm_learning.data.replay_targets``, the rule the simulated studies use:
+the env's action rule (``target += clip(action, -1, 1) / 24``, clamped to the joint limits), and
+with probability ``noise_probability`` N(0, noise_sigma^2) noise (radians) on every target of
+the trajectory, clamped again (method.md section 8). Trajectory i draws from its own generator
+seeded with (seed, i), so a restarted collection replays trajectory i exactly as the first run did.
 
 Each trajectory is one ``Tick`` list at the control rate: a cosine-ramped move from where the
 hand is to the start targets, a hold there while it comes to rest, the START marker with the
@@ -20,11 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_learning import joint_order
-from dexndm_learning.data.rollout_dataset import RolloutDataset
-from dexndm_learning.sim.wrist import wrist_quat
+from dexndm_learning.data.replay_targets import replay_targets
+from dexndm_learning.ndm.sim_data import rollout_actions
 
-ACTION_SCALE = 1.0 / 24.0
-"""The base policy's action scale (target += action / 24), as stored in rollout datasets."""
 START, END = "start", "end"
 
 
@@ -57,19 +56,6 @@ class Tick:
     event: str | None = None       # START or END marker, published before the target
 
 
-def _from_dataset(root: Path, wrist: str) -> tuple[np.ndarray, np.ndarray]:
-    """Actions and start targets (targets[0]: the grasp) of a rollout dataset's episodes for ``wrist``."""
-    q = wrist_quat(wrist)
-    actions, starts = [], []
-    for shard in RolloutDataset.open(root).iter_shards(("actions", "targets", "wrist")):
-        keep = np.abs(np.asarray(shard["wrist"], float) @ q) > 1 - 1e-4    # q and -q: one orientation
-        actions.append(np.asarray(shard["actions"][keep], float))
-        starts.append(np.asarray(shard["targets"][keep, 0], float))
-    if not actions or sum(len(a) for a in actions) == 0:
-        raise ValueError(f"{root}: no episodes for wrist {wrist}")
-    return np.concatenate(actions), np.concatenate(starts)
-
-
 def _from_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Array ``actions`` (K, T, 16) of an .npz; the trajectories start from the canonical grasp."""
     with np.load(path) as f:
@@ -84,7 +70,10 @@ def load_source(path: str | Path, wrist: str, steps: int = 0) -> ActionSource:
     ``steps`` > 0 keeps the first ``steps`` actions of each."""
     path = Path(path)
     if path.is_dir():
-        actions, starts = _from_dataset(path, wrist)
+        source = rollout_actions(path, wrist)
+        actions, starts = np.asarray(source.actions, float), np.asarray(source.start, float)
+        if len(actions) == 0:
+            raise ValueError(f"{path}: no episodes for wrist {wrist}")
     elif path.suffix == ".npz" and path.is_file():
         actions, starts = _from_npz(path)
     else:
@@ -102,26 +91,13 @@ def load_source(path: str | Path, wrist: str, steps: int = 0) -> ActionSource:
     return ActionSource(actions, starts)
 
 
-def integrate_targets(start, actions, scale: float = ACTION_SCALE) -> np.ndarray:
-    """Targets (T, 16): each the previous plus ``action * scale``, clamped to the joint limits."""
-    out = np.empty_like(np.asarray(actions, float))
-    target = np.asarray(start, float)
-    for t, a in enumerate(actions):
-        target = joint_order.clip_to_limits(target + a * scale)
-        out[t] = target
-    return out
-
-
 def plan_trajectory(source: ActionSource, index: int, noise: NoiseConfig) -> TrajectoryPlan:
     k = index % len(source.actions)
     rng = np.random.default_rng([noise.seed, index])
-    noisy = bool(rng.random() < noise.probability)
-    actions = source.actions[k]
-    if noisy:
-        actions = actions + rng.normal(0.0, noise.sigma, actions.shape)
-    start = source.starts[k]
-    return TrajectoryPlan(index, k, noisy, noise.sigma if noisy else 0.0, start.copy(),
-                          integrate_targets(start, actions))
+    targets, noisy = replay_targets(source.actions[k][None], source.starts[k][None], noise.sigma,
+                                    noise.probability, rng)
+    noisy = bool(noisy[0])
+    return TrajectoryPlan(index, k, noisy, noise.sigma if noisy else 0.0, source.starts[k].copy(), targets[0])
 
 
 def move_targets(q_from, q_to, steps: int) -> np.ndarray:

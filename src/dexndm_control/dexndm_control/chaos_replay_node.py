@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections import deque
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control import chaos_replay
 from dexndm_control.joint_state_io import make_joint_state
+from dexndm_control.node_main import spin
 from dexndm_learning import joint_order
 from dexndm_msgs.msg import TrajectoryMarker
 
@@ -119,17 +119,7 @@ class ChaosReplayNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = ChaosReplayNode()
-    try:
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(ChaosReplayNode, args)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "(strapped for palm_up, else the ball box)")
     p.add_argument("--balls", type=int, default=0, help="balls in the box (0: enough to cover the hand)")
     p.add_argument("--rtf", type=float, default=1.0, help="at most this many sim seconds per wall second")
-    p.add_argument("--per-bag", type=int, default=50, help="trajectories per bag")
+    p.add_argument("--per-bag", type=int, default=20, help="trajectories per bag")
     p.set_defaults(func=_collect_chaos_box)
     return parser
 

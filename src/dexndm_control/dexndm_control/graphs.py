@@ -96,8 +96,8 @@ def quest_teleop(**overrides) -> NodeSpec:
 
 
 def chaos_replay(**overrides) -> NodeSpec:
-    return NodeSpec("dexndm_control", "chaos_replay", "chaos_replay", "dexndm_control.chaos_replay_node:ChaosReplayNode",
-                    "chaos_replay.yaml", overrides)
+    return NodeSpec("dexndm_control", "chaos_replay", "chaos_replay",
+                    "dexndm_control.chaos_replay_node:ChaosReplayNode", "chaos_replay.yaml", overrides)
 
 
 def bag_recorder(**overrides) -> NodeSpec:
@@ -198,7 +198,7 @@ GRAPHS: dict[str, Graph] = {
         "start_index": Arg("0", "first trajectory to replay (resume)", int),
         "recorder": Arg("ros2bag", "ros2bag (ros2 bag record) | node (the project's bag_recorder)"),
         "out": Arg("", "bag output (empty: ros2 bag's default name / config/bag_recorder.yaml's out_dir)"),
-        "per_bag": Arg("50", "recorder node: trajectories per bag", int),
+        "per_bag": Arg("20", "recorder node: trajectories per bag", int),
     }),
 }
 

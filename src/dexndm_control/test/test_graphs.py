@@ -42,10 +42,35 @@ def test_teleop_launch_and_cli_arguments_give_the_same_nodes():
     assert launch[-1].overrides == {"wrist_source": "topic", "residual_policy": "/r.pt"}
 
 
-@pytest.mark.parametrize("graph, args", [("rotate", {"sim": False}), ("rotate", {"sim": True}), ("teleop", {})])
+def test_chaos_box_launch_and_cli_arguments_give_the_same_nodes(tmp_path):
+    launch = graphs.from_strings("chaos_box", {
+        "wrist": "thumb_up", "sim": "true", "profile": "worn_hand", "source": str(tmp_path / "a.npz"),
+        "trajectories": "30", "steps": "400", "recorder": "node", "out": str(tmp_path / "out"), "per_bag": "5"})
+    argv = ["collect", "chaos-box", "--wrist", "thumb_up", "--profile", "worn_hand",
+            "--actions", str(tmp_path / "a.npz"), "--trajectories", "30", "--steps", "400", "--out", str(tmp_path / "out"), "--per-bag", "5"]
+    assert launch == cli.chaos_box_specs(cli.build_parser().parse_args(argv))
+    assert [s.name for s in launch] == ["sim_hand", "chaos_replay", "bag_recorder"]
+    assert launch[0].overrides["scene"] == "chaos_box" and launch[0].overrides["publish_clock"]
+    assert launch[1].overrides["use_sim_time"] and launch[2].overrides["use_sim_time"]
+    palm_up = graphs.build("chaos_box", wrist="palm_up", sim=True, recorder="node")
+    assert palm_up[0].overrides["scene"] == "chaos_box_strapped"
+
+
+def test_chaos_box_on_the_real_hand_records_with_ros2_bag():
+    hand, replay, record = graphs.from_strings("chaos_box", {"out": "/data/cb_0", "source": "/data/rollouts"})
+    assert hand.name == "leap_driver" and not replay.overrides["use_sim_time"]
+    assert record.cmd == ("ros2", "bag", "record", "-s", "mcap", "--max-bag-duration", "1200", "-o", "/data/cb_0",
+                          "/leap_hand/joint_states", "/leap_hand/joint_commands", "/chaos_box/trajectory")
+    with pytest.raises(ValueError, match="ros2 launch"):
+        compose([hand, replay, record], context=None)
+
+
+@pytest.mark.parametrize("graph, args", [("rotate", {"sim": False}), ("rotate", {"sim": True}), ("teleop", {}),
+                                         ("chaos_box", {"sim": True, "recorder": "node"}),
+                                         ("chaos_box", {"sim": False, "recorder": "node"})])
 def test_every_node_description_is_startable(graph, args):
     """Params file section exists, overrides name declared parameters, the class exists."""
-    assert set(graphs.GRAPHS) == {"rotate", "teleop"}   # a new graph gets a case here
+    assert set(graphs.GRAPHS) == {"rotate", "teleop", "chaos_box"}   # a new graph gets a case here
     specs = graphs.build(graph, **args)
     assert len({s.name for s in specs}) == len(specs)
     for s in specs:
@@ -71,7 +96,7 @@ def test_composing_the_sim_rotate_graph_starts_the_described_nodes(tmp_path):
             n.destroy_node()
 
 
-@pytest.mark.parametrize("name", ["rotate", "teleop"])
+@pytest.mark.parametrize("name", ["rotate", "teleop", "chaos_box"])
 def test_launch_files_build_their_nodes_from_the_graph(name):
     """The launch files cannot be imported here (no `launch`); check they delegate to graphs."""
     tree = ast.parse((LAUNCH_DIR / f"{name}.launch.py").read_text())

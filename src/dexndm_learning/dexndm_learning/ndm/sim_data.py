@@ -15,10 +15,9 @@ Row k of a segment holds q[k], measured before target a[k] is commanded, and a[k
 ``Steps`` convention). The position reached after a segment's last command has no command of
 its own and is not stored, so a T-step trajectory gives T rows and T - W transitions.
 
-Replay targets follow the env's action rule: from the start targets, each action is clipped to
-[-1, 1] and ``target += action / 24``, clamped to the joint limits. With probability
-``noise_prob`` a trajectory gets N(0, sigma^2) noise on every action, in policy-action units
-(before the 1/24 scale): the paper adds noise "to each action" of the replayed actions.
+Replay targets come from ``data.replay_targets`` (the env's action rule, then N(0, sigma^2)
+radians on every target of a trajectory chosen with probability ``noise_prob``), the same
+function the ROS replay node uses.
 """
 from __future__ import annotations
 
