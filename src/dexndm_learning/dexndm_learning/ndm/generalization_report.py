@@ -50,7 +50,7 @@ def _setup(results: dict) -> list[str]:
         f"- **Training data (Chaos Box)**: the hand buried in {st['n_balls'] or DEFAULT_BALLS} soft balls at "
         f"wrists {', '.join(st['box_wrists'])}; open-loop replay of base-policy action trajectories from "
         f"{source} ({actions.get('trajectories', '?')} distinct trajectories of {st['traj_steps']} steps); "
-        f"Gaussian noise (sigma {st['noise_sigma']}, policy-action units) on every action of a trajectory "
+        f"Gaussian noise (sigma {st['noise_sigma']} rad) on every replayed target of a trajectory "
         f"with probability {st['noise_prob']}. Sizes: {sizes or 'not collected yet'}; each smaller set is "
         "part of the larger one.",
     ]
