@@ -8,8 +8,9 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
+# The main job: the committed generalist rotating a cylinder on the simulated hand (palm up, +z).
 main: setup
-	$(PY) -m dexndm_control.cli demo --out outputs/main
+	$(PY) -m dexndm_control.cli rotate --sim --wrist palm_up --axis 0 0 1 --duration 15 --out outputs/main
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

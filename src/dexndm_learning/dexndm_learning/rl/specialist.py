@@ -133,9 +133,10 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                 f"commit {_git_commit()}\n")
     total = iterations if iterations is not None else cfg.iterations
     writer = SummaryWriter(str(run_dir / "tb"))
-    progress = (run_dir / "progress.csv").open("a", newline="")
+    new_file = not (run_dir / "progress.csv").exists() or start_it == 0
+    progress = (run_dir / "progress.csv").open("w" if start_it == 0 else "a", newline="")
     csv_out = csv.writer(progress)
-    if start_it == 0:
+    if new_file:
         csv_out.writerow(["iteration", "env_steps", "wall_s", "mean_reward", "omega_along_axis", "drop_rate"])
     alg = runner.alg
     alg.train_mode()
@@ -143,48 +144,53 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     t_start = time.monotonic()
     last_ckpt = t_start
     steps_per_it = cfg.ppo.steps_per_env * env.num_envs
+    summary: dict = {}
     bar = tqdm(range(start_it, total), initial=start_it, total=total, desc="PPO", unit="it")
-    summary = {}
-    for it in bar:
-        t0 = time.monotonic()
-        logs: dict[str, float] = {}
-        rew_sum = 0.0
-        with torch.inference_mode():
-            for _ in range(cfg.ppo.steps_per_env):
-                actions = alg.act(obs)
-                obs, rewards, dones, extras = env.step(actions)
-                alg.process_env_step(obs, rewards, dones, extras)
-                rew_sum += float(rewards.mean())
-                for k, v in extras["log"].items():
-                    logs[k] = logs.get(k, 0.0) + v / cfg.ppo.steps_per_env
-            alg.compute_returns(obs)
-        t1 = time.monotonic()
-        losses = alg.update()
-        t2 = time.monotonic()
-        env_steps += steps_per_it
-        wall = wall0 + (t2 - t_start)
-        mean_rew = rew_sum / cfg.ppo.steps_per_env
-        for k, v in logs.items():
-            writer.add_scalar(k.lstrip("/"), v, env_steps)
-        for k, v in losses.items():
-            writer.add_scalar(f"loss/{k}", float(v), env_steps)
-        writer.add_scalar("train/mean_step_reward", mean_rew, env_steps)
-        writer.add_scalar("train/action_std", float(alg.get_policy().output_std.mean()), env_steps)
-        writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
-        writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)
-        csv_out.writerow([it, env_steps, round(wall, 1), round(mean_rew, 4),
-                          round(logs.get("/task/omega_along_axis", 0.0), 4), round(logs.get("/task/drop_rate", 0.0), 5)])
-        bar.set_postfix(steps_s=f"{steps_per_it / (t2 - t0):.0f}", rew=f"{mean_rew:.3f}",
-                        w=f"{logs.get('/task/omega_along_axis', 0.0):.2f}")
-        summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "mean_reward": mean_rew}
-        if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
-            save_checkpoint(runner, ckpt, it, env_steps, wall)
-            progress.flush()
-            last_ckpt = time.monotonic()
-    if summary:
-        save_checkpoint(runner, ckpt, summary["iteration"], env_steps, summary["wall_s"])
-    progress.close()
-    writer.close()
+    try:
+        for it in bar:
+            t0 = time.monotonic()
+            logs: dict[str, float] = {}
+            rew_sum = 0.0
+            with torch.inference_mode():
+                for _ in range(cfg.ppo.steps_per_env):
+                    actions = alg.act(obs)
+                    obs, rewards, dones, extras = env.step(actions)
+                    alg.process_env_step(obs, rewards, dones, extras)
+                    rew_sum += float(rewards.mean())
+                    for k, v in extras["log"].items():
+                        logs[k] = logs.get(k, 0.0) + v / cfg.ppo.steps_per_env
+                alg.compute_returns(obs)
+            t1 = time.monotonic()
+            losses = alg.update()
+            t2 = time.monotonic()
+            env_steps += steps_per_it
+            wall = wall0 + (t2 - t_start)
+            mean_rew = rew_sum / cfg.ppo.steps_per_env
+            for k, v in logs.items():
+                writer.add_scalar(k.lstrip("/"), v, env_steps)
+            for k, v in losses.items():
+                writer.add_scalar(f"loss/{k}", float(v), env_steps)
+            writer.add_scalar("train/mean_step_reward", mean_rew, env_steps)
+            writer.add_scalar("train/action_std", float(alg.get_policy().output_std.mean()), env_steps)
+            writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
+            writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)
+            csv_out.writerow([it, env_steps, round(wall, 1), round(mean_rew, 4),
+                              round(logs.get("/task/omega_along_axis", 0.0), 4),
+                              round(logs.get("/task/drop_rate", 0.0), 5)])
+            bar.set_postfix(steps_s=f"{steps_per_it / (t2 - t0):.0f}", rew=f"{mean_rew:.3f}",
+                            w=f"{logs.get('/task/omega_along_axis', 0.0):.2f}")
+            summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "mean_reward": mean_rew}
+            if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
+                save_checkpoint(runner, ckpt, it, env_steps, wall)
+                progress.flush()
+                last_ckpt = time.monotonic()
+    except KeyboardInterrupt:       # Ctrl-C / SIGINT: keep what was learned up to the last iteration
+        summary["interrupted"] = True
+    finally:
+        if "iteration" in summary:
+            save_checkpoint(runner, ckpt, summary["iteration"], summary["env_steps"], summary["wall_s"])
+        progress.close()
+        writer.close()
     return summary
 
 
