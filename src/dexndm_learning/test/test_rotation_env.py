@@ -137,3 +137,19 @@ def test_goal_oriented_evaluation_succeeds_only_when_the_goal_is_reached():
     assert ok.shape == (4,) and not ok.any()          # holding still never reaches a 90-180 deg goal
     # The command follows the remaining relative rotation: unit axes in the world frame.
     np.testing.assert_allclose(np.linalg.norm(env.axis_world, axis=1), 1.0)
+
+
+def test_objects_without_a_stable_grasp_are_left_out_and_named(monkeypatch):
+    from dexndm_learning.sim import grasps as grasp_mod
+
+    real = grasp_mod.grasps_for
+
+    def no_grasp_for_the_first(model, hand_cfg, obj, index, *args):
+        g = real(model, hand_cfg, obj, index, *args)
+        return grasp_mod.GraspSet(g.states[:0], g.targets[:0], g.wrists[:0]) if index == 0 else g
+
+    monkeypatch.setattr(grasp_mod, "grasps_for", no_grasp_for_the_first)
+    with pytest.warns(UserWarning, match="cylinder_00"):
+        env = quiet_env(n=4)
+    assert env.skipped_objects == ["cylinder_00"]
+    assert "cylinder_00" not in [o.name for o in env.objects] and len(env.objects) == 8

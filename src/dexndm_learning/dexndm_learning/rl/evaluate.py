@@ -147,8 +147,11 @@ def evaluate(make_actor, title: str, out_dir: Path, seeds=(0, 1, 2)) -> dict:
     summary = summarize(records)
     summary["goal"] = {"GO_Succ": metrics.mean_std(goal_success)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    (out_dir / "metrics.md").write_text(markdown_table(summary, title))
+    table = markdown_table(summary, title)
+    if env.skipped_objects:
+        table += f"\nLeft out (no grasp held with the canonical pose): {', '.join(env.skipped_objects)}\n"
+    (out_dir / "metrics.json").write_text(json.dumps({**summary, "skipped_objects": env.skipped_objects}, indent=2))
+    (out_dir / "metrics.md").write_text(table)
     plot_records(records, out_dir / "episodes.png", title)
     return summary
 

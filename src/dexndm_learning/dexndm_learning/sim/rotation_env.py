@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import mujoco
@@ -105,7 +106,18 @@ class RotationEnv:
         self.nstate = mujoco.mj_stateSize(m0, STATE_SPEC)
         self.substeps = self.hand_cfg.substeps
         self.centre = np.add(self.hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
-        self.grasps = [self._grasps_for(k) for k in range(len(self.objects))]
+        grasps = [self._grasps_for(k) for k in range(len(self.objects))]
+        # An object the canonical grasp cannot hold (e.g. a thin test object for some wrist) is
+        # left out, and said so, rather than failing the whole environment.
+        keep = [k for k, g in enumerate(grasps) if all(len(x) for x in g)]
+        self.skipped_objects = [self.objects[k].name for k in range(len(self.objects)) if k not in keep]
+        if not keep:
+            raise RuntimeError(f"no stable grasp for any object of '{cfg.object_set}' with wrists {cfg.wrists}")
+        if self.skipped_objects:
+            warnings.warn(f"no stable grasp, left out: {self.skipped_objects}", stacklevel=2)
+        self.objects = [self.objects[k] for k in keep]
+        self.base_models = [self.base_models[k] for k in keep]
+        self.grasps = [grasps[k] for k in keep]
         self.profile = reality.load_profile(cfg.reality)
         self.nominals = [reality.capture_nominal(m) for m in self.base_models]
 
@@ -142,15 +154,9 @@ class RotationEnv:
 
     # ------------------------------------------------------------------ set-up
     def _grasps_for(self, k: int) -> list[grasp_mod.GraspSet]:
-        """One grasp set per entry of cfg.wrists for object k (cached on disk)."""
-        out = []
-        for w in self.cfg.wrists:
-            g = grasp_mod.grasps_for(self.base_models[k], self.hand_cfg, self.objects[k], k, w, self.cfg.grasp,
-                                     self.cfg.random_wrist_pool, self.cfg.nthread)
-            if len(g) == 0:
-                raise RuntimeError(f"no stable grasp found for object '{self.objects[k].name}' with wrist '{w}'")
-            out.append(g)
-        return out
+        """One grasp set per entry of cfg.wrists for object k (cached on disk; may be empty)."""
+        return [grasp_mod.grasps_for(self.base_models[k], self.hand_cfg, self.objects[k], k, w, self.cfg.grasp,
+                                     self.cfg.random_wrist_pool, self.cfg.nthread) for w in self.cfg.wrists]
 
     # ------------------------------------------------------------------ reset
     def reset(self, env_ids) -> None:
