@@ -53,7 +53,7 @@ def chaos_box_specs(args):
     source = args.from_dataset or args.actions
     return graphs.build("chaos_box", wrist=args.wrist, sim=True, scene=args.scene, profile=args.profile,
                         balls=args.balls, real_time_factor=args.rtf, source=str(Path(source).resolve()),
-                        trajectories=args.trajectories, steps=args.steps, recorder="node",
+                        trajectories=args.trajectories, steps=args.steps, noise_sigma=args.noise_sigma, recorder="node",
                         out=str(Path(args.out).resolve()), per_bag=args.per_bag)
 
 
@@ -66,6 +66,24 @@ def _collect_chaos_box(args) -> int:
         print(f"stopped: {result['completed']} trajectories in complete bags; "
               "run the same command again to continue")
         return 130
+    return 0
+
+
+def _sim2sim(args) -> int:
+    from dexndm_control import sim2sim_pipeline
+    from dexndm_control.policy_node import resolve_model_path
+
+    overrides = {"noise_sigma": args.noise_sigma, "scene": args.scene, "wrists": args.wrists,
+                 "axis_set": args.axis_set, "rtf": args.rtf, "threads": args.threads}
+    try:
+        sim2sim_pipeline.run(args.profile, Path(args.out), args.preset, resolve_model_path(args.base), **overrides)
+    except sim2sim_pipeline.SettingsMismatch as err:
+        print(err, file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, sim2sim_pipeline.Interrupted) as stop:
+        print(f"stopped{': ' + str(stop) if str(stop) else ''}; run the same command again to continue")
+        return 130
+    print((Path(args.out) / "sim2sim.md").read_text())
     return 0
 
 
@@ -150,12 +168,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trajectories", type=int, required=True, help="collection size N")
     p.add_argument("--out", required=True, help="collection folder (bags + progress.json); rerun to continue")
     p.add_argument("--steps", type=int, default=0, help="actions per trajectory (0: all)")
+    p.add_argument("--noise-sigma", type=float, default=0.01,
+                   help="std (rad) of the noise on the targets of a noisy trajectory (half of them)")
     p.add_argument("--scene", default="auto", help="chaos_box | chaos_box_strapped | hand | auto "
                                                     "(strapped for palm_up, else the ball box)")
     p.add_argument("--balls", type=int, default=0, help="balls in the box (0: enough to cover the hand)")
     p.add_argument("--rtf", type=float, default=1.0, help="at most this many sim seconds per wall second")
     p.add_argument("--per-bag", type=int, default=20, help="trajectories per bag")
     p.set_defaults(func=_collect_chaos_box)
+
+    p = sub.add_parser("sim2sim", help="a reality profile's sim-to-sim table end to end: base rollouts, Chaos Box "
+                                       "bags through ROS 2, NDMs, residuals, evaluation; resumable")
+    p.add_argument("--profile", required=True, help="reality profile: name in config/reality/ or a YAML path")
+    p.add_argument("--out", required=True, help="run folder (every phase's outputs and the report); rerun to continue")
+    p.add_argument("--preset", default="small", choices=["tiny", "small", "full"],
+                   help="sizes: tiny (tests), small (< 1 h on 2 cores), full (a real machine)")
+    p.add_argument("--base", default="models/generalist/base.pt", help="base policy artifact")
+    p.add_argument("--noise-sigma", type=float, help="Chaos Box target noise std, rad (default 0.01)")
+    p.add_argument("--scene", help="Chaos Box scene: auto (default) | hand (no load) | chaos_box | chaos_box_strapped")
+    p.add_argument("--wrists", nargs="+", help="the base policy's wrists (default palm_up)")
+    p.add_argument("--axis-set", help="the base policy's axes (default z)")
+    p.add_argument("--rtf", type=float, help="Chaos Box pacing: at most this many sim seconds per wall second")
+    p.add_argument("--threads", type=int, help="torch threads for training (0: all cores)")
+    p.set_defaults(func=_sim2sim)
     return parser
 
 

@@ -145,7 +145,7 @@ def _teleop(base: str, residual: str, replay_file: str) -> list[NodeSpec]:
 
 
 def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real_time_factor: float, source: str,
-               trajectories: int, steps: int, start_index: int, recorder: str, out: str,
+               trajectories: int, steps: int, noise_sigma: float, start_index: int, recorder: str, out: str,
                per_bag: int) -> list[NodeSpec | ProcessSpec]:
     """Chaos Box collection: the LEAP Hand (or the simulated hand in a Chaos Box scene under a
     reality profile, the graph's clock) + the replay + a recorder (``ros2 bag record``, or the
@@ -155,8 +155,8 @@ def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real
                         real_time_factor=real_time_factor, publish_clock=True)
     else:
         hand = leap_driver()
-    replay = chaos_replay(wrist=wrist, num_trajectories=trajectories, steps=steps, start_index=start_index,
-                          use_sim_time=sim, **({"source": source} if source else {}))
+    replay = chaos_replay(wrist=wrist, num_trajectories=trajectories, steps=steps, noise_sigma=noise_sigma,
+                          start_index=start_index, use_sim_time=sim, **({"source": source} if source else {}))
     if recorder == "ros2bag":
         rec = ros2_bag_record(out, sim)
     elif recorder == "node":
@@ -195,6 +195,7 @@ GRAPHS: dict[str, Graph] = {
         "source": Arg("", "rollout dataset folder or .npz of actions (empty: config/chaos_replay.yaml's source)"),
         "trajectories": Arg("4000", "collection size", int),
         "steps": Arg("0", "actions per trajectory (0: all)", int),
+        "noise_sigma": Arg("0.01", "std (rad) of the noise on the targets of a noisy trajectory", float),
         "start_index": Arg("0", "first trajectory to replay (resume)", int),
         "recorder": Arg("ros2bag", "ros2bag (ros2 bag record) | node (the project's bag_recorder)"),
         "out": Arg("", "bag output (empty: ros2 bag's default name / config/bag_recorder.yaml's out_dir)"),

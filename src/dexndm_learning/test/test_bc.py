@@ -44,6 +44,13 @@ def test_collected_dataset_rebuilds_the_observations_the_policy_saw(small_env, t
         np.testing.assert_allclose(rebuilt[e], seen[env_idx], atol=1e-5)
 
 
+def test_collection_stops_after_max_batches(small_env, tmp_path):
+    """A policy that rarely keeps the object would otherwise never reach the episode count."""
+    result = collect(small_env, lambda obs: np.zeros((small_env.num_envs, 16)), tmp_path / "ds", episodes=100,
+                     max_batches=2)
+    assert result["tried_this_run"] == 2 * small_env.num_envs and result["episodes"] <= 2 * small_env.num_envs
+
+
 def test_bc_trains_and_the_export_matches_the_network(small_env, tmp_path):
     rng = np.random.default_rng(1)
     collect(small_env, lambda obs: rng.normal(0, 0.2, (small_env.num_envs, 16)), tmp_path / "ds", episodes=6)

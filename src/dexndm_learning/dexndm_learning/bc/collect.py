@@ -49,13 +49,16 @@ def record_batch(env: RotationEnv, act: Callable[[dict], np.ndarray]) -> list[di
                  axis=axis[i], wrist=wrist[i], object_id=obj[i]) for i in np.flatnonzero(ok)]
 
 
-def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = False, meta: dict | None = None) -> dict:
+def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = False, meta: dict | None = None,
+            max_batches: int | None = None) -> dict:
+    """Append successful episodes to the dataset at ``out`` until it holds ``episodes`` (or
+    ``max_batches`` batches were tried this run: a policy that always drops would loop forever)."""
     meta = dict(meta or {}, objects=[o.name for o in env.objects], reality=env.cfg.reality,
                 wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set)
     writer = RolloutWriter(out, steps=env.cfg.episode_steps, meta=meta, resume=resume)
     kept = tried = 0
     bar = tqdm(total=episodes, initial=writer.episodes, desc="rollouts", unit="ep")
-    while writer.episodes < episodes:
+    while writer.episodes < episodes and (max_batches is None or tried < max_batches * env.num_envs):
         batch = record_batch(env, act)
         tried += env.num_envs
         for ep in batch[: episodes - writer.episodes]:

@@ -9,6 +9,9 @@
     python -m dexndm_learning.residual.sim2sim pipeline --base base.pt --reality worn_hand \\
         --steps data/worn_hand_steps.npz --sim-data data/rollouts/base_nominal --out runs/sim2sim/worn_hand
 
+The whole chain from the base policy alone, with the Chaos Box bags collected through ROS 2:
+``dexndm sim2sim`` (``dexndm_control.sim2sim_pipeline``).
+
 ``pipeline`` fits a joint-wise and a whole-hand NDM on the target world's steps
 (``fit_target_ndm``), trains a residual through each on the base policy's sim rollouts and
 evaluates: (i) direct transfer (base only), (ii) base + residual via the joint-wise NDM, (iii) base
@@ -49,10 +52,12 @@ PLOT_METRICS = ("RotR", "TTF", "RotP")
 def fit_target_ndm(steps: Steps, kind: str, out: Path, cfg: NdmConfig | None = None,
                    init: Path | None = None, progress: bool = True) -> Path:
     """Fit an NDM of ``kind`` to control steps recorded in the target world (optionally
-    fine-tuning the sim-pretrained ``init``); returns the best checkpoint."""
+    fine-tuning the sim-pretrained ``init``); continues an interrupted run in ``out``; returns
+    the best checkpoint."""
     cfg = cfg or NdmConfig.load()
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=kind))
-    ndm_train.train(cfg, steps, out, init=init, progress=progress)
+    resume = (out / "last.pt").exists()
+    ndm_train.train(cfg, steps, out, init=None if resume else init, resume=resume, progress=progress)
     return out / "best.pt"
 
 
@@ -70,22 +75,28 @@ def eval_env_config(env_cfg: EnvConfig, reality: str, object_set: str, seed: int
                                randomization=dataclasses.replace(env_cfg.randomization, enabled=False))
 
 
+def evaluate_variant(base: Path, residual: Path | None, reality: str, object_set: str, env_cfg: EnvConfig,
+                     seeds=(0, 1, 2)) -> tuple[dict, list[str]]:
+    """``summarize(...)`` of one variant on one object set (residual None = base only), and the
+    objects the env left out (no grasp held with the canonical pose)."""
+    records, skipped = [], []
+    for seed in seeds:
+        env = RotationEnv(eval_env_config(env_cfg, reality, object_set, seed))
+        skipped = env.skipped_objects
+        records.append(run_episodes(env, BaseResidualActor(env, base, residual)))
+        env.stepper.close()
+    return summarize(records), list(skipped)
+
+
 def evaluate(base: Path, residuals: dict[str, Path | None], reality: str, object_sets: list[str],
              env_cfg: EnvConfig, seeds=(0, 1, 2)) -> dict:
     """{object set: {variant: summarize(...)}} for each variant (residual None = base only)."""
-    results: dict[str, dict] = {}
-    for object_set in object_sets:
-        for name, residual in residuals.items():
-            records = []
-            for seed in seeds:
-                env = RotationEnv(eval_env_config(env_cfg, reality, object_set, seed))
-                records.append(run_episodes(env, BaseResidualActor(env, base, residual)))
-                env.stepper.close()
-            results.setdefault(object_set, {})[name] = summarize(records)
-    return results
+    return {object_set: {name: evaluate_variant(base, residual, reality, object_set, env_cfg, seeds)[0]
+                         for name, residual in residuals.items()} for object_set in object_sets}
 
 
-def report_markdown(results: dict, reality: str) -> str:
+def report_markdown(results: dict, reality: str, skipped: dict[str, list[str]] | None = None) -> str:
+    """Tables of ``results``; ``skipped`` names, per object set, the objects left out."""
     lines = [f"# Sim-to-sim in reality profile `{reality}`", "",
              "All axis groups together (mean ± std over seeds):", "",
              "| object set | variant | RotR | TTF | RotP |", "|---|---|---|---|---|"]
@@ -94,6 +105,9 @@ def report_markdown(results: dict, reality: str) -> str:
             cells = [f"{summary['all'][k][0]:.2f} ± {summary['all'][k][1]:.2f}" for k in PLOT_METRICS]
             lines.append(f"| {object_set} | {name} | " + " | ".join(cells) + " |")
     lines.append("")
+    for object_set, names in (skipped or {}).items():
+        if names:
+            lines += [f"Left out of `{object_set}` (no grasp held with the canonical pose): {', '.join(names)}", ""]
     for object_set, variants in results.items():
         for name, summary in variants.items():
             lines.append(markdown_table(summary, f"{object_set}: {name}"))
@@ -130,10 +144,11 @@ def plot(results: dict, path: Path, reality: str) -> None:
     plt.close(fig)
 
 
-def write_report(results: dict, reality: str, out: Path) -> None:
+def write_report(results: dict, reality: str, out: Path, skipped: dict[str, list[str]] | None = None,
+                 appendix: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "sim2sim.json").write_text(json.dumps(results, indent=1))
-    (out / "sim2sim.md").write_text(report_markdown(results, reality))
+    (out / "sim2sim.md").write_text(report_markdown(results, reality, skipped) + appendix)
     plot(results, out / "sim2sim.png", reality)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -203,6 +204,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cfg = SpecialistConfig.load(args.config)
     run_dir = Path(args.run_dir or Path("runs/specialists") / Path(args.config).stem)
+    # SIGTERM (kill, a stopped session) and SIGINT (also delivered to background jobs, which
+    # ignore it by default) stop training like Ctrl-C: with a final checkpoint.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.default_int_handler)
     print(train(cfg, run_dir, resume=args.resume, iterations=args.iterations))
     return 0
 

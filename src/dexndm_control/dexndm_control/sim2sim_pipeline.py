@@ -1,0 +1,344 @@
+"""``dexndm sim2sim``: one reality profile's sim-to-sim table end to end, with the Chaos Box data
+collected through the ROS 2 path (method.md sections 8, 9 and 11; the paper's Table 6).
+
+    dexndm sim2sim --profile worn_hand --out runs/sim2sim/worn_hand --preset small
+    dexndm sim2sim --profile my_hand.yaml --out runs/sim2sim/my_hand              # any profile file
+    dexndm sim2sim --profile worn_hand --out runs/sim2sim/worn_sigma0 --noise-sigma 0     # ablations:
+    dexndm sim2sim --profile worn_hand --out runs/sim2sim/worn_free_hand --scene hand     # other data
+
+Phases, in ``--out``; a rerun with the same settings skips the finished ones and continues the
+interrupted one (Chaos Box collection and NDM training from where they stopped, the others from
+their start):
+
+1. ``rollouts/``: the base policy in nominal sim (training randomization off, disturbances and
+   observation noise on) at its wrists and axes on its training objects; the episodes that keep
+   the object become a rollout dataset.
+2. ``bags/<wrist>/``: Chaos Box collection in the target profile through the "chaos_box" graph
+   (the simulated hand in the scene under the profile, the replay of those episodes' actions,
+   the bag recorder; ``chaos_collect``). ``--noise-sigma`` and ``--scene`` change only this phase.
+3. ``pretrain/`` (if ``pretrain_trajectories``): the same replay in nominal sim without ROS
+   (``ndm.sim_data``) and an NDM of each kind trained on it, to be fine-tuned in 4.
+4. ``ndm_joint/``, ``ndm_whole/``: a joint-wise and a whole-hand NDM (same width, depth, window
+   and epochs) fit on the bags.
+5. ``residual_joint/``, ``residual_whole/``: a residual trained through each frozen NDM on the
+   rollouts (``residual.train``).
+6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
+   training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
+   RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
+   residual losses, settings, phase times), ``sim2sim.json``, ``sim2sim.png`` (bars).
+
+``pipeline.yaml`` holds the settings that shape the results, including the profile's contents
+and the base policy's hash; another run into the same folder with other settings is refused.
+``timings.json``: wall seconds per phase, summed over resumed runs.
+
+Torch runs with one thread in the simulation phases: with two, its OpenMP workers spin between
+calls and starve MuJoCo's stepping threads (measured while a training job shared the 2 cores:
+a base-policy call on 64 observations took 130 ms instead of 4 ms).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import yaml
+
+from dexndm_control import chaos_collect, graphs
+from dexndm_control.chaos_progress import CollectionProgress
+from dexndm_control.sim_scene import SCENES
+from dexndm_learning.bc.collect import collect
+from dexndm_learning.config import resolve_config, to_dict
+from dexndm_learning.ndm.bag_ingest import load_bags
+from dexndm_learning.ndm.config import NdmConfig
+from dexndm_learning.ndm.sim_data import ActionTrajectories, chaos_box_steps, free_hand_steps, rollout_actions
+from dexndm_learning.ndm.steps import Steps
+from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.residual import sim2sim
+from dexndm_learning.residual.train import ResidualConfig
+from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.reality import load_profile
+from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
+
+KINDS = ("joint", "whole")
+DONE = "done.json"
+
+
+@dataclass
+class PipelineConfig:
+    wrists: list[str] = field(default_factory=lambda: ["palm_up"])   # the base policy's wrists
+    axis_set: str = "z"                          # the base policy's axes (rollouts and evaluation)
+    train_objects: str = "normal_cylinders"      # the base policy's training objects
+    test_objects: str = "test"                   # unseen objects
+    rollout_episodes: int = 256                  # base-policy episodes kept (object held to the end)
+    rollout_steps: int = 400
+    rollout_envs: int = 64
+    box_trajectories: int = 400                  # Chaos Box trajectories per wrist (the paper: 4,000)
+    box_steps: int = 400                         # actions per trajectory (the paper: 400)
+    scene: str = "auto"                          # auto (strapped ball palm up, else the ball box) | hand | ...
+    n_balls: int = 0                             # 0: enough to cover the hand
+    noise_sigma: float = 0.01                    # rad, on the targets of half of the trajectories
+    pretrain_trajectories: int = 0               # per wrist, nominal sim; 0: no NDM pretraining
+    ndm_width: int = 256
+    ndm_epochs: int = 20
+    residual_width: int = 256
+    residual_epochs: int = 8
+    eval_envs: int = 64
+    eval_steps: int = 400
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    grasp_candidates: int = 64
+    rtf: float = 50.0                            # Chaos Box pacing: at most this many sim seconds per wall second
+    threads: int = 1                             # torch threads for training (0: all cores)
+
+
+PRESETS = {
+    "tiny": PipelineConfig(rollout_episodes=4, rollout_steps=30, rollout_envs=4, box_trajectories=3, box_steps=20,
+                           ndm_width=32, ndm_epochs=1, residual_width=32, residual_epochs=1, eval_envs=2,
+                           eval_steps=20, grasp_candidates=8),
+    "small": PipelineConfig(),
+    "full": PipelineConfig(rollout_episodes=2000, rollout_envs=256, box_trajectories=4000,
+                           pretrain_trajectories=1000, ndm_epochs=100, residual_epochs=2, eval_envs=256, threads=0),
+}
+RUNTIME_FIELDS = ("rtf", "threads")
+"""Fields that do not change the results; a resumed run may use other values."""
+
+
+class Interrupted(Exception):
+    """The Chaos Box collection was stopped (SIGINT / SIGTERM); rerun to continue."""
+
+
+class SettingsMismatch(ValueError):
+    """The output folder holds a run with other settings."""
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+class Pipeline:
+    def __init__(self, cfg: PipelineConfig, profile: str | Path, base: Path, out: Path):
+        self.cfg, self.base, self.out = cfg, Path(base).resolve(), Path(out)
+        self.profile_path = resolve_config(profile, "reality").resolve()
+        self.profile_name = Path(profile).stem
+        self.profile = load_profile(self.profile_path)        # a file outside the schema fails here
+        self.threads = cfg.threads or os.cpu_count() or 1
+        self.history = load_policy(self.base).spec.history
+
+    # ------------------------------------------------------------------ bookkeeping
+    def settings(self) -> dict:
+        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS}
+        return {"pipeline": cfg, "profile": {"name": self.profile_name, **to_dict(self.profile)},
+                "base": {"path": str(self.base), "sha256": _file_digest(self.base)}}
+
+    def check_out_dir(self) -> None:
+        """An output folder belongs to one study: other settings would mix data."""
+        path, settings = self.out / "pipeline.yaml", json.loads(json.dumps(self.settings()))
+        if path.exists():
+            saved = yaml.safe_load(path.read_text())
+            if saved != settings:
+                diff = sorted(f"{s}.{k}" for s in settings for k in set(saved.get(s, {})) | set(settings[s])
+                              if saved.get(s, {}).get(k) != settings[s].get(k))
+                raise SettingsMismatch(f"{self.out} holds a sim2sim run with other settings ({diff}); "
+                                       "use another --out")
+        else:
+            self.out.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(settings, sort_keys=False, default_flow_style=None))
+
+    @contextmanager
+    def phase(self, name: str):
+        """Prints the phase and adds its wall time to ``timings.json``."""
+        print(f"== {name}", flush=True)
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            path = self.out / "timings.json"
+            timings = json.loads(path.read_text()) if path.exists() else {}
+            timings[name] = round(timings.get(name, 0.0) + time.monotonic() - t0, 1)
+            _write_json(path, timings)
+
+    def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
+        cfg = self.cfg
+        return EnvConfig(num_envs=num_envs, wrists=list(cfg.wrists), axis_set=cfg.axis_set, episode_steps=episode_steps,
+                         grasp=GraspConfig(candidates=cfg.grasp_candidates), **overrides)
+
+    # ------------------------------------------------------------------ phases
+    def rollouts(self) -> Path:
+        """Phase 1: the base policy's successful episodes in nominal sim."""
+        cfg, root = self.cfg, self.out / "rollouts"
+        if (root / DONE).exists():
+            return root
+        torch.set_num_threads(1)
+        env = RotationEnv(self.env_config(cfg.rollout_envs, cfg.rollout_steps, object_set=cfg.train_objects,
+                                          randomization=RandomizationConfig(enabled=False)))
+        policy = load_policy(self.base)
+        max_batches = math.ceil(4 * cfg.rollout_episodes / cfg.rollout_envs)
+        result = collect(env, lambda obs: policy(obs["proprio"]), root, cfg.rollout_episodes, resume=True,
+                         meta={"base": str(self.base)}, max_batches=max_batches)
+        env.stepper.close()
+        per_wrist = {w: len(rollout_actions(root, w).actions) for w in cfg.wrists}
+        if result["episodes"] < 2 or not all(per_wrist.values()):
+            raise RuntimeError(f"the base policy kept the object in too few episodes ({per_wrist} of "
+                               f"{max_batches * cfg.rollout_envs} tried) for Chaos Box replay and residual training")
+        _write_json(root / DONE, {**result, "per_wrist": per_wrist})
+        return root
+
+    def collect_bags(self, rollouts: Path) -> list[Path]:
+        """Phase 2: Chaos Box bags in the target profile, one collection folder per wrist."""
+        cfg, folders = self.cfg, []
+        for wrist in cfg.wrists:
+            folder = (self.out / "bags" / wrist).resolve()
+            folders.append(folder)
+            if CollectionProgress(folder).next_index >= cfg.box_trajectories:
+                continue
+            specs = graphs.build("chaos_box", wrist=wrist, sim=True, scene=cfg.scene, profile=str(self.profile_path),
+                                 balls=cfg.n_balls, real_time_factor=float(cfg.rtf), source=str(rollouts.resolve()),
+                                 trajectories=cfg.box_trajectories, steps=cfg.box_steps,
+                                 noise_sigma=float(cfg.noise_sigma), recorder="node", out=str(folder))
+            result = chaos_collect.run(specs)
+            if result["interrupted"]:
+                raise Interrupted(f"Chaos Box collection stopped with {result['completed']} trajectories of {wrist} "
+                                  "in complete bags")
+        return folders
+
+    def sim_steps(self, rollouts: Path) -> Steps:
+        """Phase 3a: the Chaos Box replay in nominal sim (no ROS), for NDM pretraining."""
+        cfg, path = self.cfg, self.out / "pretrain" / "sim_steps.npz"
+        if path.exists():
+            return Steps.load(path)
+        parts = []
+        for i, wrist in enumerate(cfg.wrists):
+            pool = rollout_actions(rollouts, wrist, cfg.box_steps)
+            pick = np.arange(cfg.pretrain_trajectories) % len(pool.actions)
+            trajectories = ActionTrajectories(pool.actions[pick], pool.start[pick])
+            variant = SCENES[graphs.chaos_box_scene(cfg.scene, wrist)]
+            if variant is None:
+                parts.append(free_hand_steps("nominal", wrist, trajectories, cfg.noise_sigma, seed=i))
+            else:
+                parts.append(chaos_box_steps("nominal", wrist, trajectories, cfg.noise_sigma, seed=i, variant=variant,
+                                             n_balls=cfg.n_balls or None))
+        steps = Steps.concat(parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name("sim_steps.partial.npz")
+        steps.save(tmp)
+        os.replace(tmp, path)
+        return steps
+
+    def ndm_config(self) -> NdmConfig:
+        cfg, base = self.cfg, NdmConfig.load()
+        return dataclasses.replace(base, model=dataclasses.replace(base.model, width=cfg.ndm_width),
+                                   train=dataclasses.replace(base.train, epochs=cfg.ndm_epochs, threads=self.threads))
+
+    def fit_ndm(self, run: Path, kind: str, get_steps: Callable[[], Steps], init: Path | None = None) -> Path:
+        """Phases 3b and 4: an NDM of ``kind`` on ``get_steps()`` (called only if it must be trained)."""
+        if not (run / DONE).exists():
+            sim2sim.fit_target_ndm(get_steps(), kind, run, self.ndm_config(), init)
+            _write_json(run / DONE, {"kind": kind, "init": str(init or "")})
+        return run / "best.pt"
+
+    def residual_config(self) -> ResidualConfig:
+        cfg, base = self.cfg, ResidualConfig.load()
+        return dataclasses.replace(base, width=cfg.residual_width, epochs=cfg.residual_epochs,
+                                   chunk=min(base.chunk, cfg.rollout_steps), history=self.history,
+                                   torch_threads=self.threads)
+
+    def residual(self, kind: str, ndm: Path, rollouts: Path) -> Path:
+        """Phase 5: a residual through the frozen NDM ``ndm``."""
+        run = self.out / f"residual_{kind}"
+        if not (run / "residual_result.json").exists():      # written last by residual training
+            sim2sim.train_residual(ndm, [str(rollouts)], run, self.residual_config())
+        return run / "residual.pt"
+
+    def evaluate(self, residuals: dict[str, Path | None]) -> tuple[dict, dict]:
+        """Phase 6: {object set: {variant: summary}} and the objects left out per set."""
+        cfg, results, skipped = self.cfg, {}, {}
+        env_cfg = self.env_config(cfg.eval_envs, cfg.eval_steps)
+        torch.set_num_threads(1)
+        for object_set in (cfg.train_objects, cfg.test_objects):
+            for key, residual in residuals.items():
+                path = self.out / "eval" / f"{object_set}_{key}.json"
+                if not path.exists():
+                    summary, left_out = sim2sim.evaluate_variant(self.base, residual, str(self.profile_path),
+                                                                 object_set, env_cfg, cfg.seeds)
+                    _write_json(path, {"summary": summary, "skipped_objects": left_out})
+                data = json.loads(path.read_text())
+                name = sim2sim.VARIANT_OF_KIND.get(key, key)
+                results.setdefault(object_set, {})[name] = data["summary"]
+                skipped[object_set] = data["skipped_objects"]
+        return results, skipped
+
+    # ------------------------------------------------------------------ all
+    def run(self) -> dict:
+        cfg = self.cfg
+        self.check_out_dir()
+        with self.phase("rollouts (base policy, nominal sim)"):
+            rollouts = self.rollouts()
+        with self.phase("chaos box collection (ROS 2)"):
+            bags = self.collect_bags(rollouts)
+        bag_steps = functools.cache(lambda: _load_bag_steps(bags, NdmConfig.load().ingest))    # loaded on first use
+        sim_steps = functools.cache(lambda: self.sim_steps(rollouts))
+        residuals: dict[str, Path | None] = {sim2sim.DIRECT: None}
+        for kind in KINDS:
+            init = None
+            if cfg.pretrain_trajectories:
+                with self.phase(f"pretrain {kind} NDM (nominal sim)"):
+                    init = self.fit_ndm(self.out / "pretrain" / f"ndm_{kind}", kind, sim_steps)
+            with self.phase(f"fit {kind} NDM (bags)"):
+                ndm = self.fit_ndm(self.out / f"ndm_{kind}", kind, bag_steps, init)
+            with self.phase(f"train {kind} residual"):
+                residuals[kind] = self.residual(kind, ndm, rollouts)
+        with self.phase("evaluate"):
+            results, skipped = self.evaluate(residuals)
+        sim2sim.write_report(results, self.profile_name, self.out, skipped, self.appendix())
+        return results
+
+    def appendix(self) -> str:
+        """Residual losses, settings and phase times, for the end of ``sim2sim.md``."""
+        cfg = self.cfg
+        rollouts = json.loads((self.out / "rollouts" / DONE).read_text())
+        lines = ["", f"Data: base-policy rollouts kept per wrist {rollouts['per_wrist']}; Chaos Box "
+                 f"{cfg.box_trajectories} x {cfg.box_steps} steps per wrist, scene {cfg.scene}, "
+                 f"noise sigma {cfg.noise_sigma} rad.", "",
+                 "## Residual training (validation loss of the NDM's prediction vs the sim next state)", "",
+                 "| NDM | loss | no residual | with residual |", "|---|---|---|---|"]
+        for kind in KINDS:
+            r = json.loads((self.out / f"residual_{kind}" / "residual_result.json").read_text())
+            lines.append(f"| {kind} | {r['loss']} | {r['zero_residual_val_loss']:.4g} | {r['best_val_loss']:.4g} |")
+        lines += ["", "## Settings", "", "```yaml",
+                  yaml.safe_dump(self.settings(), sort_keys=False, default_flow_style=None).rstrip(), "```", "",
+                  "## Wall time per phase (s)", "", "```json", (self.out / "timings.json").read_text(), "```", ""]
+        return "\n".join(lines)
+
+
+def _load_bag_steps(folders: list[Path], ingest) -> Steps:
+    steps, errors = load_bags(folders, ingest)
+    for err in errors:
+        print(f"skipped bag: {err}", flush=True)
+    if not len(steps):
+        raise RuntimeError(f"no usable control steps in the bags of {[str(f) for f in folders]}")
+    return steps
+
+
+def run(profile: str, out: Path, preset: str = "small", base: Path = Path("models/generalist/base.pt"),
+        **overrides) -> dict:
+    """The pipeline with ``preset``'s sizes and ``overrides`` (PipelineConfig fields; None = preset's)."""
+    cfg = dataclasses.replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    if cfg.scene not in ("auto", *SCENES):
+        raise ValueError(f"scene must be auto or one of {list(SCENES)}, got '{cfg.scene}'")
+    return Pipeline(cfg, profile, base, out).run()

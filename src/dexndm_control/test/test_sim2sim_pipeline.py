@@ -1,0 +1,84 @@
+"""``dexndm sim2sim`` end to end at the tiny size (a random base policy): the table of the three
+variants on training and test objects, reuse of finished phases, refusal of other settings, and
+a custom reality profile file with the free-hand and noise ablations and NDM pretraining."""
+import json
+
+import numpy as np
+import pytest
+
+from dexndm_control import cli, sim2sim_pipeline
+from dexndm_control.chaos_progress import CollectionProgress
+from dexndm_control.testing.policies import random_policy
+from dexndm_learning.config import ConfigError
+from dexndm_learning.ndm.bag_ingest import load_bags
+
+VARIANTS = ["direct", "joint-wise NDM + residual", "whole-hand NDM + residual"]
+TINY = sim2sim_pipeline.PRESETS["tiny"]
+
+
+@pytest.fixture(autouse=True)
+def _grasp_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def phase_outputs(out):
+    paths = [*(out / "bags").rglob("*.mcap"), *(out / "eval").glob("*.json")]
+    paths += [out / d / f for d in ("ndm_joint", "ndm_whole") for f in ("best.pt", "last.pt")]
+    paths += [out / d / "residual.pt" for d in ("residual_joint", "residual_whole")]
+    return {p: p.stat().st_mtime_ns for p in paths}
+
+
+def test_tiny_run_writes_the_table_of_the_three_variants_and_reuses_finished_phases(tmp_path):
+    out = tmp_path / "out"
+    argv = ["sim2sim", "--profile", "worn_hand", "--out", str(out), "--preset", "tiny",
+            "--base", str(random_policy(tmp_path / "base.pt", "base"))]
+    assert cli.main(argv) == 0
+
+    table = (out / "sim2sim.md").read_text()
+    results = json.loads((out / "sim2sim.json").read_text())
+    assert list(results) == ["normal_cylinders", "test"]
+    for object_set, variants in results.items():
+        assert list(variants) == VARIANTS
+        for name, summary in variants.items():
+            assert f"| {object_set} | {name} |" in table and f"**{object_set}: {name}**" in table
+            assert set(summary) == {"+-z", "all"} and set(summary["all"]) >= {"RotR", "TTF", "RotP"}
+        skipped = json.loads((out / "eval" / f"{object_set}_direct.json").read_text())["skipped_objects"]
+        assert all(name in table for name in skipped)
+    assert (out / "sim2sim.png").stat().st_size > 0
+
+    steps, errors = load_bags(out / "bags" / "palm_up")
+    assert errors == [] and len(np.unique(steps.segment)) == TINY.box_trajectories
+    assert len(steps) == TINY.box_trajectories * TINY.box_steps
+    assert CollectionProgress(out / "bags" / "palm_up").data["config"]["sim_hand.scene"] == "chaos_box_strapped"
+
+    before = phase_outputs(out)
+    assert cli.main(argv) == 0
+    assert phase_outputs(out) == before
+    assert cli.main(argv + ["--noise-sigma", "0.02"]) == 2            # another setting: another folder
+
+
+def test_a_custom_profile_file_with_free_hand_data_noise_and_pretraining(tmp_path):
+    profile = tmp_path / "my_hand.yaml"
+    profile.write_text("description: a hand of our own\nkp_scale: 0.7\nlatency_steps: 2\nbacklash: 0.01\n"
+                       "sensor_bias: 0.005\nobject_friction_scale: 0.9\nseed: 3\n")
+    out = tmp_path / "out"
+    base = random_policy(tmp_path / "base.pt", "base", seed=1)
+    results = sim2sim_pipeline.run(str(profile), out, "tiny", base, scene="hand", noise_sigma=0.02,
+                                   pretrain_trajectories=2)
+    assert all(list(variants) == VARIANTS for variants in results.values())
+    assert (out / "sim2sim.md").read_text().startswith("# Sim-to-sim in reality profile `my_hand`")
+
+    collected = CollectionProgress(out / "bags" / "palm_up").data["config"]
+    assert collected["sim_hand.reality"] == str(profile.resolve()) and collected["sim_hand.scene"] == "hand"
+    assert collected["chaos_replay.noise_sigma"] == 0.02
+    for kind in ("joint", "whole"):
+        done = json.loads((out / f"ndm_{kind}" / "done.json").read_text())
+        assert done["init"] == str(out / "pretrain" / f"ndm_{kind}" / "best.pt")
+
+
+def test_a_profile_outside_the_schema_is_refused_before_any_work(tmp_path):
+    profile = tmp_path / "typo.yaml"
+    profile.write_text("kp_scal: 0.7\n")
+    with pytest.raises(ConfigError, match="kp_scal"):
+        sim2sim_pipeline.run(str(profile), tmp_path / "out", "tiny", random_policy(tmp_path / "base.pt", "base"))
+    assert not (tmp_path / "out").exists()
