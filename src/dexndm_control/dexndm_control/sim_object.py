@@ -14,10 +14,7 @@ from dexndm_learning.sim import grasps as grasp_mod
 from dexndm_learning.sim import objects
 from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, HandConfig, hand_spec
 from dexndm_learning.sim.hand_sim import HandSim
-from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, wrist_quat
-
-GRAVITY = np.array([0.0, 0.0, -9.81])
-
+from dexndm_learning.sim.wrist import NAMED_WRISTS, gravity_in_hand
 
 class ObjectHandSim(HandSim):
     def __init__(self, cfg: HandConfig, object_set: str, object_index: int, object_seed: int = 0,
@@ -32,7 +29,7 @@ class ObjectHandSim(HandSim):
         objects.add_object(spec, self.object, body_name="object",
                            pos=list(np.add(cfg.mount_pos, GRASP_CENTRE_IN_HAND)))
         super().__init__(cfg, spec=spec)
-        self.model.opt.gravity[:] = from_wxyz(wrist_quat(wrist)).inv().apply(GRAVITY)
+        self.model.opt.gravity[:] = gravity_in_hand(wrist)
         grasps = grasp_mod.grasps_for(self.model, cfg, self.object, object_index, wrist, grasp_mod.GraspConfig())
         if len(grasps) == 0:
             raise RuntimeError(f"no stable grasp of '{self.object.name}' for wrist {wrist}")

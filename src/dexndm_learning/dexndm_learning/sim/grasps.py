@@ -20,11 +20,10 @@ from mujoco import rollout
 
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import FLEXION_JOINTS
-from dexndm_learning.sim.hand_model import joint_qpos_addr
-from dexndm_learning.sim.wrist import from_wxyz
+from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, joint_qpos_addr
+from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, wrist_quat
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
-GRAVITY = np.array([0.0, 0.0, -9.81])
 
 
 @dataclass
@@ -51,10 +50,6 @@ class GraspSet:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("DEXNDM_CACHE", Path.home() / ".cache" / "dexndm")) / "grasps"
-
-
-def _gravity_in_hand(wrist_quat) -> np.ndarray:
-    return from_wxyz(wrist_quat).inv().apply(GRAVITY)
 
 
 def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: GraspConfig,
@@ -89,7 +84,7 @@ def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: Gras
         closed, _ = r.rollout(models, datas, x0, ctrl, nstep=int(cfg.close_time / dt))
         x1 = closed[:, -1]
         for m, w in zip(models, wrist_of):
-            m.opt.gravity[:] = _gravity_in_hand(w)
+            m.opt.gravity[:] = gravity_in_hand(w)
         held, _ = r.rollout(models, datas, x1, ctrl, nstep=int(cfg.hold_time / dt))
     x2 = held[:, -1]
     # state layout: [time, qpos, qvel, ...]
@@ -109,9 +104,6 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
     wrist entry: a named wrist, a (w, x, y, z) quaternion, or ``"random"`` (``random_pool``
     uniformly random wrists). The training environment and the simulated hand node share it, so
     a grasp set made by one is reused by the other."""
-    from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND
-    from dexndm_learning.sim.wrist import random_wrist_quats, wrist_quat
-
     if isinstance(wrist, str) and wrist == "random":
         name, quats = "random", random_wrist_quats(random_pool, np.random.default_rng(object_index))
     else:

@@ -35,10 +35,9 @@ from dexndm_learning.sim.hand_model import (GRASP_CENTRE_IN_HAND, HandConfig, ha
                                             joint_qpos_addr, set_pd_gains)
 from dexndm_learning.sim.rotation_reward import (RewardConfig, quat_angle, reward_terms, rotate_quat_about,
                                                  rotp_weight)
-from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz
+from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, gravity_in_hand
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
-GRAVITY = np.array([0.0, 0.0, -9.81])
 MAX_SPEED = 100.0
 """A joint or object speed beyond this means the physics diverged: the step counts as a drop
 and earns nothing (MuJoCo resets diverged data itself, which would otherwise look valid)."""
@@ -170,7 +169,7 @@ class RotationEnv:
             self.wrist[i] = gs.wrists[g]
             rot = from_wxyz(self.wrist[i])
             model = self.models[i]
-            model.opt.gravity[:] = rot.inv().apply(GRAVITY)
+            model.opt.gravity[:] = gravity_in_hand(self.wrist[i])
             self._set_world(i, model, k)
             self.axis_world[i] = self.axes[self.rng.integers(len(self.axes))]
             self.axis_hand[i] = rot.inv().apply(self.axis_world[i])

@@ -57,6 +57,17 @@ def wrist_quat(wrist) -> np.ndarray:
     return to_wxyz(wrist_rotation(wrist))
 
 
+GRAVITY = np.array([0.0, 0.0, -9.81])
+
+
+def gravity_in_hand(wrist) -> np.ndarray:
+    """Gravity in the hand frame for a wrist orientation (name or quaternion). A hand fixed in
+    the world with gravity rotated by this is physically the same as the hand at that wrist
+    orientation; the rotation environment and the grasp sampler use it so one model serves
+    every wrist."""
+    return wrist_rotation(wrist).inv().apply(GRAVITY)
+
+
 def random_wrist_quats(n: int, rng: np.random.Generator) -> np.ndarray:
     """Uniformly random orientations, (n, 4) wxyz."""
     rots = Rotation.random(n, random_state=rng)
