@@ -3,6 +3,9 @@
 Inputs
 - ``state_topic`` (sensor_msgs/JointState, our 16 names in any order): the measured joints;
   states with NaN/inf or the wrong joints are ignored (and go stale).
+- ``hand_target_topic`` (sensor_msgs/JointState, as states): the position targets in force on the
+  hand; on first activation the policy starts from them when fresh (bumpless start on a held
+  object, see ``policy_runtime``), else from the measured joints. Invalid ones are ignored.
 - wrist orientation world <- H: the fixed ``wrist`` / ``wrist_quat`` parameters
   (``wrist_source: fixed``) or geometry_msgs/QuaternionStamped on ``wrist_topic``
   (``wrist_source: topic``, e.g. from the Franka bridge; stale after ``wrist_timeout_s``).
@@ -83,6 +86,7 @@ class PolicyNode(Node):
         self.declare_parameter("wrist_timeout_s", 0.5)
         self.declare_parameter("torch_threads", 1)
         self.declare_parameter("state_topic", "/leap_hand/joint_states")
+        self.declare_parameter("hand_target_topic", "/leap_hand/joint_targets")
         self.declare_parameter("command_topic", "/leap_hand/joint_commands")
         self.declare_parameter("rotation_command_topic", "/dexndm/rotation_command")
         self.declare_parameter("wrist_topic", "/dexndm/wrist_orientation")
@@ -119,6 +123,7 @@ class PolicyNode(Node):
         self.cmd_pub = self.create_publisher(JointState, p("command_topic"), 10)
         self.status_pub = self.create_publisher(PolicyStatus, p("status_topic"), 10)
         self.create_subscription(JointState, p("state_topic"), self._on_state, 10)
+        self.create_subscription(JointState, p("hand_target_topic"), self._on_hand_target, 10)
         self.create_subscription(RotationCommand, p("rotation_command_topic"), self._on_command, 10)
         self.create_subscription(Bool, p("enable_topic"), lambda m: self.runtime.set_enabled(m.data), 10)
         self.create_subscription(Bool, p("estop_topic"), self._on_estop, 10)
@@ -143,6 +148,13 @@ class PolicyNode(Node):
         if not self.count_missed:
             self._tick()
 
+    def _on_hand_target(self, msg: JointState) -> None:
+        q = state_positions(msg)
+        if q is None:
+            self._ignore("hand target with NaN/inf or without our 16 joint names")
+            return
+        self.runtime.set_hand_target(q, time.monotonic())
+
     def _on_wrist(self, msg: QuaternionStamped) -> None:
         o = msg.quaternion
         try:
@@ -166,7 +178,10 @@ class PolicyNode(Node):
         now = time.monotonic()
         period = self.clock.start(now)
         state = self._state
+        started = self.runtime.started_from
         out = self.runtime.tick(state, now)
+        if started is None and self.runtime.started_from is not None:
+            self.get_logger().info(f"policy started from {self.runtime.started_from.value}")
         stamp = self.get_clock().now().to_msg()
         duration = math.nan
         if out.target is not None:

@@ -25,8 +25,13 @@ Safety, in order, each tick:
 
 Whenever the policy starts running again (first activation, enable, MODE_ROTATE after hold or
 off, e-stop reset, states fresh again) the history is re-initialised as at an environment reset:
-every q entry = the current joint state, every target entry = the last safe target (the current
-joint state, clamped to the limits, on first activation).
+every q entry = the current joint state, every target entry = the last safe target. On first
+activation there is no safe target yet: it starts from the position targets the hand holds
+(``set_hand_target``, clamped to the limits) if a sample is fresh (within ``state_timeout``),
+else from the current joint state, clamped. Starting from the hand's targets is a bumpless start:
+with an object in the grasp the targets sit inside the object (measured q differs by the contact
+deflection), so starting from measured q would release the squeeze; training resets likewise pair
+the settled q with the grasp's targets. ``started_from`` says which was used.
 
 E-stop: ``set_estop(True)`` latches it and disables the policy; it is cleared only by an enable
 ``set_enabled(True)`` received while the e-stop input is false.
@@ -105,6 +110,13 @@ def check_artifacts(base: DeployablePolicy, residual: DeployablePolicy | None) -
         raise ArtifactError(f"residual policy takes {residual.obs_dim} inputs, expected {base_dim + NJ}")
 
 
+class StartSource(str, enum.Enum):
+    """What the first safe target was taken from."""
+
+    HAND_TARGETS = "hand targets"
+    MEASURED = "measured joint positions"
+
+
 class PolicyRuntime:
     def __init__(self, base: DeployablePolicy, residual: DeployablePolicy | None, cfg: SafetyConfig):
         check_artifacts(base, residual)
@@ -118,6 +130,8 @@ class PolicyRuntime:
         self.mode = Mode.OFF
         self.axis = np.array([0.0, 0.0, 1.0])
         self.wrist: Sample | None = None
+        self.hand_target: Sample | None = None   # position targets the hand holds (first activation)
+        self.started_from: StartSource | None = None
         self.enabled = True
         self.estop_input = False
         self.estop_latched = False
@@ -129,6 +143,14 @@ class PolicyRuntime:
         if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-6:
             raise ValueError(f"wrist quaternion must be 4 finite numbers, not all zero; got {q}")
         self.wrist = Sample(to_wxyz(from_wxyz(q / np.linalg.norm(q))), now)
+
+    def set_hand_target(self, values, now: float) -> None:
+        """Position targets in force on the hand (MJ order, sim angles); raises ValueError (and
+        keeps the previous sample) unless 16 finite numbers."""
+        v = np.asarray(values, dtype=float)
+        if v.shape != (NJ,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"hand target must be {NJ} finite numbers; got {v}")
+        self.hand_target = Sample(v.copy(), now)
 
     def set_command(self, mode: int, axis=None) -> None:
         """MODE_ROTATE needs a finite non-zero ``axis`` (world frame); raises ValueError otherwise."""
@@ -172,7 +194,7 @@ class PolicyRuntime:
 
         q = np.asarray(state.value, dtype=float)
         if not self._running:
-            self._restart(q)
+            self._restart(q, now)
         self._hist[:-1] = self._hist[1:]
         self._hist[-1, 0] = q
         self._hist[-1, 1] = self._base_target
@@ -214,9 +236,13 @@ class PolicyRuntime:
         self.safe_target = target
         return TickOutput(target, flags, float(np.linalg.norm(da)), float(np.linalg.norm(res)))
 
-    def _restart(self, q: np.ndarray) -> None:
+    def _restart(self, q: np.ndarray, now: float) -> None:
         if self.safe_target is None:
-            self.safe_target = joint_order.clip_to_limits(q)
+            h = self.hand_target
+            if h is not None and now - h.time <= self.cfg.state_timeout:
+                self.safe_target, self.started_from = joint_order.clip_to_limits(h.value), StartSource.HAND_TARGETS
+            else:
+                self.safe_target, self.started_from = joint_order.clip_to_limits(q), StartSource.MEASURED
         self._hist[:, 0] = q
         self._hist[:, 1] = self.safe_target
         self._base_target = self.safe_target.copy()

@@ -3,7 +3,10 @@
 Publishes ``sensor_msgs/JointState`` (position, velocity, effort; our joint names and order; sim
 angles) on ``state_topic`` and takes position targets as ``sensor_msgs/JointState`` on
 ``command_topic``. Commands with NaN/inf, the wrong joints or targets outside the joint limits are
-refused with a logged error; the previous targets stay in force.
+refused with a logged error; the previous targets stay in force. The targets in force (the last
+command accepted, before the reality profile's command filter; the grasp's targets at start with
+an object) are published as ``sensor_msgs/JointState`` (positions only, same names and order) on
+``target_topic`` with every joint state, so the policy can start bumplessly on a held object.
 
 With ``object_set`` non-empty, object ``object_index`` of that set (``object_seed``) is loaded and
 the hand starts from a cached grasp of it (``grasp_index``; made and cached on first use). Then,
@@ -65,6 +68,7 @@ class SimHandNode(Node):
         self.declare_parameter("publish_rate_hz", 120.0)
         self.declare_parameter("state_topic", "/leap_hand/joint_states")
         self.declare_parameter("command_topic", "/leap_hand/joint_commands")
+        self.declare_parameter("target_topic", "/leap_hand/joint_targets")
         self.declare_parameter("frame_id", "palm")
         self.declare_parameter("object_set", "")
         self.declare_parameter("object_index", 0)
@@ -103,6 +107,7 @@ class SimHandNode(Node):
         self.rejected_commands = 0
         self.lag_events = 0
         self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
+        self.target_pub = self.create_publisher(JointState, p("target_topic"), 10)
         self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
         self._wall0 = time.monotonic()
         self._sim0 = self.sim.time
@@ -114,7 +119,8 @@ class SimHandNode(Node):
         held = f", holding '{self.sim.object.name}'" if isinstance(self.sim, ObjectHandSim) else ""
         self.get_logger().info(f"simulated LEAP Hand{held}, scene {p('scene')}, reality {p('reality')}, "
                                f"wrist {wrist}, rtf {self.rtf}, clock {'/clock' if self.publish_clock else 'wall'}, "
-                               f"state {p('state_topic')}, commands {p('command_topic')}")
+                               f"state {p('state_topic')}, commands {p('command_topic')}, "
+                               f"targets {p('target_topic')}")
 
     def _on_command(self, msg: JointState) -> None:
         try:
@@ -140,6 +146,7 @@ class SimHandNode(Node):
         else:
             self.hand.step(self._steps_behind_wall_clock())
             stamp = self.get_clock().now().to_msg()
+        self.target_pub.publish(make_joint_state(stamp, self.hand.commanded, frame_id=self.frame_id))
         self.state_pub.publish(make_joint_state(
             stamp, self.hand.measured_positions(), self.sim.joint_velocities(), self.sim.joint_efforts(),
             self.frame_id))

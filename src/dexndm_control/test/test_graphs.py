@@ -79,6 +79,17 @@ def test_every_node_description_is_startable(graph, args):
         assert "node_name" in inspect.signature(node_class(s)).parameters
 
 
+@pytest.mark.parametrize("graph, args", [("rotate", {"sim": False}), ("rotate", {"sim": True}), ("teleop", {})])
+def test_the_policy_listens_to_the_hands_topics(graph, args):
+    """States, commands and the targets in force (bumpless start) meet on the same topics."""
+    params = {s.name: parameters(s) for s in graphs.build(graph, **args)}
+    hand = params.get("sim_hand") or params["leap_driver"]
+    policy = params["rotation_policy"]
+    assert policy["state_topic"] == hand["state_topic"]
+    assert policy["command_topic"] == hand["command_topic"]
+    assert policy["hand_target_topic"] == hand["target_topic"] == "/leap_hand/joint_targets"
+
+
 def test_composing_the_sim_rotate_graph_starts_the_described_nodes(tmp_path):
     base = random_policy(tmp_path / "base.pt", "base")
     residual = random_policy(tmp_path / "residual.pt", "residual")

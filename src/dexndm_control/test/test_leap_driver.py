@@ -19,7 +19,7 @@ from dexndm_control.testing.fake_dynamixel import SYNC_READ, FakeDynamixelBus, F
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import JOINT_NAMES, JointCommandError
 
-from .ros_helpers import ros_context
+from .ros_helpers import ros_context, spin_until
 
 FLAT = 2048
 """Motor ticks of a flat joint (motor angle pi)."""
@@ -212,3 +212,44 @@ def test_ros_node_publishes_state_fast_and_forwards_commands():
         executor.remove_node(driver)
         driver.destroy_node()
         assert fake.get_all("torque_enable") == [0] * 16
+
+
+def test_ros_node_publishes_the_last_goal_written_as_targets():
+    """Targets = the goal set at torque enable (the pose it found), then the last command written;
+    a refused command changes nothing. On a still bus the measured pose never follows, so the
+    targets cannot come from the state."""
+    start = [FLAT] * 16
+    start[1] = FLAT + 300                            # motor 1 = if_mcp, bent
+    target = np.zeros(16)
+    target[J["th_cmc"]] = 0.4
+    bad = target.copy()
+    bad[J["rf_dip"]] = 5.0
+    with FakeDynamixelBus(time_constant=None) as fake, ros_context() as (context, executor):
+        fake.set(1, "present_position", start[1])
+        driver = LeapHandDriverNode(
+            context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
+        client = rclpy.create_node("leap_driver_test_client", context=context)
+        states, targets = [], []
+        client.create_subscription(JointState, "/leap_hand/joint_states", states.append, 100)
+        client.create_subscription(JointState, "/leap_hand/joint_targets", targets.append, 100)
+        pub = client.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+        for node in (driver, client):
+            executor.add_node(node)
+
+        def positions(msgs):
+            return np.asarray(msgs[-1].position) if msgs else np.full(16, np.nan)
+
+        assert spin_until(executor, lambda: len(targets) > 5 and len(states) > 5, 3)
+        assert list(targets[-1].name) == list(JOINT_NAMES)
+        at_start = np.zeros(16)
+        at_start[J["if_mcp"]] = 300 * RAD_PER_TICK
+        np.testing.assert_allclose(positions(targets), at_start, atol=1e-12)
+        pub.publish(make_joint_state(client.get_clock().now().to_msg(), target))
+        assert spin_until(executor, lambda: np.array_equal(positions(targets), target), 3)
+        np.testing.assert_allclose(positions(states), at_start, atol=1e-12)   # the motors did not move
+        pub.publish(make_joint_state(client.get_clock().now().to_msg(), bad))
+        assert spin_until(executor, lambda: driver.rejected_commands == 1, 3)
+        n = len(targets)
+        assert spin_until(executor, lambda: len(targets) > n + 5, 3)
+        np.testing.assert_array_equal(positions(targets), target)
+        assert fake.get_all("goal_position")[12] == FLAT + round(0.4 / RAD_PER_TICK)   # th_cmc = motor 12

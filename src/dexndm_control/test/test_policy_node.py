@@ -15,7 +15,7 @@ from dexndm_control.composition import compose
 from dexndm_control.joint_state_io import make_joint_state
 from dexndm_control.params import node_parameters
 from dexndm_control.policy_node import PolicyNode
-from dexndm_control.policy_runtime import Flag
+from dexndm_control.policy_runtime import Flag, StartSource
 from dexndm_control.testing.policies import constant_policy, random_policy
 from dexndm_learning import joint_order as jo
 from dexndm_learning.config import config_dir, repo_root
@@ -45,6 +45,7 @@ class Harness:
         self.commands, self.status = [], []
         c = self.client
         self.state_pub = c.create_publisher(JointState, "/leap_hand/joint_states", 10)
+        self.hand_target_pub = c.create_publisher(JointState, "/leap_hand/joint_targets", 10)
         self.cmd_pub = c.create_publisher(RotationCommand, "/dexndm/rotation_command", 10)
         self.enable_pub = c.create_publisher(Bool, "/dexndm/policy_enable", 10)
         self.estop_pub = c.create_publisher(Bool, "/dexndm/estop", 10)
@@ -80,6 +81,7 @@ def artifacts(tmp_path):
         "base": random_policy(tmp_path / "base.pt", "base"),
         "residual": random_policy(tmp_path / "residual.pt", "residual", seed=1),
         "up": constant_policy(tmp_path / "up.pt", "base", 1.0),
+        "zero": constant_policy(tmp_path / "zero.pt", "base", 0.0),
         "nan": constant_policy(tmp_path / "nan.pt", "base", math.nan),
     }
 
@@ -169,6 +171,36 @@ def test_enable_topic_disables_and_reenables(artifacts):
         h.spin_until(lambda: h.flags() & Flag.DISABLED)
 
 
+def test_starts_from_the_hand_targets_when_they_arrive(artifacts, capfd):
+    """A zero-action policy keeps commanding the hand's targets (bumpless), not the measured q;
+    targets with NaN or without our names are ignored."""
+    grasp = jo.clip_to_limits(Q0 + 0.08 * jo.FLEXION_JOINTS)
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["zero"])
+        sent = [np.full(16, np.nan)]
+        h.client.create_timer(0.01, lambda: h.hand_target_pub.publish(
+            make_joint_state(h.client.get_clock().now().to_msg(), sent[0])))
+        h.spin_until(lambda: h.policy.ignored_messages > 0)
+        assert h.policy.runtime.hand_target is None
+        sent[0] = grasp
+        h.spin_until(lambda: h.policy.runtime.hand_target is not None)
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 3)
+        assert h.policy.runtime.started_from == StartSource.HAND_TARGETS
+        np.testing.assert_allclose(h.targets(), np.broadcast_to(grasp, h.targets().shape), atol=1e-6)
+    assert "policy started from hand targets" in capfd.readouterr().err
+
+
+def test_starts_from_the_measured_joints_without_hand_targets(artifacts, capfd):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["zero"])
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 1)
+        assert h.policy.runtime.started_from == StartSource.MEASURED
+        np.testing.assert_allclose(h.targets()[-1], jo.clip_to_limits(Q0), atol=1e-6)
+    assert "policy started from measured joint positions" in capfd.readouterr().err
+
+
 def test_missed_ticks_are_counted(artifacts):
     with ros_context() as (context, executor):
         h = Harness(context, executor, artifacts["base"])
@@ -189,7 +221,8 @@ def test_missed_ticks_are_counted(artifacts):
 
 
 def run_graph(specs, seconds):
-    """Compose ``specs`` with a recorder, spin ``seconds`` after the first status; the recording."""
+    """Compose ``specs`` with a recorder, spin ``seconds`` after the first status; the recording
+    and the (destroyed) nodes."""
     with ros_context() as (context, executor):
         nodes = compose(specs, context)
         recorder = rotate_run.RotationRecorder(context=context)
@@ -197,18 +230,20 @@ def run_graph(specs, seconds):
             executor.add_node(n)
         assert spin_until(executor, lambda: len(recorder.rec.status) > 0, 5)
         spin_for(executor, seconds)
-        return recorder.rec
+        return recorder.rec, nodes
 
 
 def test_composed_rotate_graph_on_the_simulated_hand_with_an_object(artifacts):
     specs = graphs.build("rotate", wrist="palm_down", sim=True, base=str(artifacts["base"]),
                          residual=str(artifacts["residual"]))
-    rec = run_graph(specs, 1.5)
+    rec, nodes = run_graph(specs, 1.5)
     stamps = [s.header.stamp.sec + 1e-9 * s.header.stamp.nanosec for s in rec.status]
     status_rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     assert 17 <= status_rate <= 22, status_rate
     assert len(rec.target_t) > 20 and len(rec.pose_t) > 100
     assert rec.status[-1].residual_action_norm > 0
+    policy = next(n for n in nodes if isinstance(n, PolicyNode))
+    assert policy.runtime.started_from == StartSource.HAND_TARGETS   # the grasp's targets, wired by default
 
 
 @pytest.mark.skipif(not TRAINED_BASE.exists(), reason=f"no trained generalist at {TRAINED_BASE}")

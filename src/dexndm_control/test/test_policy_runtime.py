@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample
+from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample, StartSource
 from dexndm_control.testing.policies import RESIDUAL_BOUND, constant_policy, random_policy
 from dexndm_control.tick_clock import TickClock
 from dexndm_learning import joint_order as jo
@@ -137,6 +137,53 @@ def test_topic_wrist_goes_stale(policies):
     assert rt.tick(Sample(Q0, 0.6), 0.6).flags & Flag.STATE_STALE
     with pytest.raises(ValueError):
         rt.set_wrist([0.0, 0.0, 0.0, 0.0], 1.0)
+
+
+GRASP_TARGET = jo.clip_to_limits(Q0 + 0.08 * jo.FLEXION_JOINTS)
+"""Targets "inside" a held object: measured q (Q0) lags them by the contact deflection."""
+
+
+def test_first_activation_starts_from_fresh_hand_targets(policies):
+    """Bumpless start: a zero-action policy keeps the hand's targets (the grasp squeeze) instead
+    of commanding measured q; the history pairs measured q with those targets, as a training reset."""
+    seen = []
+    rt = running(Recording(policies("base", 0.0), seen), state_timeout=0.1)
+    rt.set_hand_target(GRASP_TARGET, 0.0)
+    outs = run(rt, 3, t0=0.05)                      # hand target 0.05 s old at the first tick
+    assert rt.started_from == StartSource.HAND_TARGETS
+    assert np.any(GRASP_TARGET != jo.clip_to_limits(Q0))
+    for o in outs:
+        np.testing.assert_allclose(o.target, GRASP_TARGET, atol=1e-6)
+    hist = seen[0][:320].reshape(10, 2, 16)
+    np.testing.assert_allclose(hist[:, 0], np.broadcast_to(Q0, (10, 16)), atol=1e-6)
+    np.testing.assert_allclose(hist[:, 1], np.broadcast_to(GRASP_TARGET, (10, 16)), atol=1e-6)
+    rt.set_hand_target(Q0 + 0.2 * jo.FLEXION_JOINTS, 1.0)   # later restarts keep the last safe target
+    rt.set_enabled(False)
+    rt.tick(Sample(Q0, 1.0), 1.0)
+    rt.set_enabled(True)
+    np.testing.assert_allclose(rt.tick(Sample(Q0, 1.05), 1.05).target, GRASP_TARGET, atol=1e-6)
+
+
+@pytest.mark.parametrize("hand_target_time", [None, 0.0])   # missing; 0.15 s old at the first tick
+def test_first_activation_falls_back_to_measured_q(policies, hand_target_time):
+    rt = running(policies("base", 0.0), state_timeout=0.1)
+    if hand_target_time is not None:
+        rt.set_hand_target(GRASP_TARGET, hand_target_time)
+    out = run(rt, 1, t0=0.15)[0]
+    assert rt.started_from == StartSource.MEASURED
+    np.testing.assert_allclose(out.target, jo.clip_to_limits(Q0), atol=1e-6)
+
+
+def test_nonfinite_hand_target_is_ignored(policies):
+    rt = running(policies("base", 0.0))
+    bad = GRASP_TARGET.copy()
+    bad[5] = np.inf
+    for values in (bad, np.full(16, np.nan), GRASP_TARGET[:15]):
+        with pytest.raises(ValueError):
+            rt.set_hand_target(values, 0.0)
+    assert rt.hand_target is None
+    np.testing.assert_allclose(run(rt, 1)[0].target, jo.clip_to_limits(Q0), atol=1e-6)
+    assert rt.started_from == StartSource.MEASURED
 
 
 def test_no_target_before_the_policy_first_runs(policies):

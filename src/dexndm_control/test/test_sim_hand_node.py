@@ -20,6 +20,8 @@ class Harness:
         self.client = rclpy.create_node("test_client", context=context)
         self.states = []
         self.client.create_subscription(JointState, "/leap_hand/joint_states", self.states.append, 100)
+        self.targets = []
+        self.client.create_subscription(JointState, "/leap_hand/joint_targets", self.targets.append, 100)
         self.pub = self.client.create_publisher(JointState, "/leap_hand/joint_commands", 10)
         executor.add_node(self.hand)
         executor.add_node(self.client)
@@ -43,6 +45,19 @@ def test_publishes_joint_states_at_100hz_or_more():
         msg = h.states[-1]
         assert list(msg.name) == list(jo.JOINT_NAMES)
         assert len(msg.position) == len(msg.velocity) == len(msg.effort) == 16
+
+
+def test_publishes_the_targets_in_force_with_every_state():
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, real_time_factor=4.0)
+        assert spin_until(executor, lambda: len(h.targets) > 10, 5)
+        assert abs(len(h.targets) - len(h.states)) <= 2
+        msg = h.targets[-1]
+        assert list(msg.name) == list(jo.JOINT_NAMES) and msg.header.frame_id == "palm"
+        np.testing.assert_array_equal(msg.position, jo.OPEN_POSE)
+        target = jo.OPEN_POSE + 0.5 * jo.FLEXION_JOINTS
+        h.command(target)
+        assert spin_until(executor, lambda: np.allclose(h.targets[-1].position, target), 3)
 
 
 def test_tracks_a_step_on_every_joint_one_at_a_time():

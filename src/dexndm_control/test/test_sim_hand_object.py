@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from sensor_msgs.msg import JointState
 
 from dexndm_control.params import node_parameters
 from dexndm_control.sim_hand_node import SimHandNode
 from dexndm_control.sim_object import ObjectHandSim
+from dexndm_learning import joint_order as jo
 from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, HandConfig
 from dexndm_learning.sim.wrist import wrist_quat
 
@@ -50,3 +52,24 @@ def test_node_publishes_object_pose_and_twist_in_the_hand_frame():
         assert np.linalg.norm([o.w, o.x, o.y, o.z]) == pytest.approx(1.0)
         w = twists[-1].twist.angular
         assert np.linalg.norm([w.x, w.y, w.z]) < 1.0    # held still
+
+
+def test_node_publishes_the_grasp_targets_not_the_measured_pose():
+    """The targets in force at start are the cached grasp's, "inside" the object: they differ from
+    the measured joints by the contact deflection (what the policy must start from)."""
+    grasp_targets = ObjectHandSim(HandConfig.load("hand"), "normal_cylinders", 2, wrist="palm_down").targets
+    with ros_context() as (context, executor):
+        hand = SimHandNode(context=context, parameter_overrides=node_parameters(
+            "sim_hand", {"wrist": "palm_down", "object_set": "normal_cylinders", "object_index": 2}))
+        client = rclpy.create_node("test_client", context=context)
+        states, targets = [], []
+        client.create_subscription(JointState, "/leap_hand/joint_states", states.append, 100)
+        client.create_subscription(JointState, "/leap_hand/joint_targets", targets.append, 100)
+        executor.add_node(hand)
+        executor.add_node(client)
+        assert spin_until(executor, lambda: len(targets) > 30 and len(states) > 30, 5)
+        for msg in (targets[0], targets[-1]):
+            assert list(msg.name) == list(jo.JOINT_NAMES)
+            np.testing.assert_allclose(msg.position, grasp_targets, atol=1e-9)
+        deflection = np.abs(np.asarray(states[-1].position) - grasp_targets).max()
+        assert deflection > 0.02, deflection

@@ -5,6 +5,10 @@ MJ order, position in sim angles (rad, 0 = flat hand), velocity in rad/s, and ef
 current in amperes (A; not a torque: the motors do not measure torque). Takes position targets as
 ``sensor_msgs/JointState`` on ``command_topic``; commands with NaN/inf, the wrong joints or targets
 outside the joint limits are refused with a logged error and the previous targets stay in force.
+The targets in force, i.e. the last goal positions written to the motors (sim angles, MJ order;
+before any command, the goal set at torque enable: the pose the hand was in, clipped to the
+limits), are published as ``sensor_msgs/JointState`` (positions only) on ``target_topic`` with
+every joint state, so the policy can start bumplessly on a held object.
 Torque is disabled when the node is destroyed.
 """
 from __future__ import annotations
@@ -34,6 +38,7 @@ class LeapHandDriverNode(Node):
         self.declare_parameter("publish_rate_hz", 200.0)
         self.declare_parameter("state_topic", "/leap_hand/joint_states")
         self.declare_parameter("command_topic", "/leap_hand/joint_commands")
+        self.declare_parameter("target_topic", "/leap_hand/joint_targets")
         self.declare_parameter("retries", 3)
         self.declare_parameter("frame_id", "palm")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
@@ -51,10 +56,12 @@ class LeapHandDriverNode(Node):
             super().destroy_node()   # no bus to close yet
             raise
         self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
+        self.target_pub = self.create_publisher(JointState, p("target_topic"), 10)
         self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
         self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(f"LEAP Hand on {p('port')} at {p('baudrate')} baud, torque on; "
-                               f"state {p('state_topic')} at {rate:g} Hz, commands {p('command_topic')}")
+                               f"state {p('state_topic')} at {rate:g} Hz, commands {p('command_topic')}, "
+                               f"targets {p('target_topic')}")
 
     def _on_command(self, msg: JointState) -> None:
         try:
@@ -71,9 +78,11 @@ class LeapHandDriverNode(Node):
         except LeapBusError as exc:
             self._bus_error(exc)
             return
+        stamp = self.get_clock().now().to_msg()
+        if self.bus.targets is not None:   # set when the bus opened
+            self.target_pub.publish(make_joint_state(stamp, self.bus.targets, frame_id=self.frame_id))
         self.state_pub.publish(make_joint_state(
-            self.get_clock().now().to_msg(), state.position, state.velocity,
-            state.current_ma / 1000.0, self.frame_id))
+            stamp, state.position, state.velocity, state.current_ma / 1000.0, self.frame_id))
 
     def _bus_error(self, exc: LeapBusError) -> None:
         self.bus_errors += 1
