@@ -33,9 +33,9 @@ def rotate_specs(args):
     """The "rotate" graph for parsed ``dexndm rotate`` arguments."""
     from dexndm_control import graphs
 
+    given = {"object_set": args.object_set, "object_index": args.object_index}
     return graphs.build("rotate", wrist=args.wrist, sim=args.sim, base=args.base, residual=args.residual,
-                        axis=[float(a) for a in args.axis], object_set=args.object_set,
-                        object_index=args.object_index)
+                        axis=[float(a) for a in args.axis], **{k: v for k, v in given.items() if v is not None})
 
 
 def teleop_specs(args):
@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", nargs=3, type=float, default=[0.0, 0.0, 1.0], metavar=("X", "Y", "Z"),
                    help="rotation axis, world frame")
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
-    p.add_argument("--object-set", default="normal_cylinders")
-    p.add_argument("--object-index", type=int, default=0)
+    p.add_argument("--object-set", default=None, help="sim: object set (default: the rotate graph's)")
+    p.add_argument("--object-index", type=int, default=None, help="sim: object in the set (default: the rotate graph's)")
     p.add_argument("--out", default="outputs/rotate")
     p.set_defaults(func=_rotate)
 

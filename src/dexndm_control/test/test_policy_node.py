@@ -248,10 +248,11 @@ def test_composed_rotate_graph_on_the_simulated_hand_with_an_object(artifacts):
 
 @pytest.mark.skipif(not TRAINED_BASE.exists(), reason=f"no trained generalist at {TRAINED_BASE}")
 def test_trained_generalist_rotates_the_object(tmp_path):
-    """The committed generalist, composed with the simulated hand, turns the cylinder about the
-    commanded axis without dropping it. The bar (0.2 rad in 10 s) is what the committed model
-    clears with margin (0.40-0.46 rad measured); its teacher still rotates slowly (docs/results.md)."""
+    """The committed generalist, composed with the simulated hand, turns the rotate graph's default
+    cylinder about the commanded axis without dropping it. The bar (1 rad in 10 s) is what the
+    committed model clears with margin (2.09-2.14 rad measured, most of it in the first seconds);
+    its teacher still rotates slowly (docs/results.md)."""
     result = rotate_run.run(graphs.build("rotate", wrist="palm_up", sim=True, base=str(TRAINED_BASE)),
                             "palm_up", [0.0, 0.0, 1.0], 10.0, tmp_path)
     assert result["time_to_fall_s"] is None
-    assert result["rotation_rad"] > 0.2
+    assert result["rotation_rad"] > 1.0
