@@ -218,3 +218,31 @@ def test_sim2sim_pipeline_compares_direct_transfer_with_both_residuals(trained, 
     assert all(f"| normal_cylinders | {v} |" in table for v in variants)
     assert json.loads((tmp_path / "out" / "sim2sim.json").read_text()) == json.loads(json.dumps(results))
     assert (tmp_path / "out" / "sim2sim.png").stat().st_size > 0
+
+
+def _summary(rotr: float, ttf: float) -> dict:
+    return {"all": {"RotR": [rotr, 1.0], "TTF": [ttf, 0.01], "RotP": [0.5, 0.01]}}
+
+
+def test_compare_checks_the_bar_per_run_and_object_set(tmp_path, capsys):
+    joint, whole = sim2sim.VARIANT_OF_KIND["joint"], sim2sim.VARIANT_OF_KIND["whole"]
+    runs = {
+        "good": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), joint: _summary(30, 0.6), whole: _summary(25, 0.7)}},
+        # 1.5x direct but below the whole-hand variant; then 1.5x and best but it drops earlier
+        "beaten": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), joint: _summary(30, 0.6), whole: _summary(31, 0.6)}},
+        "drops": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), joint: _summary(30, 0.5), whole: _summary(25, 0.6)}},
+    }
+    rows = {line.split(" | ")[0].strip("| "): line for line in sim2sim.compare_markdown(runs).splitlines()[2:]}
+    assert rows["good"].endswith("| 1.50x | yes |")
+    assert rows["beaten"].endswith("| no |") and rows["drops"].endswith("| no |")
+
+    for name, results in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sim2sim.json").write_text(json.dumps(results))
+    assert sim2sim.main(["compare", str(tmp_path / "good"), str(tmp_path / "drops")]) == 0
+    out = capsys.readouterr().out
+    assert "| good | cyl |" in out and "| drops | cyl |" in out and "beaten" not in out
+    with pytest.raises(SystemExit):
+        sim2sim.main(["compare", str(tmp_path / "missing")])
+    with pytest.raises(KeyError, match="run 'partial'.*whole-hand"):
+        sim2sim.compare_markdown({"partial": {"cyl": {sim2sim.DIRECT: _summary(1, 1), joint: _summary(2, 1)}}})

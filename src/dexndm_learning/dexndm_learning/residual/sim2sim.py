@@ -152,6 +152,27 @@ def write_report(results: dict, reality: str, out: Path, skipped: dict[str, list
     plot(results, out / "sim2sim.png", reality)
 
 
+def compare_markdown(runs: dict[str, dict], joint: str = VARIANT_OF_KIND["joint"],
+                     whole: str = VARIANT_OF_KIND["whole"]) -> str:
+    """One row per run and object set: direct, joint-wise and whole-hand RotR / TTF (all axis
+    groups), DexNDM's RotR ratio to direct transfer, and whether the bar of the paper's comparison
+    holds (ratio >= 1.3, RotR >= whole-hand's, TTF >= direct's)."""
+    lines = ["| run | object set | direct RotR / TTF | DexNDM RotR / TTF | whole-hand RotR / TTF "
+             "| DexNDM / direct | bar met |", "|---|---|---|---|---|---|---|"]
+    for name, results in runs.items():
+        for object_set, variants in results.items():
+            missing = [v for v in (DIRECT, joint, whole) if v not in variants]
+            if missing:
+                raise KeyError(f"run '{name}', object set '{object_set}': no results for {missing}")
+            d, j, w = (variants[v]["all"] for v in (DIRECT, joint, whole))
+            ratio = j["RotR"][0] / d["RotR"][0] if d["RotR"][0] > 0 else float("nan")
+            met = ratio >= 1.3 and j["RotR"][0] >= w["RotR"][0] and j["TTF"][0] >= d["TTF"][0]
+            cell = lambda m: f"{m['RotR'][0]:.1f} ± {m['RotR'][1]:.1f} / {m['TTF'][0]:.2f}"
+            lines.append(f"| {name} | {object_set} | {cell(d)} | {cell(j)} | {cell(w)} | {ratio:.2f}x "
+                         f"| {'yes' if met else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_pipeline(base: Path, reality: str, steps: Steps, sim_data: list[str], out: Path, object_sets: list[str],
                  env_cfg: EnvConfig, kinds=("joint", "whole"), seeds=(0, 1, 2), ndm_cfg: NdmConfig | None = None,
                  residual_cfg: residual_train.ResidualConfig | None = None) -> dict:
@@ -177,6 +198,8 @@ def main(argv=None) -> int:
     pipe.add_argument("--kinds", nargs="+", default=["joint", "whole"], choices=sorted(VARIANT_OF_KIND))
     pipe.add_argument("--ndm-config", default="ndm")
     pipe.add_argument("--residual-config", default="residual")
+    cmp_ = sub.add_parser("compare", help="one table of finished runs (their sim2sim.json)")
+    cmp_.add_argument("runs", nargs="+", type=Path, help="run folders holding sim2sim.json")
     for p in (ev, pipe):
         p.add_argument("--base", required=True, type=Path, help="base policy artifact")
         p.add_argument("--reality", required=True, help="config/reality/<name>.yaml: the target world")
@@ -187,6 +210,15 @@ def main(argv=None) -> int:
         p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         p.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
+    if args.command == "compare":
+        runs = {}
+        for run in args.runs:
+            path = run / "sim2sim.json"
+            if not path.exists():
+                ap.error(f"{path}: no sim2sim.json (is the run finished?)")
+            runs[run.name] = json.loads(path.read_text())
+        print(compare_markdown(runs), end="")
+        return 0
     env_cfg = EnvConfig(num_envs=args.num_envs, wrists=list(args.wrists), axis_set=args.axis_set)
     if args.command == "eval":
         residuals: dict[str, Path | None] = {DIRECT: None}
