@@ -34,42 +34,43 @@ def test_mount_stays_at_identity_and_gravity_follows_the_wrist(wrist, gravity):
     assert np.linalg.norm(sim.object_pose()[0] - p0) < 0.015
 
 
-def test_node_publishes_object_pose_and_twist_in_the_hand_frame():
+def _messages_from_hand_holding_cylinder_2(topics: dict[str, type], count: int) -> dict[str, list]:
+    """Messages of ``topics`` (name -> type) from a sim hand node holding cylinder 2 palm down,
+    once each topic has more than ``count``."""
     with ros_context() as (context, executor):
         hand = SimHandNode(context=context, parameter_overrides=node_parameters(
             "sim_hand", {"wrist": "palm_down", "object_set": "normal_cylinders", "object_index": 2}))
         client = rclpy.create_node("test_client", context=context)
-        poses, twists = [], []
-        client.create_subscription(PoseStamped, "/sim/object_pose", poses.append, 100)
-        client.create_subscription(TwistStamped, "/sim/object_twist", twists.append, 100)
+        got: dict[str, list] = {t: [] for t in topics}
+        for topic, msg_type in topics.items():
+            client.create_subscription(msg_type, topic, got[topic].append, 100)
         executor.add_node(hand)
         executor.add_node(client)
-        assert spin_until(executor, lambda: len(poses) > 60 and len(twists) > 60, 5)
-        assert poses[-1].header.frame_id == "hand" == twists[-1].header.frame_id
-        p = poses[-1].pose.position
-        assert np.linalg.norm(np.array([p.x, p.y, p.z]) - GRASP_CENTRE_IN_HAND) < 0.04
-        o = poses[-1].pose.orientation
-        assert np.linalg.norm([o.w, o.x, o.y, o.z]) == pytest.approx(1.0)
-        w = twists[-1].twist.angular
-        assert np.linalg.norm([w.x, w.y, w.z]) < 1.0    # held still
+        assert spin_until(executor, lambda: all(len(v) > count for v in got.values()), 5)
+    return got
+
+
+def test_node_publishes_object_pose_and_twist_in_the_hand_frame():
+    got = _messages_from_hand_holding_cylinder_2({"/sim/object_pose": PoseStamped, "/sim/object_twist": TwistStamped}, 60)
+    poses, twists = got["/sim/object_pose"], got["/sim/object_twist"]
+    assert poses[-1].header.frame_id == "hand" == twists[-1].header.frame_id
+    p = poses[-1].pose.position
+    assert np.linalg.norm(np.array([p.x, p.y, p.z]) - GRASP_CENTRE_IN_HAND) < 0.04
+    o = poses[-1].pose.orientation
+    assert np.linalg.norm([o.w, o.x, o.y, o.z]) == pytest.approx(1.0)
+    w = twists[-1].twist.angular
+    assert np.linalg.norm([w.x, w.y, w.z]) < 1.0    # held still
 
 
 def test_node_publishes_the_grasp_targets_not_the_measured_pose():
     """The targets in force at start are the cached grasp's, "inside" the object: they differ from
     the measured joints by the contact deflection (what the policy must start from)."""
     grasp_targets = ObjectHandSim(HandConfig.load("hand"), "normal_cylinders", 2, wrist="palm_down").targets
-    with ros_context() as (context, executor):
-        hand = SimHandNode(context=context, parameter_overrides=node_parameters(
-            "sim_hand", {"wrist": "palm_down", "object_set": "normal_cylinders", "object_index": 2}))
-        client = rclpy.create_node("test_client", context=context)
-        states, targets = [], []
-        client.create_subscription(JointState, "/leap_hand/joint_states", states.append, 100)
-        client.create_subscription(JointState, "/leap_hand/joint_targets", targets.append, 100)
-        executor.add_node(hand)
-        executor.add_node(client)
-        assert spin_until(executor, lambda: len(targets) > 30 and len(states) > 30, 5)
-        for msg in (targets[0], targets[-1]):
-            assert list(msg.name) == list(jo.JOINT_NAMES)
-            np.testing.assert_allclose(msg.position, grasp_targets, atol=1e-9)
-        deflection = np.abs(np.asarray(states[-1].position) - grasp_targets).max()
-        assert deflection > 0.02, deflection
+    got = _messages_from_hand_holding_cylinder_2(
+        {"/leap_hand/joint_states": JointState, "/leap_hand/joint_targets": JointState}, 30)
+    states, targets = got["/leap_hand/joint_states"], got["/leap_hand/joint_targets"]
+    for msg in (targets[0], targets[-1]):
+        assert list(msg.name) == list(jo.JOINT_NAMES)
+        np.testing.assert_allclose(msg.position, grasp_targets, atol=1e-9)
+    deflection = np.abs(np.asarray(states[-1].position) - grasp_targets).max()
+    assert deflection > 0.02, deflection
