@@ -244,5 +244,10 @@ def test_compare_checks_the_bar_per_run_and_object_set(tmp_path, capsys):
     assert "| good | cyl |" in out and "| drops | cyl |" in out and "beaten" not in out
     with pytest.raises(SystemExit):
         sim2sim.main(["compare", str(tmp_path / "missing")])
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "sim2sim.json").write_text(json.dumps({"cyl": {sim2sim.DIRECT: _summary(1, 1)}}))
+    with pytest.raises(SystemExit):
+        sim2sim.main(["compare", str(tmp_path / "partial")])
+    assert "run 'partial', object set 'cyl': no results for" in capsys.readouterr().err
     with pytest.raises(KeyError, match="run 'partial'.*whole-hand"):
         sim2sim.compare_markdown({"partial": {"cyl": {sim2sim.DIRECT: _summary(1, 1), joint: _summary(2, 1)}}})

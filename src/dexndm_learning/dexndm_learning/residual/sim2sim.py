@@ -217,7 +217,10 @@ def main(argv=None) -> int:
             if not path.exists():
                 ap.error(f"{path}: no sim2sim.json (is the run finished?)")
             runs[run.name] = json.loads(path.read_text())
-        print(compare_markdown(runs), end="")
+        try:
+            print(compare_markdown(runs), end="")
+        except KeyError as e:
+            ap.error(str(e.args[0]))
         return 0
     env_cfg = EnvConfig(num_envs=args.num_envs, wrists=list(args.wrists), axis_set=args.axis_set)
     if args.command == "eval":
