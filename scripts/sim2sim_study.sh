@@ -15,3 +15,4 @@ run worn_hand_sigma0     --profile worn_hand --noise-sigma 0
 run worn_hand_sigma0.005 --profile worn_hand --noise-sigma 0.005
 run worn_hand_sigma0.02  --profile worn_hand --noise-sigma 0.02
 run worn_hand_free_hand  --profile worn_hand --scene hand
+python -m dexndm_learning.residual.sim2sim compare "$out"/{worn_hand,paper_sysid,worn_hand_sigma0,worn_hand_sigma0.005,worn_hand_sigma0.02,worn_hand_free_hand}
