@@ -8,7 +8,7 @@ from dexndm_learning import joint_order as jo
 from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import axis_group, axis_set, general_axes
 from dexndm_learning.sim.hand_model import FINGERTIP_BODIES, GRASP_CENTRE_IN_HAND, HandConfig, hand_spec, joint_qpos_addr
-from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
+from dexndm_learning.sim.rotation_env import CurriculumConfig, EnvConfig, RandomizationConfig, RotationEnv
 from dexndm_learning.sim.rotation_reward import RewardConfig, reward_terms
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz
@@ -153,3 +153,14 @@ def test_objects_without_a_stable_grasp_are_left_out_and_named(monkeypatch):
         env = quiet_env(n=4)
     assert env.skipped_objects == ["cylinder_00"]
     assert "cylinder_00" not in [o.name for o in env.objects] and len(env.objects) == 8
+
+
+def test_gravity_curriculum_only_applies_while_a_trainer_drives_it():
+    env = quiet_env(n=4, curriculum=CurriculumConfig(gravity_start=0.2, gravity_full_steps=1000))
+    g = lambda: np.linalg.norm(env.models[0].opt.gravity)
+    assert env.gravity_scale() == 1.0 and g() == pytest.approx(9.81)      # evaluation, data collection
+    for steps, scale in [(0, 0.2), (500, 0.6), (1000, 1.0), (5000, 1.0)]:
+        env.training_steps = steps
+        env.reset(np.arange(4))
+        assert env.gravity_scale() == pytest.approx(scale)
+        assert g() == pytest.approx(9.81 * scale)

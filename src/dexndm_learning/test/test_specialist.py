@@ -38,6 +38,8 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     runner_a, env_a = make_runner(SpecialistConfig.load(str(run / "config.yaml")))
     state = load_checkpoint(runner_a, run / "checkpoint.pt")
     assert state["iter"] == 1 and state["env_steps"] == 2 * 64 * 16
+    # the rotation-penalty curriculum (counted in resets) continues where it was, not from zero
+    assert state["resets_per_env"] > 0 and env_a.env.resets.mean() == round(state["resets_per_env"])
     runner_b, _ = make_runner(SpecialistConfig.load(str(run / "config.yaml")))
     load_checkpoint(runner_b, run / "checkpoint.pt")
     obs = env_a.get_observations()

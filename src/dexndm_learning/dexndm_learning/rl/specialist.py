@@ -99,7 +99,9 @@ def _git_commit() -> str:
 
 def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_steps: int, wall: float) -> None:
     state = runner.alg.save()
-    state.update(iter=iteration, env_steps=env_steps, wall_time=wall)
+    # resets per env drive the rotation-penalty curriculum: a resume continues it where it was
+    state.update(iter=iteration, env_steps=env_steps, wall_time=wall,
+                 resets_per_env=float(runner.env.env.resets.mean()))
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -108,6 +110,7 @@ def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_step
 def load_checkpoint(runner: OnPolicyRunner, path: Path) -> dict:
     state = torch.load(path, weights_only=False)
     runner.alg.load(state, load_cfg=None, strict=True)
+    runner.env.env.resets[:] = round(state.get("resets_per_env", 0.0))
     return state
 
 
@@ -141,6 +144,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
         csv_out.writerow(["iteration", "env_steps", "wall_s", "mean_reward", "omega_along_axis", "drop_rate"])
     alg = runner.alg
     alg.train_mode()
+    env.env.training_steps = env_steps
     obs = env.get_observations()
     t_start = time.monotonic()
     last_ckpt = t_start
@@ -165,6 +169,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             losses = alg.update()
             t2 = time.monotonic()
             env_steps += steps_per_it
+            env.env.training_steps = env_steps
             wall = wall0 + (t2 - t_start)
             mean_rew = rew_sum / cfg.ppo.steps_per_env
             for k, v in logs.items():
@@ -172,6 +177,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             for k, v in losses.items():
                 writer.add_scalar(f"loss/{k}", float(v), env_steps)
             writer.add_scalar("train/mean_step_reward", mean_rew, env_steps)
+            writer.add_scalar("train/gravity_scale", env.env.gravity_scale(), env_steps)
             writer.add_scalar("train/action_std", float(alg.get_policy().output_std.mean()), env_steps)
             writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
             writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)

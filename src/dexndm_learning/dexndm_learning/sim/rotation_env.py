@@ -53,6 +53,18 @@ class RandomizationConfig:
 
 
 @dataclass
+class CurriculumConfig:
+    """Training-only schedule, counted in env steps (all envs) reported by the trainer.
+
+    Gravity curriculum (as in Chen et al., "Visual Dexterity", 2022): gravity starts at
+    ``gravity_start`` of its magnitude and rises linearly to full by ``gravity_full_steps``, so
+    early exploration is not ended by drops before a finger gait exists. Off by default; an
+    environment the trainer does not drive (evaluation, data collection) always has full gravity."""
+    gravity_start: float = 1.0
+    gravity_full_steps: float = 0.0
+
+
+@dataclass
 class EnvConfig:
     num_envs: int = 256
     object_set: str = "normal_cylinders"
@@ -72,6 +84,7 @@ class EnvConfig:
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     grasp: grasp_mod.GraspConfig = field(default_factory=grasp_mod.GraspConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     nthread: int = 2
     seed: int = 0
 
@@ -148,6 +161,7 @@ class RotationEnv:
         self.resets = np.zeros(n, dtype=np.int64)
         self.episode_rot = np.zeros(n)
         self.physics_seconds = 0.0      # time spent in the physics (for throughput reports)
+        self.training_steps: int | None = None   # set by a trainer: drives the curriculum
         self.obj_mass = np.array([m.body_mass[self.obj_body] for m in self.models])
         self.reset(np.arange(n))
 
@@ -169,7 +183,7 @@ class RotationEnv:
             self.wrist[i] = gs.wrists[g]
             rot = from_wxyz(self.wrist[i])
             model = self.models[i]
-            model.opt.gravity[:] = gravity_in_hand(self.wrist[i])
+            model.opt.gravity[:] = self.gravity_scale() * gravity_in_hand(self.wrist[i])
             self._set_world(i, model, k)
             self.axis_world[i] = self.axes[self.rng.integers(len(self.axes))]
             self.axis_hand[i] = rot.inv().apply(self.axis_world[i])
@@ -187,6 +201,13 @@ class RotationEnv:
         self.force[ids] = 0.0
         self.episode_length[ids] = 0
         self.episode_rot[ids] = 0.0
+
+    def gravity_scale(self) -> float:
+        """Fraction of full gravity for episodes starting now (1 unless a trainer drives the curriculum)."""
+        c = self.cfg.curriculum
+        if self.training_steps is None or c.gravity_full_steps <= 0:
+            return 1.0
+        return float(c.gravity_start + (1.0 - c.gravity_start) * min(1.0, self.training_steps / c.gravity_full_steps))
 
     def _set_world(self, i: int, model: mujoco.MjModel, k: int) -> None:
         """The reality profile's world, then training randomization around it (if enabled)."""
