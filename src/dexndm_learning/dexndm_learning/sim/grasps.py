@@ -28,13 +28,17 @@ STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
 @dataclass
 class GraspConfig:
-    candidates: int = 64
+    candidates: int = 128
     pose_noise: float = 0.05          # rad, around the canonical pose
     open_by: float = 0.25             # rad the flexion joints start more open than the target
     squeeze: tuple[float, float] = (0.15, 0.45)  # rad past the pose on the flexion joints
     close_time: float = 0.5
-    hold_time: float = 1.0           # the issue asks for 1 s without slipping
-    max_slip: float = 0.015           # m the object may move while held
+    # Held 5 s with at most 1 cm of slip (the grasp issue asked for at least 1 s): with 1 s and
+    # 1.5 cm, 18 % of the training start states dropped within 20 s with the hand holding still
+    # (under training randomization; median at 8 s), 8 % with 5 s and 1 cm, which caps a
+    # specialist's time to fall well below the 0.9 asked of it.
+    hold_time: float = 5.0
+    max_slip: float = 0.01            # m the object may move while held
     max_offset: float = 0.04          # m from the grasp centre
 
 
@@ -109,7 +113,7 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
     else:
         name, quats = (wrist if isinstance(wrist, str) else "quat"), wrist_quat(wrist)[None]
     centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
-    key = ["grasps-v1", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
+    key = ["grasps-v2", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
     return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread))
 
 
