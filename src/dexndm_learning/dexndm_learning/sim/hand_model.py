@@ -41,6 +41,7 @@ class HandConfig:
     impratio: float = 10.0
     iterations: int = 20
     ls_iterations: int = 10
+    noslip_iterations: int = 3         # see config/hand.yaml: stops soft-contact creep
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)
     self_collision: bool = True
 
@@ -216,6 +217,7 @@ def configure_options(spec: mujoco.MjSpec, cfg: HandConfig) -> None:
     opt.impratio = cfg.impratio
     opt.iterations = cfg.iterations
     opt.ls_iterations = cfg.ls_iterations
+    opt.noslip_iterations = cfg.noslip_iterations
 
 
 def hand_spec(cfg: HandConfig | None = None, wrist="palm_up", mocap_mount: bool = False) -> mujoco.MjSpec:
