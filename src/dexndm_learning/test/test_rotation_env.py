@@ -164,3 +164,19 @@ def test_gravity_curriculum_only_applies_while_a_trainer_drives_it():
         env.reset(np.arange(4))
         assert env.gravity_scale() == pytest.approx(scale)
         assert g() == pytest.approx(9.81 * scale)
+
+
+def test_evaluation_reports_each_sense_of_a_principal_axis():
+    from dexndm_learning.rl.evaluate import EpisodeRecord, summarize
+    from dexndm_learning.sim.axes import axis_direction
+
+    assert axis_direction([0, 0, -1]) == "-z" and axis_direction(general_axes()[0]) is None
+    n, t = 4, 10
+    axis = np.array([[0, 0, 1], [0, 0, 1], [0, 0, -1], [0, 0, -1]], float)
+    omega = np.zeros((n, t, 3))
+    omega[2:, :, 2] = -1.0                     # turns about -z at 1 rad/s, holds still about +z
+    rec = EpisodeRecord(omega, axis, axis, np.ones((n, t), bool), np.tile([1.0, 0, 0, 0], (n, 1)))
+    s = summarize([rec])
+    assert list(s) == ["+-z", "+z", "-z", "all"]
+    assert s["-z"]["RotR"][0] == pytest.approx(10.0) and s["+z"]["RotR"][0] == 0.0
+    assert s["+-z"]["RotR"][0] == pytest.approx(5.0) == s["all"]["RotR"][0]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dexndm_learning.sim import metrics
-from dexndm_learning.sim.axes import axis_group
+from dexndm_learning.sim.axes import axis_direction, axis_group
 from dexndm_learning.sim.rotation_env import RotationEnv
 
 
@@ -89,13 +89,16 @@ def episode_metrics(rec: EpisodeRecord) -> dict[str, np.ndarray]:
 
 
 def summarize(records: list[EpisodeRecord]) -> dict[str, dict[str, tuple[float, float]]]:
-    """{axis group: {metric: (mean, std over seeds)}} plus an 'all' group."""
+    """{axis group: {metric: (mean, std over seeds)}}, then each principal direction ('+z', '-z',
+    ...) on its own, then 'all'."""
     per_seed: dict[str, dict[str, list[float]]] = {}
     for rec in records:
         m = episode_metrics(rec)
         groups = np.array([axis_group(a) for a in rec.axis_world])
-        for g in sorted(set(groups)) + ["all"]:
-            mask = np.ones(len(groups), bool) if g == "all" else groups == g
+        directions = np.array([axis_direction(a) or "" for a in rec.axis_world])
+        for g in sorted(set(groups)) + sorted(set(directions) - {""}) + ["all"]:
+            mask = (np.ones(len(groups), bool) if g == "all"
+                    else directions == g if g[0] in "+-" and len(g) == 2 else groups == g)
             for k, v in m.items():
                 per_seed.setdefault(g, {}).setdefault(k, []).append(float(v[mask].mean()))
     return {g: {k: metrics.mean_std(v) for k, v in d.items()} for g, d in per_seed.items()}

@@ -62,3 +62,13 @@ def axis_group(axis: np.ndarray) -> str:
         if abs(abs(a @ v) - 1) < 1e-6:
             return f"+-{name}"
     return "general"
+
+
+def axis_direction(axis: np.ndarray) -> str | None:
+    """'+x', '-x', ... for a principal axis, else None: a policy may learn one sense of an axis
+    and not the other, which the +-x/+-y/+-z groups average away."""
+    a = np.asarray(axis, float)
+    for name, v in PRINCIPAL.items():
+        if abs(a @ np.asarray(v, float) - 1) < 1e-6:
+            return name
+    return None
