@@ -180,3 +180,22 @@ def test_evaluation_reports_each_sense_of_a_principal_axis():
     assert list(s) == ["+-z", "+z", "-z", "all"]
     assert s["-z"]["RotR"][0] == pytest.approx(10.0) and s["+z"]["RotR"][0] == 0.0
     assert s["+-z"]["RotR"][0] == pytest.approx(5.0) == s["all"]["RotR"][0]
+
+
+def test_axis_balancing_samples_the_axis_that_drops_more_often_and_only_in_training():
+    env = quiet_env(n=8, axis_set="z", curriculum=CurriculumConfig(balance_axes_ema=0.5))
+    np.testing.assert_allclose(env.axis_probabilities(), [0.5, 0.5])   # not driven by a trainer
+    env.training_steps = 0
+    i_plus = np.flatnonzero((env.axes == [0, 0, 1]).all(1))[0]
+    env.axis_index[:2] = [i_plus, 1 - i_plus]
+    env.episode_length[:2] = [40, 400]                 # +z dropped after 2 s, -z ran to the end
+    env._record_axis_ttf(np.arange(2))
+    assert env.axis_ttf[i_plus] == pytest.approx(0.3) and env.axis_ttf[1 - i_plus] == pytest.approx(0.75)
+    p = env.axis_probabilities()
+    assert p[i_plus] == pytest.approx(0.8 / 1.15)
+    env.reset(np.arange(8))
+    picks = []
+    for _ in range(50):
+        env.reset(np.arange(8))
+        picks.append(env.axis_index.copy())
+    assert np.mean(np.concatenate(picks) == i_plus) == pytest.approx(p[i_plus], abs=0.08)

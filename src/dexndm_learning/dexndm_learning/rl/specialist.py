@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from dexndm_learning.config import load_yaml, repo_root, resolve_config, to_dict
 from dexndm_learning.rl.vec_env import RslRlRotationEnv
+from dexndm_learning.sim.axes import axis_label
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
 
@@ -101,7 +102,7 @@ def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_step
     state = runner.alg.save()
     # resets per env drive the rotation-penalty curriculum: a resume continues it where it was
     state.update(iter=iteration, env_steps=env_steps, wall_time=wall,
-                 resets_per_env=float(runner.env.env.resets.mean()))
+                 resets_per_env=float(runner.env.env.resets.mean()), axis_ttf=runner.env.env.axis_ttf.tolist())
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -111,6 +112,8 @@ def load_checkpoint(runner: OnPolicyRunner, path: Path) -> dict:
     state = torch.load(path, weights_only=False)
     runner.alg.load(state, load_cfg=None, strict=True)
     runner.env.env.resets[:] = round(state.get("resets_per_env", 0.0))
+    if len(state.get("axis_ttf", [])) == len(runner.env.env.axis_ttf):
+        runner.env.env.axis_ttf[:] = state["axis_ttf"]
     return state
 
 
@@ -178,6 +181,8 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                 writer.add_scalar(f"loss/{k}", float(v), env_steps)
             writer.add_scalar("train/mean_step_reward", mean_rew, env_steps)
             writer.add_scalar("train/gravity_scale", env.env.gravity_scale(), env_steps)
+            for a, ttf in zip(env.env.axes, env.env.axis_ttf):
+                writer.add_scalar(f"axis_ttf/{axis_label(a)}", ttf, env_steps)
             writer.add_scalar("train/action_std", float(alg.get_policy().output_std.mean()), env_steps)
             writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
             writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)

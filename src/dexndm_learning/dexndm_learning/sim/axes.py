@@ -72,3 +72,8 @@ def axis_direction(axis: np.ndarray) -> str | None:
         if abs(a @ np.asarray(v, float) - 1) < 1e-6:
             return name
     return None
+
+
+def axis_label(axis: np.ndarray) -> str:
+    """'+z' for a principal axis, else its components rounded: '(0.58,0.58,0.58)'."""
+    return axis_direction(axis) or "(" + ",".join(f"{x:.2f}" for x in np.asarray(axis, float)) + ")"
