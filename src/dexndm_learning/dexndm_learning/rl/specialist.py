@@ -100,7 +100,8 @@ def _git_commit() -> str:
 
 def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_steps: int, wall: float) -> None:
     state = runner.alg.save()
-    # resets per env drive the rotation-penalty curriculum: a resume continues it where it was
+    # resets per env drive the rotation-penalty curriculum and axis_ttf the axis balancing: a
+    # resume continues both where they were
     state.update(iter=iteration, env_steps=env_steps, wall_time=wall,
                  resets_per_env=float(runner.env.env.resets.mean()), axis_ttf=runner.env.env.axis_ttf.tolist())
     tmp = path.with_suffix(".tmp")

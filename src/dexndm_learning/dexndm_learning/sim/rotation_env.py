@@ -65,7 +65,8 @@ class CurriculumConfig:
     # Axis balancing: sample each axis of the set with weight (1 - its running time to fall) +
     # ``balance_floor`` instead of uniformly, so an axis the policy keeps dropping on (short
     # episodes, few samples) gets more episodes until it catches up. Specialist (a) learned -z
-    # (TTF 0.95) and never +z (0.22) with uniform sampling. 0 = off.
+    # (TTF 0.95) and not +z (0.22) with uniform sampling; 21 minutes of balancing moved +z to
+    # 0.28 only (docs/results.md). 0 = off.
     balance_axes_ema: float = 0.0     # EMA weight of one finished episode in an axis' running TTF
     balance_floor: float = 0.1
 
