@@ -96,9 +96,10 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, dict[str, tuple[float, 
         m = episode_metrics(rec)
         groups = np.array([axis_group(a) for a in rec.axis_world])
         directions = np.array([axis_direction(a) or "" for a in rec.axis_world])
-        for g in sorted(set(groups)) + sorted(set(directions) - {""}) + ["all"]:
-            mask = (np.ones(len(groups), bool) if g == "all"
-                    else directions == g if g[0] in "+-" and len(g) == 2 else groups == g)
+        masks = {g: groups == g for g in sorted(set(groups))}
+        masks.update({d: directions == d for d in sorted(set(directions) - {""})})
+        masks["all"] = np.ones(len(groups), bool)
+        for g, mask in masks.items():
             for k, v in m.items():
                 per_seed.setdefault(g, {}).setdefault(k, []).append(float(v[mask].mean()))
     return {g: {k: metrics.mean_std(v) for k, v in d.items()} for g, d in per_seed.items()}

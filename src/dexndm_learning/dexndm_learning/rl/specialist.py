@@ -182,8 +182,9 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                 writer.add_scalar(f"loss/{k}", float(v), env_steps)
             writer.add_scalar("train/mean_step_reward", mean_rew, env_steps)
             writer.add_scalar("train/gravity_scale", env.env.gravity_scale(), env_steps)
-            for a, ttf in zip(env.env.axes, env.env.axis_ttf):
-                writer.add_scalar(f"axis_ttf/{axis_label(a)}", ttf, env_steps)
+            if cfg.env.curriculum.balance_axes_ema > 0:      # the running TTF exists only then
+                for a, ttf in zip(env.env.axes, env.env.axis_ttf):
+                    writer.add_scalar(f"axis_ttf/{axis_label(a)}", ttf, env_steps)
             writer.add_scalar("train/action_std", float(alg.get_policy().output_std.mean()), env_steps)
             writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
             writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)

@@ -183,6 +183,7 @@ class RotationEnv:
     # ------------------------------------------------------------------ reset
     def reset(self, env_ids) -> None:
         cfg = self.cfg
+        g_scale = self.gravity_scale()
         p_axis = self.axis_probabilities()
         balanced = not np.allclose(p_axis, p_axis[0])
         for i in np.asarray(env_ids):
@@ -194,7 +195,7 @@ class RotationEnv:
             self.wrist[i] = gs.wrists[g]
             rot = from_wxyz(self.wrist[i])
             model = self.models[i]
-            model.opt.gravity[:] = self.gravity_scale() * gravity_in_hand(self.wrist[i])
+            model.opt.gravity[:] = g_scale * gravity_in_hand(self.wrist[i])
             self._set_world(i, model, k)
             self.axis_index[i] = (self.rng.choice(len(self.axes), p=p_axis) if balanced
                                   else self.rng.integers(len(self.axes)))
@@ -233,6 +234,8 @@ class RotationEnv:
 
     def _record_axis_ttf(self, ids: np.ndarray) -> None:
         a = self.cfg.curriculum.balance_axes_ema
+        if a <= 0:          # balancing off: nothing reads the running TTF (called every step)
+            return
         for i in ids:
             k = self.axis_index[i]
             self.axis_ttf[k] += a * (self.episode_length[i] / self.cfg.episode_steps - self.axis_ttf[k])
