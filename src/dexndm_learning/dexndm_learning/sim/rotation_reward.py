@@ -2,11 +2,15 @@
 
 ``r = a_rot r_rot + a_goal r_goal + a_penalty r_penalty`` with
 ``r_rot = clip(w . k, -c, c)`` and
-``r_penalty = -a_rotp |w x k|_1 - a_lin |v|^2 - a_pose |q - q_init|^2 - a_work (tau . qdot)^2 - a_torque |tau|^2``.
+``r_penalty = -a_rotp |w x k|_1 - a_lin |v|_1 - a_pose |q - q_init|^2 - a_work (tau . qdot)^2 - a_torque |tau|^2``.
 
 Choices where the paper is silent (all in ``RewardConfig``):
 - the work term is squared, ``(tau . qdot)^2``, as in the Hora/RotateIt code the paper follows
   (the signed ``tau . qdot`` would pay the policy for braking against its own PD loop);
+- the object linear velocity term is the L1 norm ``|v|_1``, also as in that code (the paper
+  writes ``|v|_2^2``). In m/s the square is ~100x smaller at the speeds that matter
+  (2-5 cm/s): with it, nothing in the reward resisted the object sliding off the palm, which is
+  how specialist (a) dropped the object about +z. ``lin_norm: squared`` restores the paper's text;
 - ``drop_penalty`` (our addition, one-off on the step the object falls): with MuJoCo's torque
   magnitudes the per-step penalties can exceed the capped rotation reward early in training,
   which would make ending the episode attractive;
@@ -33,6 +37,7 @@ class RewardConfig:
     rotp_start_resets: float = 10.0
     rotp_full_resets: float = 100.0
     a_lin: float = 0.3
+    lin_norm: str = "l1"            # "l1" (RotateIt code) or "squared" (the paper's text)
     a_pose: float = 0.3
     a_work: float = 2.0
     a_torque: float = 0.1
@@ -83,6 +88,8 @@ class RewardTerms:
 
 def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, goal_diff) -> RewardTerms:
     """Unweighted terms, each (N,). ``goal_diff`` = angle to the current goal orientation."""
+    if cfg.lin_norm not in ("l1", "squared"):
+        raise ValueError(f"reward.lin_norm must be 'l1' or 'squared', got {cfg.lin_norm!r}")
     proj = np.einsum("ni,ni->n", omega, axis)
     goal = np.clip(cfg.g_goal / (goal_diff + cfg.goal_eps), 0.0, cfg.c_goal)
     goal = goal + cfg.g_bonus * (goal_diff < np.deg2rad(cfg.goal_threshold_deg))
@@ -90,7 +97,7 @@ def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, 
         rot=np.clip(proj, -cfg.rot_clip, cfg.rot_clip),
         goal=goal,
         rotp=np.abs(np.cross(omega, axis)).sum(-1),
-        lin=(lin_vel ** 2).sum(-1),
+        lin=np.abs(lin_vel).sum(-1) if cfg.lin_norm == "l1" else (lin_vel ** 2).sum(-1),
         pose=((q - q_init) ** 2).sum(-1),
         work=np.einsum("ni,ni->n", tau, qdot) ** 2,
         torque=(tau ** 2).sum(-1),
