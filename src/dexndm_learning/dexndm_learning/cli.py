@@ -7,6 +7,7 @@ COMMANDS = {
     "train-specialist": ("dexndm_learning.rl.specialist", "train a PPO rotation specialist"),
     "eval-specialist": ("dexndm_learning.rl.evaluate", "evaluate a specialist: RotR/TTF/RotP per axis group"),
     "plot-curves": ("dexndm_learning.rl.curves", "learning curves of a specialist run (PNG)"),
+    "render-episodes": ("dexndm_learning.rl.render", "render a policy rotating objects: contact sheet PNG + GIF"),
     "collect-rollouts": ("dexndm_learning.bc.collect", "roll out a specialist, keep successful episodes"),
     "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),
     "train-ndm": ("dexndm_learning.ndm.train", "fit a neural dynamics model from step data or bags"),

@@ -1,0 +1,181 @@
+"""Look at a policy: render episodes of the rotation env to a contact sheet (PNG) and a GIF.
+
+Numbers say how often the object falls; pictures say how (e.g. specialist (a) about +z slid
+the object off the open side of the palm, which pointed at the object linear-velocity term).
+
+Rendering is offscreen MuJoCo. ``MUJOCO_GL`` must name a backend before mujoco is imported;
+this module defaults it to ``egl`` (works headless with Mesa or a GPU), set ``MUJOCO_GL=glfw``
+on a desktop or ``osmesa`` where neither exists. The hand is fixed in the simulator and the
+wrist is emulated by rotating gravity (rotation_env.py), so the camera is placed against
+gravity: "down" in every picture is down in the world, whatever the wrist.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import argparse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+CAMERA_TILT_DEG = 30.0      # off the gravity axis, so finger motion reads in the picture
+CAMERA_DISTANCE = 0.30      # m from the grasp centre
+
+
+def camera_angles(up_in_hand: np.ndarray, tilt_deg: float = CAMERA_TILT_DEG) -> tuple[float, float]:
+    """(azimuth, elevation) in degrees of a MuJoCo free camera placed on the ``up`` side of the
+    grasp centre, tilted ``tilt_deg`` off that axis, looking at the centre."""
+    u = np.asarray(up_in_hand, float)
+    u = u / np.linalg.norm(u)
+    side = np.cross(u, [0.0, 1.0, 0.0])
+    if np.linalg.norm(side) < 1e-6:
+        side = np.cross(u, [1.0, 0.0, 0.0])
+    side /= np.linalg.norm(side)
+    t = np.deg2rad(tilt_deg)
+    position_dir = np.cos(t) * u + np.sin(t) * side
+    forward = -position_dir
+    elevation = np.degrees(np.arcsin(np.clip(forward[2], -1.0, 1.0)))
+    azimuth = np.degrees(np.arctan2(forward[1], forward[0]))
+    return float(azimuth), float(elevation)
+
+
+class EnvRenderer:
+    """Renders chosen environments of a RotationEnv from their current physics state."""
+
+    def __init__(self, env, env_ids, size: int = 240):
+        import mujoco
+
+        self._mujoco = mujoco
+        self.env = env
+        self.env_ids = list(env_ids)
+        self.data = {i: mujoco.MjData(env.models[i]) for i in self.env_ids}
+        self.renderers = {i: mujoco.Renderer(env.models[i], size, size) for i in self.env_ids}
+
+    def camera(self, i: int):
+        cam = self._mujoco.MjvCamera()
+        cam.lookat[:] = self.env.centre
+        cam.distance = CAMERA_DISTANCE
+        cam.azimuth, cam.elevation = camera_angles(-self.env.models[i].opt.gravity)
+        return cam
+
+    def frame(self, i: int) -> np.ndarray:
+        from dexndm_learning.sim.rotation_env import STATE_SPEC
+
+        m, d = self.env.models[i], self.data[i]
+        self._mujoco.mj_setState(m, d, self.env.state[i], STATE_SPEC)
+        self._mujoco.mj_forward(m, d)
+        r = self.renderers[i]
+        r.update_scene(d, self.camera(i))
+        return r.render().copy()
+
+    def close(self) -> None:
+        for r in self.renderers.values():
+            r.close()
+
+
+def record(env, act, env_ids, steps: int, every: int, size: int = 240):
+    """Run ``steps`` control steps; returns (frames[t][k] images, times, fell_at per env or None)."""
+    renderer = EnvRenderer(env, env_ids, size)
+    obs = env.observations()
+    frames, times = [], []
+    fell_at = {i: None for i in env_ids}
+    try:
+        for t in range(steps):
+            if t % every == 0:
+                frames.append([renderer.frame(i) for i in env_ids])
+                times.append(t)
+            obs, _, done, info = env.step(act(obs))
+            for i in env_ids:
+                if info["dropped"][i] and fell_at[i] is None:
+                    fell_at[i] = t
+    finally:
+        renderer.close()
+    return frames, times, fell_at
+
+
+def save_contact_sheet(frames, times, labels, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(labels), len(frames)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.7 + 0.4), squeeze=False)
+    for c, (t, row) in enumerate(zip(times, frames)):
+        for r, img in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{t * 0.05:.1f} s", fontsize=7)
+            if c == 0:
+                ax.set_ylabel(labels[r], fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def save_gif(frames, path: Path, fps: float) -> None:
+    """One GIF with the rendered environments side by side."""
+    from PIL import Image
+
+    images = [Image.fromarray(np.concatenate(row, axis=1)) for row in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Render a specialist (or a policy file) rotating objects: a contact "
+                                             "sheet PNG and an animated GIF of a few environments.")
+    ap.add_argument("--run", required=True, help="specialist run folder; with --policy, the run whose conditions are used")
+    ap.add_argument("--policy", default=None, help="a deployable policy file to render instead of the run's actor")
+    ap.add_argument("--axis-set", default=None, help="override the run's axis set, e.g. +z")
+    ap.add_argument("--wrist", default=None, help="override the run's wrists with one named wrist")
+    ap.add_argument("--envs", type=int, default=4, help="environments to render (one row each)")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--every", type=int, default=10, help="render every N control steps (20 Hz)")
+    ap.add_argument("--size", type=int, default=240, help="pixels per frame")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="output folder (default <run>/render)")
+    args = ap.parse_args(argv)
+
+    from dexndm_learning.rl.evaluate import artifact_actor, specialist_actor
+    from dexndm_learning.rl.specialist import SpecialistConfig
+
+    run = Path(args.run)
+    overrides = {"num_envs": args.envs}
+    if args.axis_set:
+        overrides["axis_set"] = args.axis_set
+    if args.wrist:
+        overrides["wrists"] = [args.wrist]
+    if args.policy:
+        import dataclasses
+
+        env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, **overrides)
+        env, act = artifact_actor(Path(args.policy), env_cfg, args.seed)
+        name = Path(args.policy).stem
+    else:
+        env, act = specialist_actor(run, args.envs, args.seed, overrides)
+        name = run.name
+    from dexndm_learning.sim.axes import axis_label
+
+    ids = list(range(args.envs))
+    # the first episode of each env is what is labelled (an env that drops restarts with new draws)
+    labels = [f"{env.objects[env.obj_of_env[i]].name}\n{axis_label(env.axis_world[i])}" for i in ids]
+    frames, times, fell_at = record(env, act, ids, int(round(args.seconds * 20)), args.every, args.size)
+    labels = [lab + ("" if fell_at[i] is None else f", fell {fell_at[i] * 0.05:.1f} s") for lab, i in zip(labels, ids)]
+    out = Path(args.out or run / "render")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}_{args.axis_set or 'axes'}_{args.wrist or 'wrists'}".replace("+", "p").replace("-", "m")
+    save_contact_sheet(frames, times, labels, out / f"{stem}.png", f"{name}: every {args.every * 0.05:.2f} s")
+    save_gif(frames, out / f"{stem}.gif", fps=20.0 / args.every * 2)
+    falls = ", ".join(f"env {i} at {fell_at[i] * 0.05:.1f} s" for i in ids if fell_at[i] is not None)
+    print(f"wrote {out / stem}.png and .gif; first falls: {falls or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
