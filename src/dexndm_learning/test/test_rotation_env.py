@@ -65,13 +65,13 @@ def test_rotation_reward_sign_follows_the_axis():
     assert reward_terms(cfg, omega=np.array([[0, 0, 3.0]]), axis=k, **args).rot[0] == pytest.approx(0.5)  # capped
 
 
-def test_linear_velocity_penalty_is_l1_by_default_and_squared_on_request():
-    """RotateIt's code penalizes |v|_1; at 3 cm/s that is ~30x the paper's |v|^2."""
+def test_linear_velocity_penalty_is_squared_by_default_and_l1_on_request():
+    """The paper writes |v|^2; RotateIt's code penalizes |v|_1, ~30x more at 3 cm/s."""
     z = np.zeros((1, 16))
     args = dict(omega=np.zeros((1, 3)), axis=np.array([[0.0, 0.0, 1.0]]), lin_vel=np.array([[0.03, -0.01, 0.0]]),
                 q=z, q_init=z, tau=z, qdot=z, goal_diff=np.array([1.0]))
-    assert reward_terms(RewardConfig(), **args).lin[0] == pytest.approx(0.04)
-    assert reward_terms(RewardConfig(lin_norm="squared"), **args).lin[0] == pytest.approx(0.001)
+    assert reward_terms(RewardConfig(), **args).lin[0] == pytest.approx(0.001)
+    assert reward_terms(RewardConfig(lin_norm="l1"), **args).lin[0] == pytest.approx(0.04)
     with pytest.raises(ValueError, match="lin_norm"):
         reward_terms(RewardConfig(lin_norm="l2"), **args)
 
