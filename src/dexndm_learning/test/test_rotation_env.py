@@ -193,6 +193,23 @@ def test_evaluation_reports_each_sense_of_a_principal_axis():
     assert s["+-z"]["RotR"][0] == pytest.approx(5.0) == s["all"]["RotR"][0]
 
 
+def test_evaluation_reports_each_named_wrist_when_several_are_evaluated():
+    from dexndm_learning.rl.evaluate import EpisodeRecord, summarize
+    from dexndm_learning.sim.wrist import wrist_name, wrist_quat
+
+    assert wrist_name(wrist_quat("thumb_down")) == "thumb_down" and wrist_name([0.9, 0.1, 0.3, 0.3]) is None
+    n, t = 4, 10
+    axis = np.array([[0, 0, 1], [0, 0, 1], [1, 0, 0], [1, 0, 0]], float)
+    omega = np.zeros((n, t, 3))
+    omega[0, :, 2] = 2.0                       # palm up turns its +z object; palm down turns nothing
+    wrists = np.array([wrist_quat("palm_up"), wrist_quat("palm_down")] * 2)
+    s = summarize([EpisodeRecord(omega, axis, axis, np.ones((n, t), bool), wrists)])
+    assert s["palm_up +-z"]["RotR"][0] == pytest.approx(20.0) and s["palm_down +-z"]["RotR"][0] == 0.0
+    assert {"palm_up +-x", "palm_down +-x"} <= set(s) and list(s)[-1] == "all"
+    one_wrist = summarize([EpisodeRecord(omega, axis, axis, np.ones((n, t), bool), np.tile(wrist_quat("palm_up"), (n, 1)))])
+    assert not any(" " in k for k in one_wrist)
+
+
 def test_axis_balancing_samples_the_axis_that_drops_more_often_and_only_in_training():
     env = quiet_env(n=8, axis_set="z", curriculum=CurriculumConfig(balance_axes_ema=0.5))
     np.testing.assert_allclose(env.axis_probabilities(), [0.5, 0.5])   # not driven by a trainer

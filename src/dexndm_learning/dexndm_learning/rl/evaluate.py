@@ -20,6 +20,7 @@ import torch
 from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import axis_direction, axis_group
 from dexndm_learning.sim.rotation_env import RotationEnv
+from dexndm_learning.sim.wrist import wrist_name
 
 
 @dataclass
@@ -90,7 +91,8 @@ def episode_metrics(rec: EpisodeRecord) -> dict[str, np.ndarray]:
 
 def summarize(records: list[EpisodeRecord]) -> dict[str, dict[str, tuple[float, float]]]:
     """{axis group: {metric: (mean, std over seeds)}}, then each principal direction ('+z', '-z',
-    ...) on its own, then 'all'."""
+    ...) on its own, then, when episodes ran under more than one named wrist, each named wrist
+    with each axis group ('palm_down +-z'), then 'all'."""
     per_seed: dict[str, dict[str, list[float]]] = {}
     for rec in records:
         m = episode_metrics(rec)
@@ -98,6 +100,10 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, dict[str, tuple[float, 
         directions = np.array([axis_direction(a) or "" for a in rec.axis_world])
         masks = {g: groups == g for g in sorted(set(groups))}
         masks.update({d: directions == d for d in sorted(set(directions) - {""})})
+        wrists = np.array([wrist_name(q) or "" for q in rec.wrist])
+        named = [w for w in dict.fromkeys(wrists) if w]
+        if len(named) > 1:
+            masks.update({f"{w} {g}": (wrists == w) & (groups == g) for w in named for g in sorted(set(groups))})
         masks["all"] = np.ones(len(groups), bool)
         for g, mask in masks.items():
             for k, v in m.items():
@@ -195,12 +201,17 @@ def main(argv=None) -> int:
                                                  "the run whose training conditions are used")
     ap.add_argument("--policy", default=None, help="a deployable policy file (e.g. the generalist) to evaluate instead")
     ap.add_argument("--object-set", default=None, help="evaluate on another object set (e.g. test)")
+    ap.add_argument("--wrists", nargs="+", default=None,
+                    help="evaluate under these wrists instead of the run's (e.g. the six named ones for a run "
+                         "trained on random wrists: palm_up palm_down thumb_up thumb_down base_up base_down)")
     ap.add_argument("--out", default=None, help="default <run>/eval")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--num-envs", type=int, default=256)
     args = ap.parse_args(argv)
     run = Path(args.run)
     overrides = {"object_set": args.object_set} if args.object_set else {}
+    if args.wrists:
+        overrides["wrists"] = args.wrists
     if args.policy:
         from dexndm_learning.rl.specialist import SpecialistConfig
 

@@ -52,6 +52,15 @@ def wrist_rotation(wrist: str | np.ndarray | list | tuple) -> Rotation:
     return from_wxyz(q / np.linalg.norm(q))
 
 
+def wrist_name(q, tol_deg: float = 1.0) -> str | None:
+    """The named wrist within ``tol_deg`` of the (w, x, y, z) quaternion ``q``, else None."""
+    rot = from_wxyz(q)
+    for name, named in _NAMED.items():
+        if np.degrees((named.inv() * rot).magnitude()) < tol_deg:
+            return name
+    return None
+
+
 def wrist_quat(wrist) -> np.ndarray:
     """(w, x, y, z) of a named wrist or a quaternion, normalized with w >= 0."""
     return to_wxyz(wrist_rotation(wrist))
