@@ -12,7 +12,7 @@ def _grasp_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.mark.parametrize("up, expected_elevation", [([0, 0, 1], -60.0), ([0, 0, -1], 60.0)])
-def test_camera_sits_against_gravity_tilted_by_30_degrees(up, expected_elevation):
+def test_camera_sits_on_the_view_side_tilted_by_30_degrees(up, expected_elevation):
     azimuth, elevation = render.camera_angles(np.array(up, float))
     assert elevation == pytest.approx(expected_elevation)
     el, az = np.deg2rad(elevation), np.deg2rad(azimuth)

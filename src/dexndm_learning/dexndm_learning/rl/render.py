@@ -6,8 +6,9 @@ the object off the open side of the palm, which pointed at the object linear-vel
 Rendering is offscreen MuJoCo. ``MUJOCO_GL`` must name a backend before mujoco is imported;
 this module defaults it to ``egl`` (works headless with Mesa or a GPU), set ``MUJOCO_GL=glfw``
 on a desktop or ``osmesa`` where neither exists. The hand is fixed in the simulator and the
-wrist is emulated by rotating gravity (rotation_env.py), so the camera is placed against
-gravity: "down" in every picture is down in the world, whatever the wrist.
+wrist is emulated by rotating gravity (rotation_env.py). The camera is fixed to the hand on its
+palmar side (tilted toward the wrist), so the object is never hidden behind the hand; with the
+palm up, down in the picture is down in the world, for other wrists the row label names the wrist.
 """
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-CAMERA_TILT_DEG = 30.0      # off the gravity axis, so finger motion reads in the picture
+CAMERA_TILT_DEG = 30.0      # off the palm normal, so finger motion reads in the picture
 CAMERA_DISTANCE = 0.30      # m from the grasp centre
 
 
-def camera_angles(up_in_hand: np.ndarray, tilt_deg: float = CAMERA_TILT_DEG) -> tuple[float, float]:
-    """(azimuth, elevation) in degrees of a MuJoCo free camera placed on the ``up`` side of the
-    grasp centre, tilted ``tilt_deg`` off that axis, looking at the centre."""
-    u = np.asarray(up_in_hand, float)
+def camera_angles(view_dir: np.ndarray, tilt_deg: float = CAMERA_TILT_DEG) -> tuple[float, float]:
+    """(azimuth, elevation) in degrees of a MuJoCo free camera placed on the ``view_dir`` side of
+    the grasp centre (hand frame), tilted ``tilt_deg`` off that axis, looking at the centre."""
+    u = np.asarray(view_dir, float)
     u = u / np.linalg.norm(u)
     side = np.cross(u, [0.0, 1.0, 0.0])
     if np.linalg.norm(side) < 1e-6:
@@ -52,13 +53,10 @@ class EnvRenderer:
         self.env_ids = list(env_ids)
         self.data = {i: mujoco.MjData(env.models[i]) for i in self.env_ids}
         self.renderers = {i: mujoco.Renderer(env.models[i], size, size) for i in self.env_ids}
-
-    def camera(self, i: int):
-        cam = self._mujoco.MjvCamera()
-        cam.lookat[:] = self.env.centre
-        cam.distance = CAMERA_DISTANCE
-        cam.azimuth, cam.elevation = camera_angles(-self.env.models[i].opt.gravity)
-        return cam
+        self.camera = mujoco.MjvCamera()
+        self.camera.lookat[:] = env.centre
+        self.camera.distance = CAMERA_DISTANCE
+        self.camera.azimuth, self.camera.elevation = camera_angles(np.array([0.0, 0.0, 1.0]))   # palmar side
 
     def frame(self, i: int) -> np.ndarray:
         from dexndm_learning.sim.rotation_env import STATE_SPEC
@@ -67,7 +65,7 @@ class EnvRenderer:
         self._mujoco.mj_setState(m, d, self.env.state[i], STATE_SPEC)
         self._mujoco.mj_forward(m, d)
         r = self.renderers[i]
-        r.update_scene(d, self.camera(i))
+        r.update_scene(d, self.camera)
         return r.render().copy()
 
     def close(self) -> None:
@@ -164,7 +162,10 @@ def main(argv=None) -> int:
 
     ids = list(range(args.envs))
     # the first episode of each env is what is labelled (an env that drops restarts with new draws)
-    labels = [f"{env.objects[env.obj_of_env[i]].name}\n{axis_label(env.axis_world[i])}" for i in ids]
+    from dexndm_learning.sim.wrist import wrist_name
+
+    labels = [f"{env.objects[env.obj_of_env[i]].name}\n{wrist_name(env.wrist[i]) or 'random wrist'}, "
+              f"{axis_label(env.axis_world[i])}" for i in ids]
     frames, times, fell_at = record(env, act, ids, int(round(args.seconds * 20)), args.every, args.size)
     labels = [lab + ("" if fell_at[i] is None else f", fell {fell_at[i] * 0.05:.1f} s") for lab, i in zip(labels, ids)]
     out = Path(args.out or run / "render")
