@@ -76,6 +76,16 @@ def test_linear_velocity_penalty_is_squared_by_default_and_l1_on_request():
         reward_terms(RewardConfig(lin_norm="l2"), **args)
 
 
+def test_position_term_penalizes_distance_from_the_start_only_when_weighted():
+    z = np.zeros((2, 16))
+    args = dict(omega=np.zeros((2, 3)), axis=np.tile([0.0, 0.0, 1.0], (2, 1)), lin_vel=np.zeros((2, 3)), q=z,
+                q_init=z, tau=z, qdot=z, goal_diff=np.ones(2), displacement=np.array([[0.03, -0.04, 0.0], [0, 0, 0]]))
+    terms = reward_terms(RewardConfig(), **args)
+    np.testing.assert_allclose(terms.pos, [0.05, 0.0])
+    off, on = terms.total(RewardConfig(), 0.0), terms.total(RewardConfig(a_pos=4.0), 0.0)
+    np.testing.assert_allclose(on - off, [-0.2, 0.0])
+
+
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_env_rewards_spinning_about_plus_k_and_penalizes_minus_k(sign):
     """Spin the object in the simulator about +k (or -k) and read the env's rotation term."""

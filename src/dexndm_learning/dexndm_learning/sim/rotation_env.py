@@ -283,7 +283,9 @@ class RotationEnv:
         qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
         omega, lin = s["obj_angvel"], s["obj_linvel"]
         goal_diff = quat_angle(s["obj_quat"], self.goal)
-        terms = reward_terms(cfg.reward, omega, self.axis_hand, lin, q, self.q_init, s["torque"], qdot, goal_diff)
+        displacement = s["obj_pos"] - self.obj_start
+        terms = reward_terms(cfg.reward, omega, self.axis_hand, lin, q, self.q_init, s["torque"], qdot, goal_diff,
+                             displacement)
         a_rotp = rotp_weight(cfg.reward, float(self.resets.mean()))
         reward = terms.total(cfg.reward, a_rotp)
 
@@ -293,7 +295,7 @@ class RotationEnv:
                                                    np.full(int(reached.sum()), np.deg2rad(cfg.reward.goal_step_deg)))
         finite = (np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
                   & (np.abs(self.state[:, 1 + self.models[0].nq:]).max(axis=1) < MAX_SPEED))
-        dropped = ~finite | (np.linalg.norm(s["obj_pos"] - self.obj_start, axis=1) > cfg.drop_distance)
+        dropped = ~finite | (np.linalg.norm(displacement, axis=1) > cfg.drop_distance)
         reward = np.where(finite, reward, 0.0) - cfg.reward.drop_penalty * dropped
         time_out = (self.episode_length >= cfg.episode_steps) & ~dropped
         done = dropped | time_out

@@ -11,6 +11,10 @@ Choices where the paper is silent (all in ``RewardConfig``):
   ``|v|_1`` (``lin_norm: l1``), ~30x larger at 3 cm/s. Tried against specialist (a) dropping the
   object about +z (it slides off the open side of the palm): a +z run from scratch dropped
   0.009-0.0095 times per step at 3.3-3.6 M env steps with either norm, so it is kept as an option;
+- ``a_pos`` (our addition, 0 = off as in the paper): ``-a_pos |p - p_start|``, the object's
+  distance (m) from where the episode started it. Tried against specialist (a) losing the object
+  about +z, where it drifts 4 cm toward the wrist and the thumb over 2-4 s before it falls (a
+  slow drift that a velocity penalty barely sees); see docs/results.md for what it gave;
 - ``drop_penalty`` (our addition, one-off on the step the object falls): with MuJoCo's torque
   magnitudes the per-step penalties can exceed the capped rotation reward early in training,
   which would make ending the episode attractive;
@@ -38,6 +42,7 @@ class RewardConfig:
     rotp_full_resets: float = 100.0
     a_lin: float = 0.3
     lin_norm: str = "squared"       # "squared" (the paper's text) or "l1" (RotateIt's code)
+    a_pos: float = 0.0              # object distance from its start position (m), off in the paper
     a_pose: float = 0.3
     a_work: float = 2.0
     a_torque: float = 0.1
@@ -79,15 +84,18 @@ class RewardTerms:
     pose: np.ndarray
     work: np.ndarray
     torque: np.ndarray
+    pos: np.ndarray
 
     def total(self, cfg: RewardConfig, a_rotp: float) -> np.ndarray:
         penalty = -(a_rotp * self.rotp + cfg.a_lin * self.lin + cfg.a_pose * self.pose
-                    + cfg.a_work * self.work + cfg.a_torque * self.torque)
+                    + cfg.a_work * self.work + cfg.a_torque * self.torque + cfg.a_pos * self.pos)
         return cfg.a_rot * self.rot + cfg.a_goal * self.goal + cfg.a_penalty * penalty
 
 
-def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, goal_diff) -> RewardTerms:
-    """Unweighted terms, each (N,). ``goal_diff`` = angle to the current goal orientation."""
+def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, goal_diff,
+                 displacement=None) -> RewardTerms:
+    """Unweighted terms, each (N,). ``goal_diff`` = angle to the current goal orientation,
+    ``displacement`` (N, 3) = object position minus its start position (zero if not given)."""
     if cfg.lin_norm not in ("l1", "squared"):
         raise ValueError(f"reward.lin_norm must be 'l1' or 'squared', got {cfg.lin_norm!r}")
     proj = np.einsum("ni,ni->n", omega, axis)
@@ -101,4 +109,5 @@ def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, 
         pose=((q - q_init) ** 2).sum(-1),
         work=np.einsum("ni,ni->n", tau, qdot) ** 2,
         torque=(tau ** 2).sum(-1),
+        pos=np.zeros(len(omega)) if displacement is None else np.linalg.norm(displacement, axis=-1),
     )
