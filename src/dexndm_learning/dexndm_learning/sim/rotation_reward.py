@@ -14,7 +14,9 @@ Choices where the paper is silent (all in ``RewardConfig``):
 - ``a_pos`` (our addition, 0 = off as in the paper): ``-a_pos |p - p_start|``, the object's
   distance (m) from where the episode started it. Tried against specialist (a) losing the object
   about +z, where it drifts 4 cm toward the wrist and the thumb over 2-4 s before it falls (a
-  slow drift that a velocity penalty barely sees); see docs/results.md for what it gave;
+  slow drift that a velocity penalty barely sees). With a_pos 4 a +z run from scratch turned
+  faster (0.65 vs 0.40 rad/s) but dropped twice as often (0.0185 vs 0.0094 per step at 3.6 M
+  env steps): a steady cost the policy escapes by ending the episode. Kept as an option, off;
 - ``drop_penalty`` (our addition, one-off on the step the object falls): with MuJoCo's torque
   magnitudes the per-step penalties can exceed the capped rotation reward early in training,
   which would make ending the episode attractive;
