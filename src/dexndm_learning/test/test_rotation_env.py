@@ -220,6 +220,24 @@ def test_evaluation_reports_each_named_wrist_when_several_are_evaluated():
     assert not any(" " in k for k in one_wrist)
 
 
+def _moved_object_dropped(training: bool, stray: float, shift: float = 0.04) -> np.ndarray:
+    """Move the object ``shift`` m up (gravity off, so it stays there) and report ``dropped``."""
+    env = quiet_env(n=4, curriculum=CurriculumConfig(stray_distance=stray))
+    env.training_steps = 0 if training else None
+    for i in range(env.num_envs):
+        env.models[i].opt.gravity[:] = 0.0
+        env.state[i, 1 + env.obj_qadr + 2] += shift
+        env.stepper.set_state(i, env.state[i], env.targets[i])
+    _, _, _, info = env.step(np.zeros((env.num_envs, 16)))
+    return info["dropped"]
+
+
+def test_stray_termination_ends_training_episodes_only():
+    assert _moved_object_dropped(training=True, stray=0.02).all()
+    assert not _moved_object_dropped(training=False, stray=0.02).any()    # evaluation: 6 cm fall only
+    assert not _moved_object_dropped(training=True, stray=0.0).any()
+
+
 def test_axis_balancing_samples_the_axis_that_drops_more_often_and_only_in_training():
     env = quiet_env(n=8, axis_set="z", curriculum=CurriculumConfig(balance_axes_ema=0.5))
     np.testing.assert_allclose(env.axis_probabilities(), [0.5, 0.5])   # not driven by a trainer

@@ -69,6 +69,13 @@ class CurriculumConfig:
     # 0.28 only (docs/results.md). 0 = off.
     balance_axes_ema: float = 0.0     # EMA weight of one finished episode in an axis' running TTF
     balance_floor: float = 0.1
+    # Stray termination: the episode also ends, as a drop (drop penalty, no bootstrap), when the
+    # object is more than this (m) from its start position. Specialist (a) loses the object about
+    # +z by walking it 4 cm off the heel of the palm over 2-4 s before it falls; ending the episode
+    # at 3 cm ties the drop penalty to the drift while it is still recoverable (penalizing the
+    # drift per step instead made the policy drop more, see rotation_reward.a_pos). The fall that
+    # evaluation counts stays ``EnvConfig.drop_distance``. 0 = off.
+    stray_distance: float = 0.0
 
 
 @dataclass
@@ -295,7 +302,10 @@ class RotationEnv:
                                                    np.full(int(reached.sum()), np.deg2rad(cfg.reward.goal_step_deg)))
         finite = (np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
                   & (np.abs(self.state[:, 1 + self.models[0].nq:]).max(axis=1) < MAX_SPEED))
-        dropped = ~finite | (np.linalg.norm(displacement, axis=1) > cfg.drop_distance)
+        distance = np.linalg.norm(displacement, axis=1)
+        dropped = ~finite | (distance > cfg.drop_distance)
+        if self.training_steps is not None and cfg.curriculum.stray_distance > 0:
+            dropped |= distance > cfg.curriculum.stray_distance
         reward = np.where(finite, reward, 0.0) - cfg.reward.drop_penalty * dropped
         time_out = (self.episode_length >= cfg.episode_steps) & ~dropped
         done = dropped | time_out
