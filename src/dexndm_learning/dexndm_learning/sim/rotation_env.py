@@ -54,7 +54,7 @@ class RandomizationConfig:
 
 @dataclass
 class CurriculumConfig:
-    """Training-only schedule, counted in env steps (all envs) reported by the trainer.
+    """Training-only settings; schedules are counted in env steps (all envs) reported by the trainer.
 
     Gravity curriculum (as in Chen et al., "Visual Dexterity", 2022): gravity starts at
     ``gravity_start`` of its magnitude and rises linearly to full by ``gravity_full_steps``, so
