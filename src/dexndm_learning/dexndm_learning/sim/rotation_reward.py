@@ -56,6 +56,10 @@ class RewardConfig:
     goal_threshold_deg: float = 15.0
     goal_step_deg: float = 90.0
 
+    def __post_init__(self):
+        if self.lin_norm not in ("l1", "squared"):
+            raise ValueError(f"reward.lin_norm must be 'l1' or 'squared', got {self.lin_norm!r}")
+
 
 def rotp_weight(cfg: RewardConfig, resets_per_env: float) -> float:
     """0 for the first resets, then linear up to a_rotp_max, then constant."""
@@ -98,8 +102,6 @@ def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, 
                  displacement=None) -> RewardTerms:
     """Unweighted terms, each (N,). ``goal_diff`` = angle to the current goal orientation,
     ``displacement`` (N, 3) = object position minus its start position (zero if not given)."""
-    if cfg.lin_norm not in ("l1", "squared"):
-        raise ValueError(f"reward.lin_norm must be 'l1' or 'squared', got {cfg.lin_norm!r}")
     proj = np.einsum("ni,ni->n", omega, axis)
     goal = np.clip(cfg.g_goal / (goal_diff + cfg.goal_eps), 0.0, cfg.c_goal)
     goal = goal + cfg.g_bonus * (goal_diff < np.deg2rad(cfg.goal_threshold_deg))
