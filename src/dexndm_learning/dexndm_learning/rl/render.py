@@ -21,6 +21,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from dexndm_learning.sim.metrics import CONTROL_DT  # noqa: E402
+
 CAMERA_TILT_DEG = 30.0      # off the palm normal, so finger motion reads in the picture
 CAMERA_DISTANCE = 0.30      # m from the grasp centre
 
@@ -84,7 +86,7 @@ def record(env, act, env_ids, steps: int, every: int, size: int = 240):
             if t % every == 0:
                 frames.append([renderer.frame(i) for i in env_ids])
                 times.append(t)
-            obs, _, done, info = env.step(act(obs))
+            obs, _, _, info = env.step(act(obs))
             for i in env_ids:
                 if info["dropped"][i] and fell_at[i] is None:
                     fell_at[i] = t
@@ -108,7 +110,7 @@ def save_contact_sheet(frames, times, labels, path: Path, title: str) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"{t * 0.05:.1f} s", fontsize=7)
+                ax.set_title(f"{t * CONTROL_DT:.1f} s", fontsize=7)
             if c == 0:
                 ax.set_ylabel(labels[r], fontsize=7)
     fig.suptitle(title, fontsize=9)
@@ -166,14 +168,14 @@ def main(argv=None) -> int:
 
     labels = [f"{env.objects[env.obj_of_env[i]].name}\n{wrist_name(env.wrist[i]) or 'random wrist'}, "
               f"{axis_label(env.axis_world[i])}" for i in ids]
-    frames, times, fell_at = record(env, act, ids, int(round(args.seconds * 20)), args.every, args.size)
-    labels = [lab + ("" if fell_at[i] is None else f", fell {fell_at[i] * 0.05:.1f} s") for lab, i in zip(labels, ids)]
+    frames, times, fell_at = record(env, act, ids, int(round(args.seconds / CONTROL_DT)), args.every, args.size)
+    labels = [lab + ("" if fell_at[i] is None else f", fell {fell_at[i] * CONTROL_DT:.1f} s") for lab, i in zip(labels, ids)]
     out = Path(args.out or run / "render")
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{name}_{args.axis_set or 'axes'}_{args.wrist or 'wrists'}".replace("+", "p").replace("-", "m")
-    save_contact_sheet(frames, times, labels, out / f"{stem}.png", f"{name}: every {args.every * 0.05:.2f} s")
-    save_gif(frames, out / f"{stem}.gif", fps=20.0 / args.every * 2)
-    falls = ", ".join(f"env {i} at {fell_at[i] * 0.05:.1f} s" for i in ids if fell_at[i] is not None)
+    save_contact_sheet(frames, times, labels, out / f"{stem}.png", f"{name}: every {args.every * CONTROL_DT:.2f} s")
+    save_gif(frames, out / f"{stem}.gif", fps=2.0 / (args.every * CONTROL_DT))   # twice real time
+    falls = ", ".join(f"env {i} at {fell_at[i] * CONTROL_DT:.1f} s" for i in ids if fell_at[i] is not None)
     print(f"wrote {out / stem}.png and .gif; first falls: {falls or 'none'}")
     return 0
 
