@@ -9,3 +9,6 @@ import random
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# MuJoCo picks its offscreen GL backend when it is first imported, which in a test session is
+# long before rl/render.py (which sets the same default) is imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
