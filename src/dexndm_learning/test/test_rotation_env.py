@@ -255,3 +255,19 @@ def test_axis_balancing_samples_the_axis_that_drops_more_often_and_only_in_train
         env.reset(np.arange(8))
         picks.append(env.axis_index.copy())
     assert np.mean(np.concatenate(picks) == i_plus) == pytest.approx(p[i_plus], abs=0.08)
+
+
+def test_grasp_cache_says_when_it_simulates_and_reuses_the_stored_set(capsys):
+    from dexndm_learning.sim import grasps
+
+    calls = []
+
+    def make():
+        calls.append(1)
+        return grasps.GraspSet(states=np.zeros((3, 5)), targets=np.zeros((3, 16)), wrists=np.zeros((3, 4)))
+
+    first = grasps.cached(["test-key", 1], make, "cylinder_00, wrist palm_up")
+    assert "simulating cylinder_00, wrist palm_up" in capsys.readouterr().err
+    again = grasps.cached(["test-key", 1], make, "cylinder_00, wrist palm_up")
+    assert calls == [1] and capsys.readouterr().err == ""
+    np.testing.assert_array_equal(again.targets, first.targets)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,17 +116,23 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
         name, quats = (wrist if isinstance(wrist, str) else "quat"), wrist_quat(wrist)[None]
     centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
     key = ["grasps-v2", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
-    return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread))
+    what = f"{getattr(obj, 'name', 'object')}, wrist {name} ({len(quats)} x {cfg.candidates} candidates)"
+    return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread), what)
 
 
-def cached(key_parts: list, make) -> GraspSet:
-    """Load the grasp set identified by ``key_parts`` from disk, or ``make()`` and store it."""
+def cached(key_parts: list, make, what: str = "grasps") -> GraspSet:
+    """Load the grasp set identified by ``key_parts`` from disk, or ``make()`` and store it
+    (saying so on stderr: a first run under new conditions simulates for minutes before training)."""
     key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:20]
     path = cache_dir() / f"{key}.npz"
     if path.exists():
         with np.load(path) as z:
             return GraspSet(states=z["states"], targets=z["targets"], wrists=z["wrists"])
+    print(f"start grasps: simulating {what} (not cached yet)", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
     grasps = make()
+    print(f"start grasps: {len(grasps)} kept for {what} in {time.monotonic() - t0:.0f} s -> {path}",
+          file=sys.stderr, flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, states=grasps.states, targets=grasps.targets, wrists=grasps.wrists)
