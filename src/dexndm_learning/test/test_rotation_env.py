@@ -79,7 +79,8 @@ def test_linear_velocity_penalty_is_squared_by_default_and_l1_on_request():
 def test_position_term_penalizes_distance_from_the_start_only_when_weighted():
     z = np.zeros((2, 16))
     args = dict(omega=np.zeros((2, 3)), axis=np.tile([0.0, 0.0, 1.0], (2, 1)), lin_vel=np.zeros((2, 3)), q=z,
-                q_init=z, tau=z, qdot=z, goal_diff=np.ones(2), displacement=np.array([[0.03, -0.04, 0.0], [0, 0, 0]]))
+                q_init=z, tau=z, qdot=z, goal_diff=np.ones(2),
+                distance=np.linalg.norm([[0.03, -0.04, 0.0], [0, 0, 0]], axis=1))
     terms = reward_terms(RewardConfig(), **args)
     np.testing.assert_allclose(terms.pos, [0.05, 0.0])
     off, on = terms.total(RewardConfig(), 0.0), terms.total(RewardConfig(a_pos=4.0), 0.0)

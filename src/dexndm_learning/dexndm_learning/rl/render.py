@@ -52,9 +52,8 @@ class EnvRenderer:
 
         self._mujoco = mujoco
         self.env = env
-        self.env_ids = list(env_ids)
-        self.data = {i: mujoco.MjData(env.models[i]) for i in self.env_ids}
-        self.renderers = {i: mujoco.Renderer(env.models[i], size, size) for i in self.env_ids}
+        self.data = {i: mujoco.MjData(env.models[i]) for i in env_ids}
+        self.renderers = {i: mujoco.Renderer(env.models[i], size, size) for i in env_ids}
         self.camera = mujoco.MjvCamera()
         self.camera.lookat[:] = env.centre
         self.camera.distance = CAMERA_DISTANCE

@@ -116,7 +116,7 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
         name, quats = (wrist if isinstance(wrist, str) else "quat"), wrist_quat(wrist)[None]
     centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
     key = ["grasps-v2", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
-    what = f"{getattr(obj, 'name', 'object')}, wrist {name} ({len(quats)} x {cfg.candidates} candidates)"
+    what = f"{obj.name}, wrist {name} ({len(quats)} x {cfg.candidates} candidates)"
     return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread), what)
 
 

@@ -291,9 +291,9 @@ class RotationEnv:
         qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
         omega, lin = s["obj_angvel"], s["obj_linvel"]
         goal_diff = quat_angle(s["obj_quat"], self.goal)
-        displacement = s["obj_pos"] - self.obj_start
+        distance = np.linalg.norm(s["obj_pos"] - self.obj_start, axis=1)
         terms = reward_terms(cfg.reward, omega, self.axis_hand, lin, q, self.q_init, s["torque"], qdot, goal_diff,
-                             displacement)
+                             distance)
         a_rotp = rotp_weight(cfg.reward, float(self.resets.mean()))
         reward = terms.total(cfg.reward, a_rotp)
 
@@ -303,7 +303,6 @@ class RotationEnv:
                                                    np.full(int(reached.sum()), np.deg2rad(cfg.reward.goal_step_deg)))
         finite = (np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
                   & (np.abs(self.state[:, 1 + self.models[0].nq:]).max(axis=1) < MAX_SPEED))
-        distance = np.linalg.norm(displacement, axis=1)
         dropped = ~finite | (distance > cfg.drop_distance)
         if self.training_steps is not None and cfg.curriculum.stray_distance > 0:
             dropped |= distance > cfg.curriculum.stray_distance

@@ -99,9 +99,10 @@ class RewardTerms:
 
 
 def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, goal_diff,
-                 displacement=None) -> RewardTerms:
+                 distance=None) -> RewardTerms:
     """Unweighted terms, each (N,). ``goal_diff`` = angle to the current goal orientation,
-    ``displacement`` (N, 3) = object position minus its start position (zero if not given)."""
+    ``distance`` = the object's distance from its start position (zero if not given; the env
+    computes it once for this term and for drop detection)."""
     proj = np.einsum("ni,ni->n", omega, axis)
     goal = np.clip(cfg.g_goal / (goal_diff + cfg.goal_eps), 0.0, cfg.c_goal)
     goal = goal + cfg.g_bonus * (goal_diff < np.deg2rad(cfg.goal_threshold_deg))
@@ -113,5 +114,5 @@ def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, 
         pose=((q - q_init) ** 2).sum(-1),
         work=np.einsum("ni,ni->n", tau, qdot) ** 2,
         torque=(tau ** 2).sum(-1),
-        pos=np.zeros(len(omega)) if displacement is None else np.linalg.norm(displacement, axis=-1),
+        pos=np.zeros(len(omega)) if distance is None else np.asarray(distance, float),
     )
