@@ -74,3 +74,24 @@ def test_export_rejects_foreign_files(tmp_path):
     with pytest.raises(ArtifactError, match="x.pt"):
         load_policy(tmp_path / "x.pt")
     assert ResidualMLP(8, 2, width=4, blocks=1)(torch.zeros(1, 8)).shape == (1, 2)
+
+
+def _synthetic_dataset(root, axes):
+    """Episodes of 5 steps whose only distinguishing field is the commanded axis."""
+    from dexndm_learning.data.rollout_dataset import RolloutWriter
+    writer = RolloutWriter(root, steps=5)
+    for axis in axes:
+        writer.add(q=np.zeros((6, 16)), targets=np.zeros((6, 16)), actions=np.zeros((5, 16)),
+                   obj_pos=np.zeros((6, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (6, 1)), axis=np.asarray(axis, float),
+                   wrist=np.array([1.0, 0, 0, 0]), object_id=0)
+    writer.close()
+
+
+def test_balanced_sampling_gives_every_dataset_and_axis_the_same_share(tmp_path):
+    from dexndm_learning.bc.train import EpisodeBank
+    _synthetic_dataset(tmp_path / "a", [[0, 0, -1]] * 9 + [[0, 0, 1]])        # 9 -z episodes, 1 +z
+    _synthetic_dataset(tmp_path / "b", [[0, 0, 1]] * 2)                       # a second, small dataset
+    bank = EpisodeBank([tmp_path / "a", tmp_path / "b"])
+    w = bank.group_weights()
+    assert w.shape == (12,) and np.isclose(w.sum(), 1.0)
+    np.testing.assert_allclose([w[:9].sum(), w[9], w[10:].sum()], [1 / 3] * 3)

@@ -7,6 +7,11 @@ Samples are (episode, step) pairs drawn from the memory-mapped shards; the obser
 rebuilt from stored joint positions and targets with the same joint-position noise the
 specialists saw (U(-0.005, 0.005)). 10 % of the episodes are held out for validation; the best
 checkpoint on validation loss is kept and exported as a deployable artifact (``policy.pt``).
+
+With ``balance`` (the default) every (dataset, commanded axis) group is drawn equally often. A
+specialist keeps far more episodes in its easy sense than in its hard one (specialist (a) keeps
+mostly -z episodes), and a palm-down specialist keeps far fewer than a palm-up one; drawing
+episodes uniformly would teach the generalist little else than the easiest condition.
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ class BCConfig:
     history: int = 10
     action_scale: float = 1.0 / 24.0
     seed: int = 0
+    balance: bool = True
     torch_threads: int = 2
     data: list[str] = field(default_factory=list)
 
@@ -49,14 +55,24 @@ class EpisodeBank:
 
     def __init__(self, roots: list[str | Path]):
         parts: dict[str, list] = {k: [] for k in ("q", "targets", "actions", "wrist", "axis")}
-        for root in roots:
+        source = []
+        for i, root in enumerate(roots):
             for shard in RolloutDataset.open(root).iter_shards(tuple(parts)):
                 for k in parts:
                     parts[k].append(np.asarray(shard[k]))
+                source.append(np.full(len(parts["q"][-1]), i))
         if not parts["q"]:
             raise ValueError(f"no episodes in {roots}")
         self.data = {k: np.concatenate(v) for k, v in parts.items()}
+        self.source = np.concatenate(source)
         self.episodes, self.steps = self.data["actions"].shape[:2]
+
+    def group_weights(self) -> np.ndarray:
+        """Per-episode sampling weights (sum 1) that give every (dataset, axis) group the same share."""
+        keys = np.concatenate([self.source[:, None], np.round(self.data["axis"], 3)], axis=1)
+        _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        w = 1.0 / counts[group.ravel()]
+        return w / w.sum()
 
     def batch(self, episodes: np.ndarray, steps: np.ndarray, rng: np.random.Generator, noise: float,
               history: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +95,10 @@ def train(cfg: BCConfig, out: Path) -> dict:
     if len(train_eps) == 0:
         raise ValueError("need at least 2 episodes (one for validation)")
 
+    weights = bank.group_weights() if cfg.balance else np.full(bank.episodes, 1.0 / bank.episodes)
+
     def sample(eps, n):
-        e = rng.choice(eps, n)
+        e = rng.choice(eps, n, p=weights[eps] / weights[eps].sum())
         return bank.batch(e, rng.integers(0, bank.steps, n), rng, cfg.joint_noise, cfg.history)
 
     probe, _ = sample(train_eps, min(20_000, 50 * len(train_eps)))
@@ -132,9 +150,12 @@ def main(argv=None) -> int:
     for f in ("width", "blocks", "epochs", "batch_size", "samples_per_epoch", "seed"):
         ap.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(BCConfig, f))
     ap.add_argument("--lr", type=float, default=BCConfig.lr)
+    ap.add_argument("--no-balance", dest="balance", action="store_false",
+                    help="draw episodes uniformly instead of equally per (dataset, axis) group")
     args = ap.parse_args(argv)
     cfg = BCConfig(width=args.width, blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size,
-                   samples_per_epoch=args.samples_per_epoch, seed=args.seed, lr=args.lr, data=list(args.data))
+                   samples_per_epoch=args.samples_per_epoch, seed=args.seed, lr=args.lr, balance=args.balance,
+                   data=list(args.data))
     result = train(cfg, Path(args.out))
     print({k: result[k] for k in ("best_val_loss", "episodes")})
     return 0
