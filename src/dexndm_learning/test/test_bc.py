@@ -76,10 +76,10 @@ def test_export_rejects_foreign_files(tmp_path):
     assert ResidualMLP(8, 2, width=4, blocks=1)(torch.zeros(1, 8)).shape == (1, 2)
 
 
-def _synthetic_dataset(root, axes):
+def _synthetic_dataset(root, axes, specialist):
     """Episodes of 5 steps whose only distinguishing field is the commanded axis."""
     from dexndm_learning.data.rollout_dataset import RolloutWriter
-    writer = RolloutWriter(root, steps=5)
+    writer = RolloutWriter(root, steps=5, meta={"specialist": specialist})
     for axis in axes:
         writer.add(q=np.zeros((6, 16)), targets=np.zeros((6, 16)), actions=np.zeros((5, 16)),
                    obj_pos=np.zeros((6, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (6, 1)), axis=np.asarray(axis, float),
@@ -87,11 +87,13 @@ def _synthetic_dataset(root, axes):
     writer.close()
 
 
-def test_balanced_sampling_gives_every_dataset_and_axis_the_same_share(tmp_path):
+def test_balanced_sampling_gives_every_specialist_and_axis_the_same_share(tmp_path):
     from dexndm_learning.bc.train import EpisodeBank
-    _synthetic_dataset(tmp_path / "a", [[0, 0, -1]] * 9 + [[0, 0, 1]])        # 9 -z episodes, 1 +z
-    _synthetic_dataset(tmp_path / "b", [[0, 0, 1]] * 2)                       # a second, small dataset
-    bank = EpisodeBank([tmp_path / "a", tmp_path / "b"])
+    _synthetic_dataset(tmp_path / "a", [[0, 0, -1]] * 9 + [[0, 0, 1]], "a")   # 9 -z episodes, 1 +z
+    _synthetic_dataset(tmp_path / "a_plusz", [[0, 0, 1]] * 3, "a")           # a +z top-up of the same specialist
+    _synthetic_dataset(tmp_path / "b", [[0, 0, 1]] * 2, "b")                 # another specialist
+    bank = EpisodeBank([tmp_path / "a", tmp_path / "a_plusz", tmp_path / "b"])
     w = bank.group_weights()
-    assert w.shape == (12,) and np.isclose(w.sum(), 1.0)
-    np.testing.assert_allclose([w[:9].sum(), w[9], w[10:].sum()], [1 / 3] * 3)
+    assert w.shape == (15,) and np.isclose(w.sum(), 1.0)
+    np.testing.assert_allclose([w[:9].sum(), w[9:13].sum(), w[13:].sum()], [1 / 3] * 3)
+    np.testing.assert_allclose(w[9:13], w[9])                                  # +z of "a": one group

@@ -79,9 +79,12 @@ def main(argv=None) -> int:
     ap.add_argument("--num-envs", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--axis-set", default=None,
+                    help="override the specialist's axis set, e.g. +z to add episodes of a sense it rarely survives")
     args = ap.parse_args(argv)
     run = Path(args.run)
-    env, act = specialist_actor(run, args.num_envs, args.seed)
+    env, act = specialist_actor(run, args.num_envs, args.seed,
+                                env_overrides={"axis_set": args.axis_set} if args.axis_set else None)
     print(collect(env, act, Path(args.out), args.episodes, args.resume, meta={"specialist": run.name}))
     return 0
 

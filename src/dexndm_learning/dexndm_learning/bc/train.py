@@ -8,7 +8,9 @@ rebuilt from stored joint positions and targets with the same joint-position noi
 specialists saw (U(-0.005, 0.005)). 10 % of the episodes are held out for validation; the best
 checkpoint on validation loss is kept and exported as a deployable artifact (``policy.pt``).
 
-With ``balance`` (the default) every (dataset, commanded axis) group is drawn equally often. A
+With ``balance`` (the default) every (specialist, commanded axis) group is drawn equally often
+(the specialist is the one named in each dataset's manifest, so a top-up collection of one sense
+joins its specialist's group). A
 specialist keeps far more episodes in its easy sense than in its hard one (specialist (a) keeps
 mostly -z episodes), and a palm-down specialist keeps far fewer than a palm-up one; drawing
 episodes uniformly would teach the generalist little else than the easiest condition.
@@ -55,12 +57,14 @@ class EpisodeBank:
 
     def __init__(self, roots: list[str | Path]):
         parts: dict[str, list] = {k: [] for k in ("q", "targets", "actions", "wrist", "axis")}
-        source = []
-        for i, root in enumerate(roots):
-            for shard in RolloutDataset.open(root).iter_shards(tuple(parts)):
+        source, names = [], {}
+        for root in roots:
+            ds = RolloutDataset.open(root)
+            name = names.setdefault(ds.meta.get("specialist", str(root)), len(names))
+            for shard in ds.iter_shards(tuple(parts)):
                 for k in parts:
                     parts[k].append(np.asarray(shard[k]))
-                source.append(np.full(len(parts["q"][-1]), i))
+                source.append(np.full(len(parts["q"][-1]), name))
         if not parts["q"]:
             raise ValueError(f"no episodes in {roots}")
         self.data = {k: np.concatenate(v) for k, v in parts.items()}
@@ -68,7 +72,7 @@ class EpisodeBank:
         self.episodes, self.steps = self.data["actions"].shape[:2]
 
     def group_weights(self) -> np.ndarray:
-        """Per-episode sampling weights (sum 1) that give every (dataset, axis) group the same share."""
+        """Per-episode sampling weights (sum 1) that give every (specialist, axis) group the same share."""
         keys = np.concatenate([self.source[:, None], np.round(self.data["axis"], 3)], axis=1)
         _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
         w = 1.0 / counts[group.ravel()]
@@ -151,7 +155,7 @@ def main(argv=None) -> int:
         ap.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(BCConfig, f))
     ap.add_argument("--lr", type=float, default=BCConfig.lr)
     ap.add_argument("--no-balance", dest="balance", action="store_false",
-                    help="draw episodes uniformly instead of equally per (dataset, axis) group")
+                    help="draw episodes uniformly instead of equally per (specialist, axis) group")
     args = ap.parse_args(argv)
     cfg = BCConfig(width=args.width, blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size,
                    samples_per_epoch=args.samples_per_epoch, seed=args.seed, lr=args.lr, balance=args.balance,

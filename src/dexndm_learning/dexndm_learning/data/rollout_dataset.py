@@ -135,6 +135,11 @@ class RolloutDataset:
         return self.manifest["steps"]
 
     @property
+    def meta(self) -> dict:
+        """What the collection recorded: specialist, objects, reality, wrists, axis set."""
+        return self.manifest.get("meta", {})
+
+    @property
     def episodes(self) -> int:
         return sum(s["episodes"] for s in self.manifest["shards"])
 
