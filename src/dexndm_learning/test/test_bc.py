@@ -16,11 +16,14 @@ def _grasp_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+def small_env_config():
+    return EnvConfig(num_envs=6, episode_steps=20, joint_noise=0.0, disturbance_prob=0.0,
+                     randomization=RandomizationConfig(enabled=False), grasp=GraspConfig(candidates=24))
+
+
 @pytest.fixture(scope="module")
 def small_env():
-    cfg = EnvConfig(num_envs=6, episode_steps=20, joint_noise=0.0, disturbance_prob=0.0,
-                    randomization=RandomizationConfig(enabled=False), grasp=GraspConfig(candidates=24))
-    return RotationEnv(cfg)
+    return RotationEnv(small_env_config())
 
 
 def test_collected_dataset_rebuilds_the_observations_the_policy_saw(small_env, tmp_path):
@@ -97,3 +100,52 @@ def test_balanced_sampling_gives_every_specialist_and_axis_the_same_share(tmp_pa
     assert w.shape == (15,) and np.isclose(w.sum(), 1.0)
     np.testing.assert_allclose([w[:9].sum(), w[9:13].sum(), w[13:].sum()], [1 / 3] * 3)
     np.testing.assert_allclose(w[9:13], w[9])                                  # +z of "a": one group
+
+
+def test_dagger_records_the_labels_on_the_students_states_and_cuts_episodes_at_their_drop(tmp_path):
+    import dataclasses
+    # 1 cm of object motion counts as a drop, so episodes end early.
+    env = RotationEnv(dataclasses.replace(small_env_config(), drop_distance=0.01))
+    student = lambda obs: np.full((env.num_envs, 16), 0.2)          # noqa: E731  closes every joint
+    teacher = lambda obs: np.full((env.num_envs, 16), -0.8)         # noqa: E731  would open them
+    result = collect(env, student, tmp_path / "dagger", episodes=6, label=teacher)
+    assert result["kept_this_run"] == 6                               # every episode kept, dropped or not
+    ds = RolloutDataset.open(tmp_path / "dagger")
+    assert ds.meta["partial_episodes"] is True
+    shard = {k: np.asarray(v) for k, v in ds.shard(0).items()}
+    np.testing.assert_allclose(shard["actions"], -0.8)               # the teacher's labels
+    long = shard["length"] > 3                                       # the student's actions drove: +0.2/24 a step
+    assert long.any()
+    np.testing.assert_allclose((shard["targets"][long, 3] - shard["targets"][long, 0]).mean(-1), 3 * 0.2 / 24, atol=0.005)
+    assert 1 <= shard["length"].min() and shard["length"].min() < 20    # at least one episode dropped early
+    with pytest.raises(Exception, match="dagger"):
+        RolloutDataset.open(tmp_path / "dagger").require_full_episodes("residual training")
+
+
+def test_bc_samples_only_the_steps_before_an_episodes_drop(tmp_path):
+    from dexndm_learning.bc.train import EpisodeBank
+    from dexndm_learning.data.rollout_dataset import RolloutWriter
+    writer = RolloutWriter(tmp_path / "ds", steps=50, meta={"specialist": "a", "partial_episodes": True})
+    for length in (3, 50):
+        writer.add(q=np.zeros((51, 16)), targets=np.zeros((51, 16)), actions=np.zeros((50, 16)),
+                   obj_pos=np.zeros((51, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (51, 1)), axis=np.array([0, 0, 1.0]),
+                   wrist=np.array([1.0, 0, 0, 0]), object_id=0, length=length)
+    writer.close()
+    bank = EpisodeBank([tmp_path / "ds"])
+    steps = bank.sample_steps(np.array([0] * 500 + [1] * 500), np.random.default_rng(0))
+    assert steps[:500].max() == 2 and steps[500:].max() > 40
+    with pytest.raises(ValueError, match="ds"):
+        EpisodeBank([tmp_path / "ds"], purpose="residual training")
+
+
+def test_bc_continues_from_a_policy_artifact(small_env, tmp_path):
+    """--init: weights and input normalization come from the artifact (lr 0 leaves it unchanged)."""
+    rng = np.random.default_rng(2)
+    collect(small_env, lambda obs: rng.normal(0, 0.2, (small_env.num_envs, 16)), tmp_path / "ds", episodes=6)
+    base = dict(blocks=1, epochs=1, batch_size=64, samples_per_epoch=128, data=[str(tmp_path / "ds")])
+    train(BCConfig(width=32, **base), tmp_path / "first")
+    train(BCConfig(width=8, lr=0.0, init=str(tmp_path / "first" / "policy.pt"), seed=5, **base), tmp_path / "again")
+    first, again = load_policy(tmp_path / "first" / "policy.pt"), load_policy(tmp_path / "again" / "policy.pt")
+    assert again.net.arch["width"] == 32
+    x = np.random.default_rng(3).normal(size=(5, first.obs_dim)).astype(np.float32)
+    np.testing.assert_allclose(again(x), first(x), atol=1e-6)

@@ -63,3 +63,15 @@ def test_proprio_obs_pairs_q_with_the_target_in_force():
     np.testing.assert_array_equal(hist[:, 1], targets[0, 1:4])    # each with its own target
     obs0 = proprio_obs(q, targets, np.array([[1.0, 0, 0, 0]]), np.array([[0, 0, 1.0]]), np.array([[0]]), history=3)
     np.testing.assert_array_equal(obs0[0, 0, :96].reshape(3, 2, 16)[:, 0], np.repeat(q[0, :1], 3, 0))
+
+
+def test_datasets_written_before_episode_lengths_read_as_full_episodes(tmp_path):
+    rng = np.random.default_rng(2)
+    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=2)
+    for i in range(2):
+        w.add(**episode(rng, i))
+    w.close()
+    (tmp_path / "ds" / "shard_00000" / "length.npy").unlink()
+    ds = RolloutDataset.open(tmp_path / "ds")
+    assert ds.shard(0, ("length",))["length"].tolist() == [T, T]
+    ds.require_full_episodes("residual training")                    # successful-episode data: accepted

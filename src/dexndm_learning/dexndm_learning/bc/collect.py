@@ -1,11 +1,16 @@
 """Roll out specialists and keep the episodes that survive all 400 steps.
 
     dexndm-learn collect-rollouts --run runs/specialists/cyl_palm_up --out data/rollouts/cyl_palm_up \\
-        --episodes 2000 [--resume]
+        --episodes 2000 [--resume] [--axis-set +z]
 
 Episodes run synchronized in batches of ``num_envs``; only the first episode of each env in a
 batch counts. The specialist acts deterministically (its mean action) under its training
 conditions (randomization, disturbances, observation noise).
+
+With ``--student policy.pt`` (DAgger, an option beyond the paper's pure BC) the student acts and
+the specialist labels every state the student reaches; every episode is kept up to its drop.
+Behaviour cloning only ever sees the specialist's own states, and a clone that drifts off them
+has no data on how to get back.
 """
 from __future__ import annotations
 
@@ -21,8 +26,11 @@ from dexndm_learning.rl.evaluate import specialist_actor
 from dexndm_learning.sim.rotation_env import RotationEnv
 
 
-def record_batch(env: RotationEnv, act: Callable[[dict], np.ndarray]) -> list[dict]:
-    """One synchronized episode per env; returns the episodes that never dropped the object."""
+def record_batch(env: RotationEnv, act: Callable[[dict], np.ndarray],
+                 label: Callable[[dict], np.ndarray] | None = None) -> list[dict]:
+    """One synchronized episode per env. Returns the episodes that never dropped the object, or with
+    ``label`` (DAgger: ``act`` drives, ``label`` gives the recorded actions) every episode with its
+    ``length`` up to and including the step that dropped it."""
     env.reset(np.arange(env.num_envs))
     T, n = env.cfg.episode_steps, env.num_envs
     q = np.zeros((n, T + 1, 16))
@@ -36,30 +44,35 @@ def record_batch(env: RotationEnv, act: Callable[[dict], np.ndarray]) -> list[di
     obj_quat[:, 0] = env.sens[:, env.layout.obj_quat]
     axis, wrist, obj = env.axis_world.copy(), env.wrist.copy(), env.obj_of_env.copy()
     ok = np.ones(n, bool)
+    length = np.full(n, T)
     for t in range(T):
-        a = np.clip(act(env.observations()), -1.0, 1.0)
+        obs = env.observations()
+        a = np.clip(act(obs), -1.0, 1.0)
+        actions[:, t] = a if label is None else np.clip(label(obs), -1.0, 1.0)
         _, _, _, info = env.step(a)
+        length[ok & info["dropped"]] = t + 1
         ok &= ~info["dropped"]
-        actions[:, t] = a
         targets[:, t + 1] = info["targets"]
         q[:, t + 1] = info["q"]
         obj_pos[:, t + 1] = info["obj_pos"]
         obj_quat[:, t + 1] = info["obj_quat"]
     return [dict(q=q[i], targets=targets[i], actions=actions[i], obj_pos=obj_pos[i], obj_quat=obj_quat[i],
-                 axis=axis[i], wrist=wrist[i], object_id=obj[i]) for i in np.flatnonzero(ok)]
+                 axis=axis[i], wrist=wrist[i], object_id=obj[i], length=length[i])
+            for i in (np.arange(n) if label is not None else np.flatnonzero(ok))]
 
 
 def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = False, meta: dict | None = None,
-            max_batches: int | None = None) -> dict:
-    """Append successful episodes to the dataset at ``out`` until it holds ``episodes`` (or
-    ``max_batches`` batches were tried this run: a policy that always drops would loop forever)."""
+            max_batches: int | None = None, label=None) -> dict:
+    """Append successful episodes (with ``label``: DAgger episodes) to the dataset at ``out`` until
+    it holds ``episodes`` (or ``max_batches`` batches were tried this run: a policy that always
+    drops would loop forever)."""
     meta = dict(meta or {}, objects=[o.name for o in env.objects], reality=env.cfg.reality,
-                wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set)
+                wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set, partial_episodes=label is not None)
     writer = RolloutWriter(out, steps=env.cfg.episode_steps, meta=meta, resume=resume)
     kept = tried = 0
     bar = tqdm(total=episodes, initial=writer.episodes, desc="rollouts", unit="ep")
     while writer.episodes < episodes and (max_batches is None or tried < max_batches * env.num_envs):
-        batch = record_batch(env, act)
+        batch = record_batch(env, act, label)
         tried += env.num_envs
         for ep in batch[: episodes - writer.episodes]:
             writer.add(**ep)
@@ -81,11 +94,22 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--axis-set", default=None,
                     help="override the specialist's axis set, e.g. +z to add episodes of a sense it rarely survives")
+    ap.add_argument("--student", default=None,
+                    help="DAgger: this policy artifact acts and the specialist labels (episodes kept up to their drop)")
     args = ap.parse_args(argv)
     run = Path(args.run)
-    env, act = specialist_actor(run, args.num_envs, args.seed,
-                                env_overrides={"axis_set": args.axis_set} if args.axis_set else None)
-    print(collect(env, act, Path(args.out), args.episodes, args.resume, meta={"specialist": run.name}))
+    env, teacher = specialist_actor(run, args.num_envs, args.seed,
+                                    env_overrides={"axis_set": args.axis_set} if args.axis_set else None)
+    meta = {"specialist": run.name}
+    if args.student:
+        from dexndm_learning.policy.artifact import load_policy
+
+        student = load_policy(args.student)
+        meta["student"] = str(args.student)
+        print(collect(env, lambda obs: student(obs["proprio"]), Path(args.out), args.episodes, args.resume, meta,
+                      label=teacher))
+    else:
+        print(collect(env, teacher, Path(args.out), args.episodes, args.resume, meta))
     return 0
 
 

@@ -18,6 +18,7 @@ episodes uniformly would teach the generalist little else than the easiest condi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from dexndm_learning.config import to_dict
 from dexndm_learning.data.rollout_dataset import RolloutDataset, proprio_obs
-from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, save_policy
+from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, load_policy, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 
 
@@ -48,18 +49,22 @@ class BCConfig:
     action_scale: float = 1.0 / 24.0
     seed: int = 0
     balance: bool = True
+    init: str | None = None          # a policy artifact to continue from (its weights and normalization)
     torch_threads: int = 2
     data: list[str] = field(default_factory=list)
 
 
 class EpisodeBank:
-    """All episodes of several datasets, loaded field-wise (q, targets, actions, wrist, axis)."""
+    """All episodes of several datasets, loaded field-wise (q, targets, actions, wrist, axis, length).
+    With ``purpose``, only datasets of whole episodes are accepted (not DAgger data)."""
 
-    def __init__(self, roots: list[str | Path]):
-        parts: dict[str, list] = {k: [] for k in ("q", "targets", "actions", "wrist", "axis")}
+    def __init__(self, roots: list[str | Path], purpose: str | None = None):
+        parts: dict[str, list] = {k: [] for k in ("q", "targets", "actions", "wrist", "axis", "length")}
         source, names = [], {}
         for root in roots:
             ds = RolloutDataset.open(root)
+            if purpose:
+                ds.require_full_episodes(purpose)
             name = names.setdefault(ds.meta.get("specialist", str(root)), len(names))
             for shard in ds.iter_shards(tuple(parts)):
                 for k in parts:
@@ -70,6 +75,10 @@ class EpisodeBank:
         self.data = {k: np.concatenate(v) for k, v in parts.items()}
         self.source = np.concatenate(source)
         self.episodes, self.steps = self.data["actions"].shape[:2]
+
+    def sample_steps(self, episodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly drawn valid step of each episode (DAgger episodes end at their drop)."""
+        return (rng.random(len(episodes)) * self.data["length"][episodes]).astype(np.int64)
 
     def group_weights(self) -> np.ndarray:
         """Per-episode sampling weights (sum 1) that give every (specialist, axis) group the same share."""
@@ -103,12 +112,17 @@ def train(cfg: BCConfig, out: Path) -> dict:
 
     def sample(eps, n):
         e = rng.choice(eps, n, p=weights[eps] / weights[eps].sum())
-        return bank.batch(e, rng.integers(0, bank.steps, n), rng, cfg.joint_noise, cfg.history)
+        return bank.batch(e, bank.sample_steps(e, rng), rng, cfg.joint_noise, cfg.history)
 
-    probe, _ = sample(train_eps, min(20_000, 50 * len(train_eps)))
-    mean, std = probe.mean(0), probe.std(0) + 1e-3
+    if cfg.init:
+        start = load_policy(cfg.init)
+        net, mean, std = start.net.train(), start.spec.obs_mean, start.spec.obs_std
+        cfg = dataclasses.replace(cfg, width=net.arch["width"], blocks=net.arch["blocks"])
+    else:
+        probe, _ = sample(train_eps, min(20_000, 50 * len(train_eps)))
+        mean, std = probe.mean(0), probe.std(0) + 1e-3
+        net = ResidualMLP(BASE_OBS_DIM, 16, cfg.width, cfg.blocks)
     val_x, val_y = sample(val_eps, min(20_000, 400 * len(val_eps)))
-    net = ResidualMLP(BASE_OBS_DIM, 16, cfg.width, cfg.blocks)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     mean_t, std_t = torch.from_numpy(mean), torch.from_numpy(std)
@@ -154,12 +168,13 @@ def main(argv=None) -> int:
     for f in ("width", "blocks", "epochs", "batch_size", "samples_per_epoch", "seed"):
         ap.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(BCConfig, f))
     ap.add_argument("--lr", type=float, default=BCConfig.lr)
+    ap.add_argument("--init", default=None, help="continue from this policy artifact (e.g. a DAgger round)")
     ap.add_argument("--no-balance", dest="balance", action="store_false",
                     help="draw episodes uniformly instead of equally per (specialist, axis) group")
     args = ap.parse_args(argv)
     cfg = BCConfig(width=args.width, blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size,
                    samples_per_epoch=args.samples_per_epoch, seed=args.seed, lr=args.lr, balance=args.balance,
-                   data=list(args.data))
+                   init=args.init, data=list(args.data))
     result = train(cfg, Path(args.out))
     print({k: result[k] for k in ("best_val_loss", "episodes")})
     return 0

@@ -1,4 +1,10 @@
-"""Rollout datasets: successful 400-step episodes in append-only, memory-mappable shards.
+"""Rollout datasets: 400-step episodes in append-only, memory-mappable shards.
+
+Two kinds, told apart by the manifest's ``meta["partial_episodes"]``: the specialists' successful
+episodes (every episode full; what behaviour cloning, dynamics pretraining and residual training
+read), and DAgger data, where the generalist acted and the specialist labelled (``actions`` are
+the specialist's, ``targets`` follow the generalist's), each episode kept up to its drop
+(``length``). Readers that need whole episodes call ``require_full_episodes``.
 
 Why this format: plain ``.npy`` files per shard (numpy only, no new dependency) are read with
 ``mmap_mode="r"``, so readers stream data larger than memory and pick only the fields they need
@@ -20,6 +26,7 @@ obj_quat        (T+1, 4)    object orientation (w, x, y, z), hand frame
 axis            (3,)        commanded axis, world frame
 wrist           (4,)        wrist orientation (w, x, y, z), world <- hand
 object_id       ()          index into the manifest's ``objects``
+length          ()          valid control steps (T unless the episode ended in a drop)
 ==============  ==========  ===========================================================
 
 The generalist's observation at step t is rebuilt from q and targets: the 10 pairs
@@ -38,7 +45,9 @@ import numpy as np
 FIELDS = {
     "q": ("T+1", 16), "targets": ("T+1", 16), "actions": ("T", 16),
     "obj_pos": ("T+1", 3), "obj_quat": ("T+1", 4), "axis": (None, 3), "wrist": (None, 4), "object_id": (None, None),
+    "length": (None, None),
 }
+_INTEGER_FIELDS = ("object_id", "length")
 MANIFEST = "manifest.json"
 
 
@@ -84,6 +93,7 @@ class RolloutWriter:
         return sum(s["episodes"] for s in self.manifest["shards"]) + len(self._buffer["q"])
 
     def add(self, **episode) -> None:
+        episode.setdefault("length", self.steps)
         missing = set(FIELDS) - set(episode)
         if missing:
             raise DatasetError(f"episode lacks fields {sorted(missing)}")
@@ -101,7 +111,7 @@ class RolloutWriter:
         tmp.mkdir()
         shapes = _shapes(self.steps, n)
         for k in FIELDS:
-            arr = np.stack(self._buffer[k]).astype(np.int64 if k == "object_id" else np.float32)
+            arr = np.stack(self._buffer[k]).astype(np.int64 if k in _INTEGER_FIELDS else np.float32)
             if arr.shape != shapes[k]:
                 raise DatasetError(f"{name}: field {k} has shape {arr.shape}, expected {shapes[k]}")
             np.save(tmp / f"{k}.npy", arr)
@@ -139,6 +149,11 @@ class RolloutDataset:
         """What the collection recorded: specialist, objects, reality, wrists, axis set."""
         return self.manifest.get("meta", {})
 
+    def require_full_episodes(self, purpose: str) -> None:
+        if self.meta.get("partial_episodes"):
+            raise DatasetError(f"{self.root}: DAgger data (episodes cut at their drop) cannot be used for {purpose}; "
+                               "use a dataset of successful specialist episodes")
+
     @property
     def episodes(self) -> int:
         return sum(s["episodes"] for s in self.manifest["shards"])
@@ -151,6 +166,9 @@ class RolloutDataset:
         out = {}
         for k in fields:
             f = path / f"{k}.npy"
+            if k == "length" and not f.exists():                   # written before the field existed
+                out[k] = np.full(info["episodes"], self.steps, np.int64)
+                continue
             try:
                 arr = np.load(f, mmap_mode="r")
             except (OSError, ValueError) as exc:

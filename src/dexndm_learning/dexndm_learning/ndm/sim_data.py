@@ -55,6 +55,7 @@ def rollout_actions(root: str | Path, wrist: str | None = None, steps: int | Non
     """The actions of a rollout dataset's episodes (only those at ``wrist`` if given), cut to
     their first ``steps`` steps; possibly empty."""
     ds = RolloutDataset.open(root)
+    ds.require_full_episodes("action replay")
     actions, start = [], []
     for shard in ds.iter_shards(("actions", "targets", "wrist")):
         keep = np.ones(len(shard["wrist"]), bool)

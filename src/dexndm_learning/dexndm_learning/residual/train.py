@@ -195,7 +195,7 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
     ndm = ndm.eval().requires_grad_(False)
-    bank = EpisodeBank(cfg.data)
+    bank = EpisodeBank(cfg.data, purpose="residual training")
     train_eps, val_eps = split_episodes(bank.episodes, cfg.val_fraction, rng)
     starts = chunk_starts(bank.steps, window, cfg.chunk)
     train_chunks, val_chunks = episode_chunks(train_eps, starts), episode_chunks(val_eps, starts)
