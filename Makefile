@@ -8,9 +8,10 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
-# The main job: the committed generalist rotating a cylinder on the simulated hand (palm up, +z).
+# The main job: the committed generalist rotating a cylinder on the simulated hand (palm up, -z:
+# the sense its teacher, specialist (a), keeps the object in; see docs/results.md).
 main: setup
-	$(PY) -m dexndm_control.cli rotate --sim --wrist palm_up --axis 0 0 1 --duration 15 --out outputs/main
+	$(PY) -m dexndm_control.cli rotate --sim --wrist palm_up --axis 0 0 -1 --duration 15 --out outputs/main
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
