@@ -10,10 +10,13 @@ checkpoint on validation loss is kept and exported as a deployable artifact (``p
 
 With ``balance`` (the default) every (specialist, commanded axis) group is drawn equally often
 (the specialist is the one named in each dataset's manifest, so a top-up collection of one sense
-joins its specialist's group). A
-specialist keeps far more episodes in its easy sense than in its hard one (specialist (a) keeps
-mostly -z episodes), and a palm-down specialist keeps far fewer than a palm-up one; drawing
-episodes uniformly would teach the generalist little else than the easiest condition.
+joins its specialist's group). A specialist keeps far more episodes in its easy sense than in its
+hard one (specialist (a) keeps mostly -z episodes), and a palm-down specialist keeps far fewer
+than a palm-up one; drawing episodes uniformly would teach the generalist little else than the
+easiest condition.
+
+``init`` continues from a policy artifact (weights and input normalization), as DAgger rounds do
+(``collect-rollouts --student``).
 """
 from __future__ import annotations
 
