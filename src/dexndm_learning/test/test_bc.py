@@ -79,14 +79,14 @@ def test_export_rejects_foreign_files(tmp_path):
     assert ResidualMLP(8, 2, width=4, blocks=1)(torch.zeros(1, 8)).shape == (1, 2)
 
 
-def _synthetic_dataset(root, axes, specialist):
-    """Episodes of 5 steps whose only distinguishing field is the commanded axis."""
+def _synthetic_dataset(root, axes, specialist, steps=5, lengths=None, **meta):
+    """Episodes of zeros whose only distinguishing fields are the commanded axis and the length."""
     from dexndm_learning.data.rollout_dataset import RolloutWriter
-    writer = RolloutWriter(root, steps=5, meta={"specialist": specialist})
-    for axis in axes:
-        writer.add(q=np.zeros((6, 16)), targets=np.zeros((6, 16)), actions=np.zeros((5, 16)),
-                   obj_pos=np.zeros((6, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (6, 1)), axis=np.asarray(axis, float),
-                   wrist=np.array([1.0, 0, 0, 0]), object_id=0)
+    writer = RolloutWriter(root, steps=steps, meta={"specialist": specialist, **meta})
+    for axis, length in zip(axes, lengths or [steps] * len(axes)):
+        writer.add(q=np.zeros((steps + 1, 16)), targets=np.zeros((steps + 1, 16)), actions=np.zeros((steps, 16)),
+                   obj_pos=np.zeros((steps + 1, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (steps + 1, 1)),
+                   axis=np.asarray(axis, float), wrist=np.array([1.0, 0, 0, 0]), object_id=0, length=length)
     writer.close()
 
 
@@ -124,13 +124,7 @@ def test_dagger_records_the_labels_on_the_students_states_and_cuts_episodes_at_t
 
 def test_bc_samples_only_the_steps_before_an_episodes_drop(tmp_path):
     from dexndm_learning.bc.train import EpisodeBank
-    from dexndm_learning.data.rollout_dataset import RolloutWriter
-    writer = RolloutWriter(tmp_path / "ds", steps=50, meta={"specialist": "a", "partial_episodes": True})
-    for length in (3, 50):
-        writer.add(q=np.zeros((51, 16)), targets=np.zeros((51, 16)), actions=np.zeros((50, 16)),
-                   obj_pos=np.zeros((51, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (51, 1)), axis=np.array([0, 0, 1.0]),
-                   wrist=np.array([1.0, 0, 0, 0]), object_id=0, length=length)
-    writer.close()
+    _synthetic_dataset(tmp_path / "ds", [[0, 0, 1.0]] * 2, "a", steps=50, lengths=[3, 50], partial_episodes=True)
     bank = EpisodeBank([tmp_path / "ds"])
     steps = bank.sample_steps(np.array([0] * 500 + [1] * 500), np.random.default_rng(0))
     assert steps[:500].max() == 2 and steps[500:].max() > 40

@@ -101,15 +101,14 @@ def main(argv=None) -> int:
     env, teacher = specialist_actor(run, args.num_envs, args.seed,
                                     env_overrides={"axis_set": args.axis_set} if args.axis_set else None)
     meta = {"specialist": run.name}
+    act, label = teacher, None
     if args.student:
         from dexndm_learning.policy.artifact import load_policy
 
         student = load_policy(args.student)
         meta["student"] = str(args.student)
-        print(collect(env, lambda obs: student(obs["proprio"]), Path(args.out), args.episodes, args.resume, meta,
-                      label=teacher))
-    else:
-        print(collect(env, teacher, Path(args.out), args.episodes, args.resume, meta))
+        act, label = (lambda obs: student(obs["proprio"])), teacher
+    print(collect(env, act, Path(args.out), args.episodes, args.resume, meta, label=label))
     return 0
 
 
