@@ -139,8 +139,9 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Load ``path`` into dataclass ``cls``; errors name the file."""
+def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> T:
+    """Load ``path`` into dataclass ``cls``, top-level keys of ``overrides`` replacing the file's;
+    errors name the file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -148,7 +149,8 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    return from_dict(cls, data, where=str(path))
+    where = f"{path} with overrides {sorted(overrides)}" if overrides else str(path)
+    return from_dict(cls, {**data, **(overrides or {})}, where=where)
 
 
 def to_dict(obj: Any) -> Any:

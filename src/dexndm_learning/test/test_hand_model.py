@@ -123,3 +123,39 @@ def test_step_response_every_joint_from_open_pose():
         sim.step(int(1.0 / sim.timestep))
         assert abs(sim.joint_positions()[j] - target[j]) < 0.05, jo.JOINT_NAMES[j]
         assert sim.self_contacts() == []
+
+
+def _palm_touches(model, point_palm) -> bool:
+    """Whether a 1 mm sphere at ``point_palm`` (palm frame) would touch a palm geom."""
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    palm = model.body("palm").id
+    world = data.xpos[palm] + data.xmat[palm].reshape(3, 3) @ np.asarray(point_palm)
+    for g in np.flatnonzero(model.geom_bodyid == palm):
+        local = data.geom_xmat[g].reshape(3, 3).T @ (world - data.geom_xpos[g])
+        if np.all(np.abs(local) <= model.geom_size[g] + 0.001):
+            return True
+    return False
+
+
+def test_palm_shapes_differ_where_the_published_palm_is_open():
+    slab = hand_spec(HandConfig.load("hand", {"palm": "slab"})).compile()
+    published = hand_spec(HandConfig.load("hand", {"palm": "published"})).compile()
+    count = lambda m: int(np.sum(m.geom_bodyid == m.body("palm").id))   # noqa: E731
+    assert (count(slab), count(published)) == (1, 10)
+    heel_thumb_side = (-0.08, 0.0, -0.03)     # where the thumb's metacarpal sits, not palm
+    next_to_fingers = (-0.02, -0.04, -0.03)   # the published face is recessed here
+    heel = (-0.07, -0.05, -0.033)             # both palms have their face here
+    assert _palm_touches(slab, heel_thumb_side) and not _palm_touches(published, heel_thumb_side)
+    assert _palm_touches(slab, next_to_fingers) and not _palm_touches(published, next_to_fingers)
+    assert _palm_touches(slab, heel) and _palm_touches(published, heel)
+    for pose in (jo.OPEN_POSE, jo.CANONICAL_GRASP):
+        sim = HandSim(cfg=HandConfig.load("hand", {"palm": "published"}), initial_q=pose)
+        assert sim.self_contacts() == []
+
+
+def test_unknown_palm_and_override_keys_are_named():
+    with pytest.raises(ValueError, match="unknown palm shape 'round'"):
+        hand_spec(HandConfig(palm="round"))
+    with pytest.raises(Exception, match=r"hand.yaml with overrides \['palms'\]: unknown key"):
+        HandConfig.load("hand", {"palms": "published"})

@@ -144,11 +144,19 @@ def test_observation_groups_have_documented_sizes():
     ("wrists", ["palm_sideways"], "palm_down"),
     ("axis_set", "diagonal", "general"),
     ("object_set", "teapots", "normal_cylinders"),
+    ("hand_overrides", {"palm": "round"}, "published"),
 ])
 def test_bad_names_list_valid_choices(field, value, valid):
     cfg = dataclasses.replace(EnvConfig(num_envs=2), **{field: value})
     with pytest.raises(ValueError, match=valid):
         RotationEnv(cfg)
+
+
+def test_hand_overrides_reach_the_simulated_hand():
+    env = quiet_env("palm_up", n=2, hand_overrides={"palm": "published"})
+    model = env.base_models[0]
+    assert env.hand_cfg.palm == "published"
+    assert int(np.sum(model.geom_bodyid == model.body("palm").id)) == 10
 
 
 def test_goal_oriented_evaluation_succeeds_only_when_the_goal_is_reached():

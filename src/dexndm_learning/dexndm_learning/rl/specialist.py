@@ -185,7 +185,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             if cfg.env.curriculum.balance_axes_ema > 0:      # the running TTF exists only then
                 for a, ttf in zip(env.env.axes, env.env.axis_ttf):
                     writer.add_scalar(f"axis_ttf/{axis_label(a)}", ttf, env_steps)
-            writer.add_scalar("train/action_std", float(alg.get_policy().output_std.mean()), env_steps)
+            writer.add_scalar("train/action_std", float(alg.get_policy().output_std.detach().mean()), env_steps)
             writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
             writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)
             csv_out.writerow([it, env_steps, round(wall, 1), round(mean_rew, 4),

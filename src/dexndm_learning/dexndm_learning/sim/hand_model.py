@@ -44,14 +44,16 @@ class HandConfig:
     noslip_iterations: int = 3         # see config/hand.yaml: stops soft-contact creep
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)
     self_collision: bool = True
+    palm: str = "slab"                 # palm collision shape: a key of PALM_SHAPES
+
 
     @property
     def control_dt(self) -> float:
         return self.timestep * self.substeps
 
     @classmethod
-    def load(cls, name: str = "hand") -> "HandConfig":
-        return load_yaml(cls, resolve_config(name))
+    def load(cls, name: str = "hand", overrides: dict | None = None) -> "HandConfig":
+        return load_yaml(cls, resolve_config(name), overrides)
 
 
 # --- kinematic tree (Menagerie right hand) ----------------------------------------------------
@@ -78,10 +80,30 @@ _MASS = {"palm": 0.237, "bs": 0.044, "px": 0.032, "md": 0.037, "ds": 0.016,
          "th_mp": 0.032, "th_bs": 0.003, "th_px": 0.038, "th_ds": 0.049}
 
 # --- collision shapes, palm frame at the flat pose ---------------------------------------------
-# ("box", center, half sizes) with box axes along the palm axes, or ("capsule", p0, p1, radius).
+# ("box", center, half sizes[, quat wxyz]) with box axes along the palm axes unless a quat turns
+# them, or ("capsule", p0, p1, radius).
 _FINGER_Y = {"if": 0.0085, "mf": -0.0369, "rf": -0.0823}   # finger centre lines (from the FK)
+PALM_SHAPES: dict[str, list[tuple]] = {
+    # One slab under the whole palmar side: the shape every committed model was trained with.
+    "slab": [("box", (-0.047, -0.040, -0.0115), (0.047, 0.055, 0.023))],
+    # The ten boxes of the right LEAP palm in MuJoCo MPC's leap_rh.xml (made from the LEAP URDF's
+    # meshes; same palm frame). Unlike the slab, the palmar face is 5-16 mm lower next to the
+    # finger row (x > -0.036) than at the heel, and the heel has no palmar face on the thumb side
+    # (x < -0.056, y > -0.027), where the thumb's metacarpal sits.
+    "published": [
+        ("box", (-0.009, 0.008, -0.011), (0.011, 0.013, 0.017)),
+        ("box", (-0.009, -0.037, -0.011), (0.011, 0.013, 0.017)),
+        ("box", (-0.009, -0.082, -0.011), (0.011, 0.013, 0.017)),
+        ("box", (-0.066, -0.078, -0.0115), (0.029, 0.01, 0.023), (0.989016, 0, 0, -0.147806)),
+        ("box", (-0.03, -0.035, -0.003), (0.01, 0.06, 0.015)),
+        ("box", (-0.032, -0.035, -0.024), (0.005, 0.06, 0.01), (0.923956, 0, 0.382499, 0)),
+        ("box", (-0.048, -0.033, -0.0115), (0.012, 0.058, 0.023)),
+        ("box", (-0.078, -0.053, -0.0115), (0.022, 0.026, 0.023)),
+        ("box", (-0.098, -0.009, -0.006), (0.002, 0.018, 0.017)),
+        ("box", (-0.078, -0.003, 0.01), (0.022, 0.028, 0.002)),
+    ],
+}
 _SHAPES: dict[str, list[tuple]] = {
-    "palm": [("box", (-0.047, -0.040, -0.0115), (0.047, 0.055, 0.023))],
     "th_mp": [("box", (-0.080, -0.0014, -0.014), (0.011, 0.013, 0.017))],
     "th_bs": [("box", (-0.0823, 0.022, -0.018), (0.009, 0.008, 0.010))],
     "th_px": [("capsule", (-0.0823, 0.031, -0.021), (-0.0823, 0.060, -0.021), 0.011)],
@@ -158,7 +180,9 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
                     range=[lower[i], upper[i]], limited=mujoco.mjtLimited.mjLIMITED_TRUE,
                     damping=cfg.joint_damping, armature=cfg.armature, frictionloss=cfg.frictionloss)
         bodies[body] = b
-    for body, shapes in _SHAPES.items():
+    if cfg.palm not in PALM_SHAPES:
+        raise ValueError(f"HandConfig.palm: unknown palm shape '{cfg.palm}'; valid: {sorted(PALM_SHAPES)}")
+    for body, shapes in {"palm": PALM_SHAPES[cfg.palm], **_SHAPES}.items():
         b_pos, b_rot = frames[body]
         inv = b_rot.inv()
         mass = (_MASS[body] if body in _MASS else _MASS[body.split("_")[-1]]) / len(shapes)
@@ -166,10 +190,11 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
             common = dict(name=f"{body}_col{k}", mass=mass, friction=[cfg.hand_friction, 0.005, 0.0001],
                           condim=3, rgba=[0.15, 0.15, 0.15, 1] if body == "palm" else [0.2, 0.2, 0.25, 1])
             if shape[0] == "box":
-                _, center, half = shape
+                _, center, half, *turn = shape
                 local = inv.apply(np.subtract(center, b_pos))
-                # Box axes stay aligned with the palm axes.
-                bodies[body].add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(local), quat=list(to_wxyz(inv)),
+                w, x, y, z = turn[0] if turn else (1.0, 0.0, 0.0, 0.0)
+                rot = inv * Rotation.from_quat([x, y, z, w])
+                bodies[body].add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(local), quat=list(to_wxyz(rot)),
                                       size=list(half), **common)
             else:
                 _, p0, p1, radius = shape

@@ -22,6 +22,7 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -95,6 +96,7 @@ class EnvConfig:
     disturbance_prob: float = 0.25
     drop_distance: float = 0.06          # m the object may move from its initial position
     hand: str = "hand"
+    hand_overrides: dict[str, Any] = field(default_factory=dict)   # HandConfig keys replacing the file's
     reality: str = "nominal"             # config/reality/<name>.yaml: the world the env simulates
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -117,7 +119,7 @@ class RotationEnv:
     def __init__(self, cfg: EnvConfig):
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
-        self.hand_cfg = HandConfig.load(cfg.hand)
+        self.hand_cfg = HandConfig.load(cfg.hand, cfg.hand_overrides)
         for w in cfg.wrists:
             if w != "random" and w not in NAMED_WRISTS:
                 raise ValueError(f"unknown wrist '{w}'; valid: {list(NAMED_WRISTS) + ['random']}")
