@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from dexndm_learning import joint_order
 from dexndm_learning.config import load_yaml, resolve_config
-from dexndm_learning.sim.wrist import to_wxyz, wrist_quat
+from dexndm_learning.sim.wrist import from_wxyz, to_wxyz, wrist_quat
 
 
 @dataclass
@@ -45,7 +45,6 @@ class HandConfig:
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)
     self_collision: bool = True
     palm: str = "slab"                 # palm collision shape: a key of PALM_SHAPES
-
 
     @property
     def control_dt(self) -> float:
@@ -192,8 +191,7 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
             if shape[0] == "box":
                 _, center, half, *turn = shape
                 local = inv.apply(np.subtract(center, b_pos))
-                w, x, y, z = turn[0] if turn else (1.0, 0.0, 0.0, 0.0)
-                rot = inv * Rotation.from_quat([x, y, z, w])
+                rot = inv * from_wxyz(turn[0]) if turn else inv
                 bodies[body].add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, pos=list(local), quat=list(to_wxyz(rot)),
                                       size=list(half), **common)
             else:
