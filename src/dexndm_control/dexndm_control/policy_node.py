@@ -46,6 +46,7 @@ from dexndm_control.tick_clock import TickClock
 from dexndm_learning import joint_order
 from dexndm_learning.config import ConfigError, repo_root
 from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.wrist import wrist_quat
 from dexndm_msgs.msg import PolicyStatus, RotationCommand
 
@@ -74,6 +75,7 @@ class PolicyNode(Node):
         super().__init__(node_name, **kwargs)
         self.declare_parameter("base_policy", "models/generalist/base.pt")
         self.declare_parameter("residual_policy", "")
+        self.declare_parameter("hand_config", "hand")
         self.declare_parameter("rate_hz", 20.0)
         self.declare_parameter("trigger", "timer")
         self.declare_parameter("wrist_source", "fixed")
@@ -103,8 +105,13 @@ class PolicyNode(Node):
         torch.set_num_threads(int(p("torch_threads")))
         base_path = resolve_model_path(p("base_policy"))
         residual_path = resolve_model_path(p("residual_policy")) if p("residual_policy") else None
+        hand_version = HandConfig.load(p("hand_config")).version
+        policies = [load_policy(base_path), load_policy(residual_path) if residual_path else None]
+        for path, policy in zip((base_path, residual_path), policies):
+            if policy is not None:
+                policy.check_hand(hand_version, path)
         self.runtime = PolicyRuntime(
-            load_policy(base_path), load_policy(residual_path) if residual_path else None,
+            *policies,
             SafetyConfig(max_step=float(p("max_step_rad")), residual_max=float(p("residual_max_rad")),
                          state_timeout=float(p("state_timeout_s")),
                          wrist_timeout=float(p("wrist_timeout_s")) if wrist_source == "topic" else math.inf))

@@ -30,14 +30,16 @@ def test_model_matches_the_fact_sheet():
     np.testing.assert_allclose(tips_palm[3], [-0.081, 0.122, -0.021], atol=0.002)
 
 
-def test_no_self_contact_at_open_and_canonical_poses():
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_no_self_contact_at_open_and_canonical_poses(version):
     for pose in (jo.OPEN_POSE, jo.CANONICAL_GRASP):
-        sim = HandSim(initial_q=pose)
+        sim = HandSim(cfg=HandConfig(version=version), initial_q=pose)
         assert sim.self_contacts() == []
 
 
-def test_positive_flexion_closes_toward_the_palmar_side():
-    sim = HandSim(wrist="palm_up")
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_positive_flexion_closes_toward_the_palmar_side(version):
+    sim = HandSim(cfg=HandConfig(version=version), wrist="palm_up")
     z0 = sim.data.site_xpos[sim.model.site("mf_ds_tip").id][2]
     sim.reset(np.where(np.arange(16) == 4, 1.0, 0.0))   # mf_mcp
     assert sim.data.site_xpos[sim.model.site("mf_ds_tip").id][2] > z0 + 0.05   # palm up: palmar = +z

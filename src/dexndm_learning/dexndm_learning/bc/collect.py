@@ -67,7 +67,8 @@ def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = Fals
     it holds ``episodes`` (or ``max_batches`` batches were tried this run: a policy that always
     drops would loop forever)."""
     meta = dict(meta or {}, objects=[o.name for o in env.objects], reality=env.cfg.reality,
-                wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set, partial_episodes=label is not None)
+                wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set, partial_episodes=label is not None,
+                hand_version=env.hand_cfg.version)
     writer = RolloutWriter(out, steps=env.cfg.episode_steps, meta=meta, resume=resume)
     kept = tried = 0
     bar = tqdm(total=episodes, initial=writer.episodes, desc="rollouts", unit="ep")
@@ -106,6 +107,7 @@ def main(argv=None) -> int:
         from dexndm_learning.policy.artifact import load_policy
 
         student = load_policy(args.student)
+        student.check_hand(env.hand_cfg.version, args.student)
         meta["student"] = str(args.student)
         act, label = (lambda obs: student(obs["proprio"])), teacher
     print(collect(env, act, Path(args.out), args.episodes, args.resume, meta, label=label))

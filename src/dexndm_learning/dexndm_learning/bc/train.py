@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from dexndm_learning.config import to_dict
 from dexndm_learning.data.rollout_dataset import RolloutDataset, proprio_obs
+from dexndm_learning.sim.hand_model import check_hand_version
 from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, load_policy, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 
@@ -64,8 +65,12 @@ class EpisodeBank:
     def __init__(self, roots: list[str | Path], purpose: str | None = None):
         parts: dict[str, list] = {k: [] for k in ("q", "targets", "actions", "wrist", "axis", "length")}
         source, names = [], {}
+        self.hand_version = None
         for root in roots:
             ds = RolloutDataset.open(root)
+            if self.hand_version is None:
+                self.hand_version = ds.hand_version
+            check_hand_version(ds.hand_version, self.hand_version, f"dataset {root} (the first was made on {self.hand_version})")
             if purpose:
                 ds.require_full_episodes(purpose)
             name = names.setdefault(ds.meta.get("specialist", str(root)), len(names))
@@ -119,6 +124,7 @@ def train(cfg: BCConfig, out: Path) -> dict:
 
     if cfg.init:
         start = load_policy(cfg.init)
+        start.check_hand(bank.hand_version, cfg.init)
         net, mean, std = start.net.train(), start.spec.obs_mean, start.spec.obs_std
         cfg = dataclasses.replace(cfg, width=net.arch["width"], blocks=net.arch["blocks"])
     else:
@@ -133,7 +139,7 @@ def train(cfg: BCConfig, out: Path) -> dict:
     (out / "bc_config.json").write_text(json.dumps(to_dict(cfg), indent=1))
     writer = SummaryWriter(str(out / "tb"))
     best = float("inf")
-    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale)
+    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, hand_version=bank.hand_version)
     steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
     history = []
     for epoch in tqdm(range(cfg.epochs), desc="BC", unit="epoch"):

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dexndm_learning.sim.hand_model import check_hand_version
+
 FIELDS = {
     "q": ("T+1", 16), "targets": ("T+1", 16), "actions": ("T", 16),
     "obj_pos": ("T+1", 3), "obj_quat": ("T+1", 4), "axis": (None, 3), "wrist": (None, 4), "object_id": (None, None),
@@ -81,6 +83,8 @@ class RolloutWriter:
             self.manifest = json.loads((self.root / MANIFEST).read_text())
             if self.manifest["steps"] != steps:
                 raise DatasetError(f"{self.root}: existing dataset has {self.manifest['steps']} steps per episode")
+            check_hand_version(self.manifest.get("meta", {}).get("hand_version"), (meta or {}).get("hand_version", "v1"),
+                               f"dataset {self.root}")
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self.manifest = {"format": "dexndm-rollouts-v1", "steps": steps, "shards": [], "meta": meta or {}}
@@ -148,6 +152,11 @@ class RolloutDataset:
     def meta(self) -> dict:
         """What the collection recorded: specialist, objects, reality, wrists, axis set."""
         return self.manifest.get("meta", {})
+
+    @property
+    def hand_version(self) -> str:
+        """The hand version the episodes were simulated on (``v1`` for datasets older than versions)."""
+        return self.meta.get("hand_version") or "v1"
 
     def require_full_episodes(self, purpose: str) -> None:
         if self.meta.get("partial_episodes"):

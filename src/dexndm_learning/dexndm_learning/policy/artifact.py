@@ -7,7 +7,8 @@ One ``.pt`` file (``torch.save`` of a plain dict, loaded with ``weights_only=Tru
 - ``arch``: ResidualMLP constructor arguments; ``state_dict``: its weights;
 - ``spec``: ``history`` (10), ``joint_names`` (our order, checked at load), ``obs_mean`` /
   ``obs_std`` (input normalization), ``action_scale`` (1/24: target += scale x action),
-  ``action_clip`` (1.0), and for residuals ``residual_bound`` (the tanh output bound, rad).
+  ``action_clip`` (1.0), ``hand_version`` (the simulated hand it was made on; files without it
+  were made on ``v1``), and for residuals ``residual_bound`` (the tanh output bound, rad).
 
 Inputs (see ``sim.rotation_env``): base policy obs = 10 steps of (q_k, a_{k-1}) interleaved
 (320), wrist quaternion (w, x, y, z) (4), axis in the world frame (3). A residual policy takes
@@ -23,6 +24,7 @@ import torch
 
 from dexndm_learning import joint_order
 from dexndm_learning.policy.residual_mlp import ResidualMLP
+from dexndm_learning.sim.hand_model import check_hand_version
 
 FORMAT = "dexndm-policy-v1"
 BASE_OBS_DIM = 10 * 32 + 4 + 3
@@ -40,6 +42,7 @@ class PolicySpec:
     action_scale: float
     action_clip: float = 1.0
     residual_bound: float | None = None
+    hand_version: str = "v1"     # the hand the training data was simulated on (sim.hand_model)
 
 
 class DeployablePolicy:
@@ -51,6 +54,10 @@ class DeployablePolicy:
         self.spec = spec
         self._mean = torch.as_tensor(spec.obs_mean, dtype=torch.float32)
         self._std = torch.as_tensor(spec.obs_std, dtype=torch.float32)
+
+    def check_hand(self, version: str, what) -> None:
+        """Refuse to drive a hand of another version than the one this policy was made on."""
+        check_hand_version(self.spec.hand_version, version, f"policy {what}")
 
     @property
     def obs_dim(self) -> int:
@@ -83,6 +90,7 @@ def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec)
             "action_scale": float(spec.action_scale),
             "action_clip": float(spec.action_clip),
             "residual_bound": None if spec.residual_bound is None else float(spec.residual_bound),
+            "hand_version": spec.hand_version,
         },
     }
     path = Path(path)
@@ -108,4 +116,4 @@ def load_policy(path: str | Path) -> DeployablePolicy:
     return DeployablePolicy(blob["kind"], net, PolicySpec(
         history=int(spec["history"]), obs_mean=spec["obs_mean"].numpy(), obs_std=spec["obs_std"].numpy(),
         action_scale=float(spec["action_scale"]), action_clip=float(spec["action_clip"]),
-        residual_bound=spec["residual_bound"]))
+        residual_bound=spec["residual_bound"], hand_version=spec.get("hand_version") or "v1"))

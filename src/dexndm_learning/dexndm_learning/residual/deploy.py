@@ -44,6 +44,9 @@ class BaseResidualActor:
         self.env = env
         self.base = _policy(base, "base")
         self.residual = None if residual is None else _policy(residual, "residual")
+        for name, policy in (("base", self.base), ("residual", self.residual)):
+            if policy is not None:
+                policy.check_hand(env.hand_cfg.version, base if name == "base" else residual)
         if self.residual is not None and (self.residual.obs_dim != self.base.obs_dim + joint_order.NUM_JOINTS
                                           or self.residual.spec.residual_bound is None):
             raise ValueError(f"residual wants {self.residual.obs_dim} inputs and bound "

@@ -207,7 +207,8 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     nn.init.zeros_(net.out.weight)
     nn.init.zeros_(net.out.bias)
     policy = BoundedResidual(net, mean, std, cfg.residual_bound)
-    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, residual_bound=cfg.residual_bound)
+    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, residual_bound=cfg.residual_bound,
+                      hand_version=bank.hand_version)
 
     steps_per_epoch = math.ceil(len(train_chunks) / cfg.batch_chunks)
     total = cfg.epochs * steps_per_epoch

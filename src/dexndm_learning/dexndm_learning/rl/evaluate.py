@@ -166,7 +166,8 @@ def evaluate(make_actor, title: str, out_dir: Path, seeds=(0, 1, 2)) -> dict:
     return summary
 
 
-def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides: dict | None = None):
+def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides: dict | None = None,
+                     checkpoint: str = "checkpoint.pt"):
     """(env, act) for a trained specialist: its training conditions, changed by ``env_overrides``
     (which win over ``num_envs`` and the seed); the default seed is 1000 + seed so it never
     replays a training stream. The policy acts with its mean."""
@@ -175,7 +176,7 @@ def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides:
     cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
     env_cfg = dataclasses.replace(cfg.env, **{"num_envs": num_envs, "seed": 1000 + seed, **(env_overrides or {})})
     runner, venv = make_runner(dataclasses.replace(cfg, env=env_cfg))
-    load_checkpoint(runner, run_dir / "checkpoint.pt")
+    load_checkpoint(runner, run_dir / checkpoint)
     policy = runner.get_inference_policy()
 
     def act(obs):
@@ -191,6 +192,7 @@ def artifact_actor(policy_path: Path, env_cfg, seed: int):
 
     policy = load_policy(policy_path)
     env = RotationEnv(dataclasses.replace(env_cfg, seed=1000 + seed))
+    policy.check_hand(env.hand_cfg.version, policy_path)
     return env, lambda obs: policy(obs["proprio"])
 
 
@@ -204,6 +206,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wrists", nargs="+", default=None,
                     help="evaluate under these wrists instead of the run's (e.g. the six named ones for a run "
                          "trained on random wrists: palm_up palm_down thumb_up thumb_down base_up base_down)")
+    ap.add_argument("--checkpoint", default="checkpoint.pt",
+                    help="checkpoint file in the run folder, e.g. checkpoint_30min.pt (a wall-clock snapshot)")
     ap.add_argument("--out", default=None, help="default <run>/eval")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--num-envs", type=int, default=256)
@@ -222,7 +226,7 @@ def main(argv=None) -> int:
                            Path(args.out or run / "eval_policy"), args.seeds)
     else:
         title = run.name
-        summary = evaluate(lambda seed: specialist_actor(run, args.num_envs, seed, overrides), title,
+        summary = evaluate(lambda seed: specialist_actor(run, args.num_envs, seed, overrides, args.checkpoint), title,
                            Path(args.out or run / "eval"), args.seeds)
     print(markdown_table(summary, title))
     return 0

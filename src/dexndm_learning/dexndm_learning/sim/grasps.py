@@ -22,7 +22,7 @@ from mujoco import rollout
 
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import FLEXION_JOINTS
-from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, joint_qpos_addr
+from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, check_hand_version, joint_qpos_addr
 from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, wrist_quat
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -117,16 +117,20 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
     centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
     key = ["grasps-v2", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
     what = f"{obj.name}, wrist {name} ({len(quats)} x {cfg.candidates} candidates)"
-    return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread), what)
+    return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread), what,
+                  hand_cfg.version)
 
 
-def cached(key_parts: list, make, what: str = "grasps") -> GraspSet:
+def cached(key_parts: list, make, what: str = "grasps", hand_version: str = "v1") -> GraspSet:
     """Load the grasp set identified by ``key_parts`` from disk, or ``make()`` and store it
-    (saying so on stderr: a first run under new conditions simulates for minutes before training)."""
+    (saying so on stderr: a first run under new conditions simulates for minutes before training).
+    The file records the hand version it was simulated on; one made on another is refused."""
     key = hashlib.sha256(repr(key_parts).encode()).hexdigest()[:20]
     path = cache_dir() / f"{key}.npz"
     if path.exists():
         with np.load(path) as z:
+            made_on = str(z["hand_version"]) if "hand_version" in z else None
+            check_hand_version(made_on, hand_version, f"grasp cache {path}")
             return GraspSet(states=z["states"], targets=z["targets"], wrists=z["wrists"])
     print(f"start grasps: simulating {what} (not cached yet)", file=sys.stderr, flush=True)
     t0 = time.monotonic()
@@ -135,6 +139,6 @@ def cached(key_parts: list, make, what: str = "grasps") -> GraspSet:
           file=sys.stderr, flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, states=grasps.states, targets=grasps.targets, wrists=grasps.wrists)
+    np.savez(tmp, states=grasps.states, targets=grasps.targets, wrists=grasps.wrists, hand_version=hand_version)
     os.replace(tmp, path)
     return grasps

@@ -6,6 +6,17 @@ motor blocks and the palm, capsules for the phalanges, chosen for speed and stab
 Shapes are written in the palm frame at the flat open pose (easy to read and check against the
 fact sheet) and moved into each body's frame when the model is built.
 
+Two hand versions (``HandConfig.version``), recorded by every artifact made on one:
+
+- ``v1``: the distal links end at the fingertip pads' centroids (16-17 mm short of the real
+  fingertips) and inertias come from our collision primitives. Every model committed before
+  the v2 retraining was made on it.
+- ``v2``: distal links as on the real hand: the bracket boxes of Menagerie's distal links and
+  fingertip pads fitted to Menagerie's fingertip collision meshes (a box and an ellipsoid per tip,
+  ``scripts/fit_fingertips.py``: every sampled mesh point within 2 mm of our surface, the tip end
+  within 1.1 mm); fingertip sites at the pads' contact centres; every body's mass, centre of mass
+  and inertia copied from Menagerie (``_INERTIALS_V2``).
+
 Joints are position-controlled by ``general`` actuators implementing
 ``tau = clip(kp (target - q) - kd qdot, -tau_max, tau_max)`` with ``kp``, ``kd`` and ``tau_max``
 per joint, so a reality profile can change them on a compiled model.
@@ -45,6 +56,7 @@ class HandConfig:
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)
     self_collision: bool = True
     palm: str = "slab"                 # palm collision shape: a key of PALM_SHAPES
+    version: str = "v1"                # hand geometry and inertia: a key of HAND_VERSIONS
 
     @property
     def control_dt(self) -> float:
@@ -125,6 +137,69 @@ _EXCLUDE_WITH_PALM = ("th_mp", "th_bs", "th_px", "if_bs", "mf_bs", "rf_bs", "if_
 _FINGER_LINKS = {f: [f"{f}_{p}" for p in ("bs", "px", "md", "ds")] for f in ("if", "mf", "rf")}
 _FINGER_LINKS["th"] = ["th_mp", "th_bs", "th_px", "th_ds"]
 
+# --- v2: distal links and inertias from MuJoCo Menagerie's LEAP Hand (MIT; google-deepmind/
+# mujoco_menagerie leap_hand/right_hand.xml, derived from the dexsuite LEAP URDF) ------------------
+# Shapes in the distal body's own frame (the finger points along -y, the pad faces -x).
+# ("box", centre, half sizes) or ("ellipsoid", centre, radii).
+_FINGER_DS_V2 = [
+    ("box", (0.0, -0.017, 0.015), (0.01, 0.003, 0.015)),       # Menagerie's bracket boxes
+    ("box", (0.0, -0.006, 0.03), (0.007, 0.011, 0.002)),
+    ("box", (0.0, -0.006, -0.001), (0.007, 0.011, 0.002)),
+    ("box", (-0.00132, -0.03214, 0.01396), (0.00909, 0.01231, 0.01154)),  # pad, fitted to tip.obj
+    ("ellipsoid", (-0.0030, -0.0405, 0.0146), (0.0098, 0.0097, 0.0134)),  # rounded end
+]
+_DISTAL_V2: dict[str, list[tuple]] = {f"{f}_ds": _FINGER_DS_V2 for f in ("if", "mf", "rf")}
+_DISTAL_V2["th_ds"] = [
+    ("box", (0.0, -0.0085, -0.015), (0.01, 0.018, 0.012)),
+    ("box", (0.0, -0.029, -0.014), (0.01, 0.002, 0.015)),
+    ("box", (0.015, -0.0175, -0.0115), (0.004, 0.012, 0.009)),
+    ("box", (-0.00149, -0.04440, -0.01416), (0.00960, 0.01209, 0.01147)),  # pad, fitted to thumb_tip.obj
+    ("ellipsoid", (-0.0030, -0.0532, -0.0144), (0.0099, 0.0096, 0.0130)),
+]
+# Pad contact centres (distal body frame): area-weighted centroid of the reference tip mesh's
+# palmar face (normals within 26 deg of -x).
+_PAD_CENTRES_V2 = {"if_ds": (-0.0110, -0.0343, 0.0147), "mf_ds": (-0.0110, -0.0343, 0.0147),
+                   "rf_ds": (-0.0110, -0.0343, 0.0147), "th_ds": (-0.0110, -0.0462, -0.0135)}
+# (mass kg, centre of mass (body frame), principal axes quat wxyz, principal inertias kg m^2),
+# copied from Menagerie's <inertial> elements. Menagerie's th_mp repeats the *_px numbers.
+_PX_INERTIAL = (0.032, (0.0075, -0.0002, -0.011), (0, 0.707107, 0, 0.707107), (4.8853e-06, 4.3733e-06, 3.0933e-06))
+_INERTIALS_V2: dict[str, tuple] = {
+    "palm": (0.237, (-0.049542, -0.042914, -0.010227), (0.565586, 0.427629, -0.574956, 0.408254),
+             (0.000407345, 0.000304759, 0.000180736)),
+    "th_mp": _PX_INERTIAL,
+    "th_bs": (0.003, (0, 0, -0.0070806), (0.707107, 0.707107, 0, 0), (6.1932e-07, 5.351e-07, 2.1516e-07)),
+    "th_px": (0.038, (-0.0020593, 0.015912, -0.013733), (0.698518, 0.697382, -0.104933, 0.121324),
+              (9.87104e-06, 9.32653e-06, 4.36203e-06)),
+    "th_ds": (0.049, (0.00096191, -0.024203, -0.014419), (0.35287, 0.311272, -0.632839, 0.614904),
+              (2.08591e-05, 2.0402e-05, 4.71335e-06)),
+}
+for _f in ("if", "mf", "rf"):
+    _INERTIALS_V2[f"{_f}_bs"] = (0.044, (-0.022516, 0.033882, 0.016359), (0.388092, 0.677951, -0.247713, 0.573067),
+                                 (1.74972e-05, 1.61504e-05, 7.21342e-06))
+    _INERTIALS_V2[f"{_f}_px"] = _PX_INERTIAL
+    _INERTIALS_V2[f"{_f}_md"] = (0.037, (0.0054215, -0.029148, 0.015), (0.687228, 0.687228, 0.166487, 0.166487),
+                                 (8.28004e-06, 8.1598e-06, 5.39516e-06))
+    _INERTIALS_V2[f"{_f}_ds"] = (0.016, (-0.0008794, -0.027019, 0.014594),
+                                 (0.702905, 0.710643, -0.0212937, -0.0214203), (3.71863e-06, 3.02396e-06, 1.6518e-06))
+
+HAND_VERSIONS = ("v1", "v2")
+"""``v1``: short fingertips, primitive-derived inertias (every model committed so far); ``v2``:
+the real hand's distal links and Menagerie's inertias."""
+
+
+class HandVersionError(ValueError):
+    """An artifact (grasp set, dataset, checkpoint, policy) made on another hand version."""
+
+
+def check_hand_version(made_on: str | None, running: str, what: str) -> None:
+    """Refuse ``what`` (a path or name), made on hand ``made_on`` (None: before versions were
+    recorded, i.e. ``v1``), on a hand of version ``running``."""
+    made_on = made_on or "v1"
+    if made_on != running:
+        raise HandVersionError(f"{what} was made on hand {made_on}, but this hand is {running}; "
+                               f"use a hand of version {made_on} (HandConfig.version) or retrain on {running}")
+
+
 GRASP_CENTRE_IN_HAND = (-0.0036, 0.0408, 0.1162)
 """Point (hand frame H, relative to the mount) equidistant (0.05 m) from the four fingertips at
 the canonical grasp: where a grasped object's centre goes. Checked against the FK in the tests."""
@@ -181,7 +256,14 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
         bodies[body] = b
     if cfg.palm not in PALM_SHAPES:
         raise ValueError(f"HandConfig.palm: unknown palm shape '{cfg.palm}'; valid: {sorted(PALM_SHAPES)}")
-    for body, shapes in {"palm": PALM_SHAPES[cfg.palm], **_SHAPES}.items():
+    if cfg.version not in HAND_VERSIONS:
+        raise ValueError(f"HandConfig.version: unknown hand version '{cfg.version}'; valid: {list(HAND_VERSIONS)}")
+    v2 = cfg.version == "v2"
+    shapes_of = {"palm": PALM_SHAPES[cfg.palm], **_SHAPES}
+    if v2:
+        for body in _DISTAL_V2:
+            del shapes_of[body]
+    for body, shapes in shapes_of.items():
         b_pos, b_rot = frames[body]
         inv = b_rot.inv()
         mass = (_MASS[body] if body in _MASS else _MASS[body.split("_")[-1]]) / len(shapes)
@@ -200,10 +282,21 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
                 c = inv.apply(np.subtract(p1, b_pos))
                 bodies[body].add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=list(a) + list(c),
                                       size=[radius, 0, 0], **common)
-    for body, tip in _TIPS.items():
-        b_pos, b_rot = frames[body]
-        bodies[body].add_site(name=f"{body}_tip", pos=list(b_rot.inv().apply(np.subtract(tip, b_pos))),
-                              size=[0.003, 0, 0])
+    if v2:
+        for body, shapes in _DISTAL_V2.items():
+            for k, (kind, centre, size) in enumerate(shapes):
+                name = f"{body}_col{k}" if k < 3 else f"{body}_pad{k - 3}"   # bracket boxes, then the pad
+                bodies[body].add_geom(name=name, type=_LOCAL_GEOM[kind], pos=list(centre), size=list(size),
+                                      friction=[cfg.hand_friction, 0.005, 0.0001], condim=3, rgba=[0.2, 0.2, 0.25, 1])
+        for body, (mass, com, quat, inertia) in _INERTIALS_V2.items():
+            b = bodies[body]
+            b.explicitinertial = True
+            b.mass, b.ipos, b.iquat, b.inertia = mass, list(com), list(quat), list(inertia)
+        tips = _PAD_CENTRES_V2
+    else:
+        tips = {body: frames[body][1].inv().apply(np.subtract(tip, frames[body][0])) for body, tip in _TIPS.items()}
+    for body, tip in tips.items():
+        bodies[body].add_site(name=f"{body}_tip", pos=list(tip), size=[0.003, 0, 0])
     bodies["palm"].add_site(name="palm_center", pos=[-0.047, -0.037, -0.0345], size=[0.003, 0, 0])
     for body in _EXCLUDE_WITH_PALM:
         spec.add_exclude(bodyname1="palm", bodyname2=body)
@@ -230,6 +323,9 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
         act.forcerange = [-cfg.torque_limit, cfg.torque_limit]
         act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
     return mount
+
+
+_LOCAL_GEOM = {"box": mujoco.mjtGeom.mjGEOM_BOX, "ellipsoid": mujoco.mjtGeom.mjGEOM_ELLIPSOID}
 
 
 def configure_options(spec: mujoco.MjSpec, cfg: HandConfig) -> None:
