@@ -195,8 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from dexndm_learning.cli_errors import run_reporting_input_errors
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return run_reporting_input_errors("dexndm", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ COMMANDS = {
                            "joint- vs finger-wise vs whole-hand NDM on Chaos Box data, in-domain and OOD"),
     "train-residual": ("dexndm_learning.residual.train", "residual policy through a frozen NDM"),
     "sim2sim": ("dexndm_learning.residual.sim2sim", "direct transfer vs NDM + residual in a reality profile"),
+    "hold-test": ("dexndm_learning.sim.holding", "still-hand holding test and start-grasp yield per wrist"),
 }
 
 
@@ -28,8 +29,10 @@ def main(argv=None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     import importlib
 
+    from dexndm_learning.cli_errors import run_reporting_input_errors
+
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:]) or 0
+    return run_reporting_input_errors(f"dexndm-learn {argv[0]}", lambda: module.main(argv[1:]))
 
 
 if __name__ == "__main__":
