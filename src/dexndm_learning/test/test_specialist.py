@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 from dexndm_learning.rl.specialist import PPOConfig, SpecialistConfig, load_checkpoint, make_runner, train
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig
+from dexndm_learning.sim.rotation_reward import RewardConfig
 
 
 @pytest.fixture(autouse=True)
@@ -25,10 +27,18 @@ def tiny_config(iterations: int) -> SpecialistConfig:
 
 
 def test_ppo_improves_reward_on_a_tiny_run(tmp_path):
-    train(tiny_config(25), tmp_path / "run")
+    # A task PPO can learn in under a minute: keep the hand near its grasp pose (the pose penalty
+    # alone; init std 0.3). With the full reward, 25 iterations of 64 envs showed no trend on this
+    # machine (drops and rotation are noise at this scale), so that test passed or failed by the
+    # CPU's floating point.
+    cfg = tiny_config(40)
+    pose_only = RewardConfig(a_rot=0, a_goal=0, a_rotp_max=0, a_lin=0, a_work=0, a_torque=0, drop_penalty=0, g_bonus=0)
+    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, reward=pose_only),
+                              ppo=dataclasses.replace(cfg.ppo, init_std=0.3))
+    train(cfg, tmp_path / "run")
     rows = list(csv.DictReader((tmp_path / "run" / "progress.csv").open()))
     rewards = np.array([float(r["mean_reward"]) for r in rows])
-    assert len(rewards) == 25
+    assert len(rewards) == 40
     # Until one episode length has passed (100 steps = ~6 iterations of 16) the episodes are
     # young and have not had time to drop; compare from there on.
     assert rewards[-5:].mean() > rewards[6:11].mean() + 0.05, rewards
@@ -40,7 +50,7 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     train(tiny_config(2), run)
     runner_a, env_a = make_runner(SpecialistConfig.load(str(run / "config.yaml")))
     state = load_checkpoint(runner_a, run / "checkpoint.pt")
-    assert state["iter"] == 1 and state["env_steps"] == 2 * 64 * 16
+    assert state["iter"] == 1 and state["env_steps"] == 2 * 64 * 16 and state["hand_version"] == "v1"
     # the rotation-penalty curriculum (counted in resets) continues where it was, not from zero
     assert state["resets_per_env"] > 0 and env_a.env.resets.mean() == round(state["resets_per_env"])
     runner_b, _ = make_runner(SpecialistConfig.load(str(run / "config.yaml")))
@@ -54,3 +64,30 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     assert summary["iteration"] == 3 and summary["env_steps"] == 4 * 64 * 16
     rows = list(csv.DictReader((run / "progress.csv").open()))
     assert [int(r["iteration"]) for r in rows] == [0, 1, 2, 3]
+
+
+def test_wall_limit_stops_the_run_and_keeps_snapshots(tmp_path):
+    run = tmp_path / "run"
+    cfg = dataclasses.replace(tiny_config(50), budget_minutes=1e-6, snapshot_minutes=[0.0, 1e-7, 600.0])
+    summary = train(cfg, run)
+    assert summary["wall_limit"] and summary["iteration"] == 0          # stopped after its first iteration
+    assert (run / "checkpoint_0min.pt").exists() and (run / "checkpoint_1e-07min.pt").exists()
+    assert not (run / "checkpoint_600min.pt").exists()
+    state = torch.load(run / "checkpoint_0min.pt", weights_only=False)
+    assert state["iter"] == 0
+
+
+def test_warm_start_copies_the_weights_but_not_the_step_count(tmp_path):
+    from dexndm_learning.rl.specialist import warm_start
+
+    train(tiny_config(1), tmp_path / "a")
+    runner_a, env_a = make_runner(tiny_config(1))
+    load_checkpoint(runner_a, tmp_path / "a" / "checkpoint.pt")
+    runner_b, _ = make_runner(dataclasses.replace(tiny_config(1), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt")))
+    warm_start(runner_b, tmp_path / "a" / "checkpoint.pt")
+    obs = env_a.get_observations()
+    with torch.inference_mode():
+        torch.testing.assert_close(runner_a.get_inference_policy()(obs), runner_b.get_inference_policy()(obs))
+    summary = train(dataclasses.replace(tiny_config(1), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt")),
+                    tmp_path / "b")
+    assert summary["iteration"] == 0 and summary["env_steps"] == 64 * 16

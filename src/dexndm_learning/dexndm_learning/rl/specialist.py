@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -30,6 +32,8 @@ from tqdm import tqdm
 from dexndm_learning.config import load_yaml, repo_root, resolve_config, to_dict
 from dexndm_learning.rl.vec_env import RslRlRotationEnv
 from dexndm_learning.sim.axes import axis_label
+from dexndm_learning.sim.hand_model import check_hand_version
+from dexndm_learning.steal_clock import StealCorrectedClock
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
 
@@ -56,6 +60,16 @@ class SpecialistConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     iterations: int = 1000
     checkpoint_minutes: float = 5.0
+    # Equal-wall-clock comparisons: stop once the run's training time (summed over resumes, on
+    # the steal-corrected clock of ``steal_clock``, so runs on a busy host compare fairly) reaches
+    # ``budget_minutes`` (0: no limit), and keep a copy of the checkpoint as
+    # ``checkpoint_<m>min.pt`` when it first passes each of ``snapshot_minutes``.
+    budget_minutes: float = 0.0
+    snapshot_minutes: list[float] = field(default_factory=list)
+    # Warm start (a fresh run only): the actor, critic and their observation normalizers from
+    # another run's checkpoint. Made on another hand version is allowed here: the weights are a
+    # starting point, the training that follows is on this run's hand.
+    init_checkpoint: str | None = None
     torch_threads: int = 1
     seed: int = 0
 
@@ -98,11 +112,13 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_steps: int, wall: float) -> None:
+def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_steps: int, wall: float,
+                    budget_time: float | None = None) -> None:
     state = runner.alg.save()
     # resets per env drive the rotation-penalty curriculum and axis_ttf the axis balancing: a
     # resume continues both where they were
-    state.update(iter=iteration, env_steps=env_steps, wall_time=wall,
+    state.update(iter=iteration, env_steps=env_steps, wall_time=wall, budget_time=wall if budget_time is None else budget_time,
+                 hand_version=runner.env.env.hand_cfg.version,
                  resets_per_env=float(runner.env.env.resets.mean()), axis_ttf=runner.env.env.axis_ttf.tolist())
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -111,11 +127,23 @@ def save_checkpoint(runner: OnPolicyRunner, path: Path, iteration: int, env_step
 
 def load_checkpoint(runner: OnPolicyRunner, path: Path) -> dict:
     state = torch.load(path, weights_only=False)
+    check_hand_version(state.get("hand_version"), runner.env.env.hand_cfg.version, f"checkpoint {path}")
     runner.alg.load(state, load_cfg=None, strict=True)
     runner.env.env.resets[:] = round(state.get("resets_per_env", 0.0))
     if len(state.get("axis_ttf", [])) == len(runner.env.env.axis_ttf):
         runner.env.env.axis_ttf[:] = state["axis_ttf"]
     return state
+
+
+def warm_start(runner: OnPolicyRunner, path: Path) -> None:
+    """Load another run's weights and normalizers (not its optimizer, step count or curriculum)."""
+    state = torch.load(path, weights_only=False)
+    runner.alg.load(state, load_cfg={"actor": True, "critic": True}, strict=True)
+
+
+def _snapshot_due(cfg: SpecialistConfig, run_dir: Path, budget_time: float) -> list[Path]:
+    return [run_dir / f"checkpoint_{m:g}min.pt" for m in cfg.snapshot_minutes
+            if budget_time >= 60 * m and not (run_dir / f"checkpoint_{m:g}min.pt").exists()]
 
 
 def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations: int | None = None) -> dict:
@@ -124,11 +152,14 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "checkpoint.pt"
     runner, env = make_runner(cfg)
-    start_it, env_steps, wall0 = 0, 0, 0.0
+    start_it, env_steps, wall0, budget0 = 0, 0, 0.0, 0.0
     if resume and ckpt.exists():
         state = load_checkpoint(runner, ckpt)
         start_it, env_steps, wall0 = state["iter"] + 1, state["env_steps"], state["wall_time"]
+        budget0 = state.get("budget_time", wall0)
     else:
+        if cfg.init_checkpoint:
+            warm_start(runner, Path(cfg.init_checkpoint))
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
         env.env.episode_length[:] = torch.randint(0, cfg.env.episode_steps, (env.num_envs,)).numpy()
     # config.yaml is the config in force from the latest (re)start on; history.txt records every
@@ -141,16 +172,21 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                 f"commit {_git_commit()}\n")
     total = iterations if iterations is not None else cfg.iterations
     writer = SummaryWriter(str(run_dir / "tb"))
+    columns = ["iteration", "env_steps", "wall_s", "mean_reward", "omega_along_axis", "drop_rate", "budget_s"]
     new_file = not (run_dir / "progress.csv").exists() or start_it == 0
+    if not new_file:    # a run started before budget_s was recorded keeps its six columns
+        with (run_dir / "progress.csv").open() as f:
+            columns = columns[:len(next(csv.reader(f), columns))]
     progress = (run_dir / "progress.csv").open("w" if start_it == 0 else "a", newline="")
     csv_out = csv.writer(progress)
     if new_file:
-        csv_out.writerow(["iteration", "env_steps", "wall_s", "mean_reward", "omega_along_axis", "drop_rate"])
+        csv_out.writerow(columns)
     alg = runner.alg
     alg.train_mode()
     env.env.training_steps = env_steps
     obs = env.get_observations()
     t_start = time.monotonic()
+    clock = StealCorrectedClock(offset=budget0)
     last_ckpt = t_start
     steps_per_it = cfg.ppo.steps_per_env * env.num_envs
     summary: dict = {}
@@ -175,6 +211,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             env_steps += steps_per_it
             env.env.training_steps = env_steps
             wall = wall0 + (t2 - t_start)
+            budget_time = clock.tick()
             mean_rew = rew_sum / cfg.ppo.steps_per_env
             for k, v in logs.items():
                 writer.add_scalar(k.lstrip("/"), v, env_steps)
@@ -187,22 +224,32 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                     writer.add_scalar(f"axis_ttf/{axis_label(a)}", ttf, env_steps)
             writer.add_scalar("train/action_std", float(alg.get_policy().output_std.detach().mean()), env_steps)
             writer.add_scalar("perf/steps_per_s", steps_per_it / (t2 - t0), env_steps)
+            writer.add_scalar("perf/steal_share", clock.steal_seconds / max(wall - wall0, 1e-9), env_steps)
             writer.add_scalar("perf/collect_share", (t1 - t0) / (t2 - t0), env_steps)
             csv_out.writerow([it, env_steps, round(wall, 1), round(mean_rew, 4),
                               round(logs.get("/task/omega_along_axis", 0.0), 4),
-                              round(logs.get("/task/drop_rate", 0.0), 5)])
+                              round(logs.get("/task/drop_rate", 0.0), 5), round(budget_time, 1)][:len(columns)])
             bar.set_postfix(steps_s=f"{steps_per_it / (t2 - t0):.0f}", rew=f"{mean_rew:.3f}",
                             w=f"{logs.get('/task/omega_along_axis', 0.0):.2f}")
-            summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "mean_reward": mean_rew}
-            if time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
-                save_checkpoint(runner, ckpt, it, env_steps, wall)
+            summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "budget_s": budget_time,
+                       "mean_reward": mean_rew}
+            snapshots = _snapshot_due(cfg, run_dir, budget_time)
+            out_of_time = cfg.budget_minutes > 0 and budget_time >= 60 * cfg.budget_minutes
+            if snapshots or out_of_time or time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
+                save_checkpoint(runner, ckpt, it, env_steps, wall, budget_time)
+                for snap in snapshots:
+                    shutil.copyfile(ckpt, snap)
                 progress.flush()
                 last_ckpt = time.monotonic()
+            if out_of_time:
+                summary["wall_limit"] = True
+                break
     except KeyboardInterrupt:       # Ctrl-C / SIGINT: keep what was learned up to the last iteration
         summary["interrupted"] = True
     finally:
         if "iteration" in summary:
-            save_checkpoint(runner, ckpt, summary["iteration"], summary["env_steps"], summary["wall_s"])
+            save_checkpoint(runner, ckpt, summary["iteration"], summary["env_steps"], summary["wall_s"],
+                            summary["budget_s"])
         progress.close()
         writer.close()
     return summary
@@ -214,8 +261,12 @@ def main(argv=None) -> int:
     ap.add_argument("--run-dir", default=None, help="default runs/specialists/<config name>")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--iterations", type=int, default=None, help="total iterations (default from config)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="training time limit on the steal-corrected clock (default: budget_minutes)")
     args = ap.parse_args(argv)
     cfg = SpecialistConfig.load(args.config)
+    if args.minutes is not None:
+        cfg = dataclasses.replace(cfg, budget_minutes=args.minutes)
     run_dir = Path(args.run_dir or Path("runs/specialists") / Path(args.config).stem)
     # SIGTERM (kill, a stopped session) and SIGINT (also delivered to background jobs, which
     # ignore it by default) stop training like Ctrl-C: with a final checkpoint.
