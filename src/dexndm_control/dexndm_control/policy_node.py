@@ -110,6 +110,7 @@ class PolicyNode(Node):
         for path, policy in zip((base_path, residual_path), policies):
             if policy is not None:
                 policy.check_hand(hand_version, path)
+                policy.check_rate(float(p("rate_hz")), path)
         self.runtime = PolicyRuntime(
             *policies,
             SafetyConfig(max_step=float(p("max_step_rad")), residual_max=float(p("residual_max_rad")),

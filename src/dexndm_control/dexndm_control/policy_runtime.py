@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexndm_learning import joint_order
+from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import ArtifactError, DeployablePolicy
 from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
 
@@ -99,7 +100,7 @@ def check_artifacts(base: DeployablePolicy, residual: DeployablePolicy | None) -
     """Raise ArtifactError unless ``base`` / ``residual`` fit each other and this runtime."""
     if base.kind != "base":
         raise ArtifactError(f"base policy artifact has kind '{base.kind}'")
-    base_dim = base.spec.history * 2 * NJ + 4 + 3
+    base_dim = contract.obs_dim(base.spec.history)
     if base.obs_dim != base_dim:
         raise ArtifactError(f"base policy takes {base.obs_dim} inputs, expected {base_dim}")
     if residual is None:

@@ -8,6 +8,7 @@ from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfi
 from dexndm_control.testing.policies import RESIDUAL_BOUND, constant_policy, random_policy
 from dexndm_control.tick_clock import TickClock
 from dexndm_learning import joint_order as jo
+from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import ArtifactError, load_policy
 from dexndm_learning.sim.wrist import wrist_quat
 from dexndm_msgs.msg import PolicyStatus, RotationCommand
@@ -68,10 +69,10 @@ def test_observations_are_built_as_in_the_training_env(policies):
     for k, q in enumerate(qs):
         if k > 0:
             q_hist, a_hist = q_hist[1:] + [q], a_hist[1:] + [target]
-        hist = np.stack([np.array(q_hist), np.array(a_hist)], axis=1).reshape(-1)
-        expected = np.concatenate([hist, wrist_quat("palm_down"), [0.0, 0.0, 1.0]])
+        expected = contract.proprio_from_history(np.array(q_hist)[None], np.array(a_hist)[None],
+                                                 wrist_quat("palm_down")[None], np.array([[0.0, 0.0, 1.0]]))[0]
         np.testing.assert_allclose(seen[k], expected, atol=1e-6)
-        target = jo.clip_to_limits(target + 0.5 / 24)
+        target = contract.base_target(target, np.full(16, 0.5))
         np.testing.assert_allclose(targets[k], target, atol=1e-6)
 
 

@@ -13,7 +13,10 @@ from dexndm_learning.data.rollout_dataset import RolloutDataset, RolloutWriter, 
 from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.models import ModelConfig, load_model
 from dexndm_learning.ndm.synthetic import linear_steps
-from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, load_policy, save_policy
+from dexndm_learning.policy.artifact import PolicySpec, load_policy, save_policy
+from dexndm_learning.policy.contract import obs_dim
+
+BASE_OBS_DIM = obs_dim()
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.residual import deploy, sim2sim
 from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chunk_starts, ndm_windows,

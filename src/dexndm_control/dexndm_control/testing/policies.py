@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from dexndm_learning import joint_order
-from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, save_policy
+from dexndm_learning.policy import contract
+from dexndm_learning.policy.artifact import PolicySpec, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 
 RESIDUAL_BOUND = 0.05   # rad; larger than the node's default residual cap, so the cap is exercised
@@ -15,14 +16,15 @@ RESIDUAL_BOUND = 0.05   # rad; larger than the node's default residual cap, so t
 
 def _save(path, kind: str, net: ResidualMLP) -> Path:
     dim = net.arch["in_dim"]
-    spec = PolicySpec(history=10, obs_mean=np.zeros(dim), obs_std=np.ones(dim), action_scale=1.0 / 24.0,
+    spec = PolicySpec(history=contract.HISTORY, obs_mean=np.zeros(dim), obs_std=np.ones(dim),
+                      action_scale=contract.ACTION_SCALE,
                       residual_bound=RESIDUAL_BOUND if kind == "residual" else None)
     save_policy(path, kind, net, spec)
     return Path(path)
 
 
 def _net(kind: str, width: int, blocks: int) -> ResidualMLP:
-    in_dim = BASE_OBS_DIM + (joint_order.NUM_JOINTS if kind == "residual" else 0)
+    in_dim = contract.obs_dim() + (joint_order.NUM_JOINTS if kind == "residual" else 0)
     return ResidualMLP(in_dim, joint_order.NUM_JOINTS, width=width, blocks=blocks)
 
 

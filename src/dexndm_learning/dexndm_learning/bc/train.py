@@ -34,7 +34,8 @@ from tqdm import tqdm
 from dexndm_learning.config import to_dict
 from dexndm_learning.data.rollout_dataset import RolloutDataset, proprio_obs
 from dexndm_learning.sim.hand_model import check_hand_version
-from dexndm_learning.policy.artifact import BASE_OBS_DIM, PolicySpec, load_policy, save_policy
+from dexndm_learning.policy import contract
+from dexndm_learning.policy.artifact import PolicySpec, load_policy, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 
 
@@ -49,8 +50,8 @@ class BCConfig:
     joint_noise: float = 0.005
     val_fraction: float = 0.1
     samples_per_epoch: int = 200_000
-    history: int = 10
-    action_scale: float = 1.0 / 24.0
+    history: int = contract.HISTORY
+    action_scale: float = contract.ACTION_SCALE
     seed: int = 0
     balance: bool = True
     init: str | None = None          # a policy artifact to continue from (its weights and normalization)
@@ -130,7 +131,7 @@ def train(cfg: BCConfig, out: Path) -> dict:
     else:
         probe, _ = sample(train_eps, min(20_000, 50 * len(train_eps)))
         mean, std = probe.mean(0), probe.std(0) + 1e-3
-        net = ResidualMLP(BASE_OBS_DIM, 16, cfg.width, cfg.blocks)
+        net = ResidualMLP(contract.obs_dim(cfg.history), 16, cfg.width, cfg.blocks)
     val_x, val_y = sample(val_eps, min(20_000, 400 * len(val_eps)))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)

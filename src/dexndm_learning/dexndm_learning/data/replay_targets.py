@@ -12,17 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 from dexndm_learning import joint_order
-
-ACTION_SCALE = 1.0 / 24.0
+from dexndm_learning.policy.contract import ACTION_SCALE, base_target
 
 
 def action_targets(actions: np.ndarray, start: np.ndarray, scale: float = ACTION_SCALE) -> np.ndarray:
     """Targets (K, T, 16) the env's action rule makes of actions (K, T, 16) from start (K, 16)."""
-    a = np.clip(actions, -1.0, 1.0)
-    targets = np.empty_like(a, dtype=float)
-    current = joint_order.clip_to_limits(np.broadcast_to(start, (len(a), joint_order.NUM_JOINTS)))
-    for t in range(a.shape[1]):
-        current = joint_order.clip_to_limits(current + scale * a[:, t])
+    targets = np.empty_like(actions, dtype=float)
+    current = joint_order.clip_to_limits(np.broadcast_to(start, (len(actions), joint_order.NUM_JOINTS)))
+    for t in range(actions.shape[1]):
+        current = base_target(current, actions[:, t], scale)
         targets[:, t] = current
     return targets
 

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexndm_learning.policy.contract import proprio_at_steps as proprio_obs  # noqa: F401  (re-exported)
 from dexndm_learning.sim.hand_model import check_hand_version
 
 FIELDS = {
@@ -190,15 +191,3 @@ class RolloutDataset:
     def iter_shards(self, fields=tuple(FIELDS)):
         for i in range(len(self.manifest["shards"])):
             yield self.shard(i, fields)
-
-
-def proprio_obs(q: np.ndarray, targets: np.ndarray, wrist: np.ndarray, axis: np.ndarray, t: np.ndarray,
-                history: int = 10) -> np.ndarray:
-    """The generalist's observations at steps ``t`` of episodes: q, targets (E, T+1, 16), wrist (E, 4),
-    axis (E, 3), t (E, K) step indices -> (E, K, history*32 + 7)."""
-    k = np.clip(t[..., None] + np.arange(-history + 1, 1), 0, None)         # (E, K, H)
-    e = np.arange(q.shape[0])[:, None, None]
-    pairs = np.stack([q[e, k], targets[e, k]], axis=-2)                     # (E, K, H, 2, 16)
-    hist = pairs.reshape(*t.shape, history * 32)
-    return np.concatenate([hist, np.broadcast_to(wrist[:, None], (*t.shape, 4)),
-                           np.broadcast_to(axis[:, None], (*t.shape, 3))], axis=-1)

@@ -44,6 +44,7 @@ from dexndm_learning.config import repo_root
 from dexndm_learning.joint_order import JOINT_NAMES, NUM_JOINTS
 from dexndm_learning.ndm.cdr import CdrError, decode_joint_states
 from dexndm_learning.ndm.steps import Steps
+from dexndm_learning.policy.contract import CONTROL_DT
 
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 MARKER_TYPE = "dexndm_msgs/msg/TrajectoryMarker"
@@ -57,7 +58,7 @@ class IngestConfig:
     state_topic: str = "/leap_hand/joint_states"
     command_topic: str = "/leap_hand/joint_commands"
     marker_topic: str = "/chaos_box/trajectory"   # "" = ignore trajectory markers
-    control_period: float = 0.05                   # s (20 Hz)
+    control_period: float = CONTROL_DT             # s (20 Hz)
     max_gap: float = 1.5                           # control periods between steps of a segment
     max_state_age: float = 0.5                     # control periods; older state = unusable step
 

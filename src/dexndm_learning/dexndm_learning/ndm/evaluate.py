@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import yaml
 
+from dexndm_learning.policy.contract import CONTROL_DT
 from dexndm_learning.joint_order import JOINT_NAMES, NUM_JOINTS
 from dexndm_learning.ndm.config import NdmConfig
 from dexndm_learning.ndm.dataset import TransitionDataset, load_steps
@@ -129,7 +130,7 @@ def plot_rollout(pred: np.ndarray, truth: np.ndarray, targets: np.ndarray, path:
     plt.close(fig)
 
 
-def evaluate(model: NDM, steps: Steps, out: Path, control_period: float = 0.05) -> dict:
+def evaluate(model: NDM, steps: Steps, out: Path, control_period: float = CONTROL_DT) -> dict:
     """All metrics and plots for ``model`` on ``steps``; returns the metrics (also in metrics.yaml)."""
     out.mkdir(parents=True, exist_ok=True)
     w = make_windows(steps, model.config.window)

@@ -5,14 +5,14 @@ One ``.pt`` file (``torch.save`` of a plain dict, loaded with ``weights_only=Tru
 
 - ``format``: ``"dexndm-policy-v1"``; ``kind``: ``"base"`` (the generalist) or ``"residual"``;
 - ``arch``: ResidualMLP constructor arguments; ``state_dict``: its weights;
-- ``spec``: ``history`` (10), ``joint_names`` (our order, checked at load), ``obs_mean`` /
-  ``obs_std`` (input normalization), ``action_scale`` (1/24: target += scale x action),
+- ``spec`` (the values of ``policy.contract`` it was trained with): ``history``, ``joint_names``
+  (our order, checked at load), ``obs_mean`` / ``obs_std`` (input normalization), ``action_scale``
+  (target += scale x action), ``control_dt`` (files without it: the contract's),
   ``action_clip`` (1.0), ``hand_version`` (the simulated hand it was made on; files without it
   were made on ``v1``), and for residuals ``residual_bound`` (the tanh output bound, rad).
 
-Inputs (see ``sim.rotation_env``): base policy obs = 10 steps of (q_k, a_{k-1}) interleaved
-(320), wrist quaternion (w, x, y, z) (4), axis in the world frame (3). A residual policy takes
-the same observation followed by the base policy's target for this step (16).
+Inputs: the observation of ``policy.contract``; a residual policy takes the same observation
+followed by the base policy's target for this step (16).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from dexndm_learning import joint_order
+from dexndm_learning.policy.contract import CONTROL_DT
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.sim.hand_model import check_hand_version
 
 FORMAT = "dexndm-policy-v1"
-BASE_OBS_DIM = 10 * 32 + 4 + 3
 
 
 class ArtifactError(ValueError):
@@ -43,6 +43,7 @@ class PolicySpec:
     action_clip: float = 1.0
     residual_bound: float | None = None
     hand_version: str = "v1"     # the hand the training data was simulated on (sim.hand_model)
+    control_dt: float = CONTROL_DT   # s between ticks the policy was trained at
 
 
 class DeployablePolicy:
@@ -54,6 +55,12 @@ class DeployablePolicy:
         self.spec = spec
         self._mean = torch.as_tensor(spec.obs_mean, dtype=torch.float32)
         self._std = torch.as_tensor(spec.obs_std, dtype=torch.float32)
+
+    def check_rate(self, rate_hz: float, what) -> None:
+        """Refuse to tick at another rate than the one this policy was trained at (1 % tolerance)."""
+        if abs(rate_hz * self.spec.control_dt - 1.0) > 0.01:
+            raise ArtifactError(f"policy {what} was trained at {1 / self.spec.control_dt:g} Hz "
+                                f"(control period {self.spec.control_dt:g} s), but is asked to run at {rate_hz:g} Hz")
 
     def check_hand(self, version: str, what) -> None:
         """Refuse to drive a hand of another version than the one this policy was made on."""
@@ -91,6 +98,7 @@ def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec)
             "action_clip": float(spec.action_clip),
             "residual_bound": None if spec.residual_bound is None else float(spec.residual_bound),
             "hand_version": spec.hand_version,
+            "control_dt": float(spec.control_dt),
         },
     }
     path = Path(path)
@@ -116,4 +124,5 @@ def load_policy(path: str | Path) -> DeployablePolicy:
     return DeployablePolicy(blob["kind"], net, PolicySpec(
         history=int(spec["history"]), obs_mean=spec["obs_mean"].numpy(), obs_std=spec["obs_std"].numpy(),
         action_scale=float(spec["action_scale"]), action_clip=float(spec["action_clip"]),
-        residual_bound=spec["residual_bound"], hand_version=spec.get("hand_version") or "v1"))
+        residual_bound=spec["residual_bound"], hand_version=spec.get("hand_version") or "v1",
+        control_dt=float(spec.get("control_dt", CONTROL_DT))))

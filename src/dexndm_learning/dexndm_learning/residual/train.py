@@ -46,7 +46,8 @@ from tqdm import tqdm
 from dexndm_learning import joint_order
 from dexndm_learning.bc.train import EpisodeBank
 from dexndm_learning.config import load_yaml, resolve_config, to_dict
-from dexndm_learning.data.rollout_dataset import proprio_obs
+from dexndm_learning.policy import contract
+from dexndm_learning.policy.contract import proprio_at_steps as proprio_obs
 from dexndm_learning.ndm.models import load_model
 from dexndm_learning.policy.artifact import PolicySpec, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
@@ -66,8 +67,8 @@ class ResidualConfig:
     joint_noise: float = 0.005
     val_fraction: float = 0.1
     evals_per_epoch: int = 5
-    history: int = 10
-    action_scale: float = 1.0 / 24.0
+    history: int = contract.HISTORY
+    action_scale: float = contract.ACTION_SCALE
     seed: int = 0
     torch_threads: int = 2
     data: list[str] = field(default_factory=list)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CONTROL_DT = 0.05
+from dexndm_learning.policy.contract import CONTROL_DT  # noqa: F401  (re-exported)
 EPISODE_STEPS = 400
 
 

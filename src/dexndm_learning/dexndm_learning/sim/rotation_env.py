@@ -28,6 +28,7 @@ import mujoco
 import numpy as np
 
 from dexndm_learning import joint_order
+from dexndm_learning.policy import contract
 from dexndm_learning.sim import grasps as grasp_mod
 from dexndm_learning.sim.batch_stepper import ThreadedStepper
 from dexndm_learning.sim import objects, reality, sensors
@@ -89,8 +90,8 @@ class EnvConfig:
     random_wrist_pool: int = 24          # wrist quaternions grasps are made for when "random" is used
     axis_set: str = "z"
     episode_steps: int = 400
-    action_scale: float = 1.0 / 24.0
-    history: int = 10
+    action_scale: float = contract.ACTION_SCALE   # policy.contract; a run may study another
+    history: int = contract.HISTORY
     joint_noise: float = 0.005           # U(-x, x) on observed joint positions
     disturbance_scale: float = 2.0       # force magnitude = scale x object mass (N)
     disturbance_prob: float = 0.25
@@ -274,7 +275,7 @@ class RotationEnv:
         cfg = self.cfg
         n = self.num_envs
         a = np.clip(np.nan_to_num(actions, nan=0.0), -1.0, 1.0)
-        self.targets = joint_order.clip_to_limits(self.targets + cfg.action_scale * a)
+        self.targets = contract.base_target(self.targets, a, cfg.action_scale)
 
         resample = self.rng.random(n) < cfg.disturbance_prob
         if resample.any():
@@ -347,8 +348,7 @@ class RotationEnv:
         return {"oracle": self._oracle_obs(), "proprio": self._proprio_obs()}
 
     def _proprio_obs(self) -> np.ndarray:
-        hist = np.stack([self.q_hist, self.a_hist], axis=2).reshape(self.num_envs, -1)   # (q_k, a_{k-1}) per step
-        return np.concatenate([hist, self.wrist, self.axis_world], axis=1).astype(np.float32)
+        return contract.proprio_from_history(self.q_hist, self.a_hist, self.wrist, self.axis_world)
 
     def _oracle_obs(self) -> np.ndarray:
         """q and target histories (3 steps each, 96), joint velocities (16), fingertip pose and

@@ -1,0 +1,56 @@
+"""The deployable policy's contract: the one definition of its rate, observation and action rule.
+
+Training (the rotation environment, behaviour cloning, residual training), the datasets, the
+sim-to-sim evaluation and the policy node all take these from here; a policy file records the
+history and action scale it was trained with (``policy.artifact``).
+
+- Control period ``CONTROL_DT`` (20 Hz, method.md section 1).
+- Observation (the generalist's ``proprio``): ``HISTORY`` steps of (q_k, a_{k-1}) interleaved,
+  oldest first (q_k is the measured position, a_{k-1} the target in force while it was reached),
+  then the wrist quaternion (w, x, y, z) world <- hand, then the commanded axis in the world
+  frame: ``obs_dim()`` values. A residual policy takes the same followed by this step's base
+  target (16).
+- Action: ``a_t = clip_to_limits(a_{t-1} + ACTION_SCALE * clip(action, -1, 1))`` (``base_target``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dexndm_learning import joint_order
+
+CONTROL_DT = 0.05
+HISTORY = 10
+ACTION_SCALE = 1.0 / 24.0
+WRIST_DIM = 4
+AXIS_DIM = 3
+
+
+def obs_dim(history: int = HISTORY) -> int:
+    """Length of the base policy's observation for ``history`` steps."""
+    return history * 2 * joint_order.NUM_JOINTS + WRIST_DIM + AXIS_DIM
+
+
+def proprio_from_history(q_hist: np.ndarray, a_hist: np.ndarray, wrist: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Observations (N, obs_dim) from q_hist, a_hist (N, H, 16) oldest first, wrist (N, 4), axis (N, 3)."""
+    n, h = q_hist.shape[:2]
+    hist = np.stack([q_hist, a_hist], axis=2).reshape(n, h * 2 * joint_order.NUM_JOINTS)
+    return np.concatenate([hist, wrist, axis], axis=1).astype(np.float32)
+
+
+def proprio_at_steps(q: np.ndarray, targets: np.ndarray, wrist: np.ndarray, axis: np.ndarray, t: np.ndarray,
+                     history: int = HISTORY) -> np.ndarray:
+    """The observations at steps ``t`` of recorded episodes: q, targets (E, T+1, 16) (targets[k]
+    is the target in force while q[k] was reached), wrist (E, 4), axis (E, 3), t (E, K) step
+    indices -> (E, K, obs_dim). Steps before the episode start repeat its first step, as a reset
+    fills the history."""
+    k = np.clip(t[..., None] + np.arange(-history + 1, 1), 0, None)         # (E, K, H)
+    e = np.arange(q.shape[0])[:, None, None]
+    pairs = np.stack([q[e, k], targets[e, k]], axis=-2)                     # (E, K, H, 2, 16)
+    hist = pairs.reshape(*t.shape, history * 2 * joint_order.NUM_JOINTS)
+    return np.concatenate([hist, np.broadcast_to(wrist[:, None], (*t.shape, WRIST_DIM)),
+                           np.broadcast_to(axis[:, None], (*t.shape, AXIS_DIM))], axis=-1)
+
+
+def base_target(previous: np.ndarray, action: np.ndarray, scale: float = ACTION_SCALE) -> np.ndarray:
+    """The action rule: the new position target from the previous one and a policy action."""
+    return joint_order.clip_to_limits(previous + scale * np.clip(action, -1.0, 1.0))
