@@ -285,9 +285,10 @@ def add_hand(spec: mujoco.MjSpec, cfg: HandConfig, wrist="palm_up", mocap_mount:
     if v2:
         for body, shapes in _DISTAL_V2.items():
             for k, (kind, centre, size) in enumerate(shapes):
-                name = f"{body}_col{k}" if k < 3 else f"{body}_pad{k - 3}"   # bracket boxes, then the pad
-                bodies[body].add_geom(name=name, type=_LOCAL_GEOM[kind], pos=list(centre), size=list(size),
-                                      friction=[cfg.hand_friction, 0.005, 0.0001], condim=3, rgba=[0.2, 0.2, 0.25, 1])
+                pad = k >= 3                                   # bracket boxes, then the (white) pad
+                bodies[body].add_geom(name=f"{body}_pad{k - 3}" if pad else f"{body}_col{k}", type=_LOCAL_GEOM[kind],
+                                      pos=list(centre), size=list(size), friction=[cfg.hand_friction, 0.005, 0.0001],
+                                      condim=3, rgba=[0.85, 0.85, 0.85, 1] if pad else [0.2, 0.2, 0.25, 1])
         for body, (mass, com, quat, inertia) in _INERTIALS_V2.items():
             b = bodies[body]
             b.explicitinertial = True
