@@ -14,6 +14,7 @@ main: setup
 	$(PY) -m dexndm_control.cli rotate --sim --wrist palm_up --axis 0 0 -1 --duration 15 --out outputs/main
 
 test: setup
+	$(VENV)/bin/ruff check src benchmarks scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -5,7 +5,8 @@ Times full training steps (forward, loss, backward, fused AdamW step as in ``tra
 samples/s, the ratio of wall times next to the ratio of FLOPs, and the joint-wise model's
 achieved FLOP/s as a fraction of a dense matmul (256-wide, same total FLOPs as one joint-wise
 step) timed in the same process with the same threads, taking turns with the training steps.
-One torch thread: the machine is shared, and the fraction is what matters. Last line: ``ndm_roofline_fraction=<joint-wise FLOP/s / dense FLOP/s>``
+One torch thread: the machine is shared, and the fraction is what matters.
+Last line: ``ndm_roofline_fraction=<joint-wise FLOP/s / dense FLOP/s>``
 (target >= 0.5).
 """
 import time

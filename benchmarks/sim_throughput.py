@@ -91,14 +91,14 @@ def raw_threads_rate(env: RotationEnv, start: np.ndarray, controls: list[np.ndar
     return len(controls) * env.num_envs / (time.perf_counter() - t)
 
 
-def chaos_box_rate(steps: int, wrist: str = "palm_down") -> float:
+def chaos_box_rate(steps: int, wrist: str = "palm_down", hand_overrides: dict | None = None) -> float:
     """Control steps/s of one Chaos Box scene (hand buried in balls) replaying a gait."""
     from dexndm_learning import joint_order
     from dexndm_learning.sim.chaos_box import ChaosBoxSim, chaos_box_spec
     from dexndm_learning.sim.hand_model import HandConfig
 
-    cfg = HandConfig.load()
-    sim = ChaosBoxSim(chaos_box_spec(cfg, wrist))
+    cfg = HandConfig.load(overrides=hand_overrides)
+    sim = ChaosBoxSim(chaos_box_spec(cfg, wrist), cfg)
     t = np.arange(steps)[:, None] * 0.05
     targets = joint_order.clip_to_limits(joint_order.CANONICAL_GRASP + 0.2 * np.sin(2 * np.pi * 0.5 * t))
     start = time.perf_counter()
@@ -111,19 +111,21 @@ def main(argv=None) -> int:
     ap.add_argument("--num-envs", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--skip-chaos-box", action="store_true")
+    ap.add_argument("--hand-version", default=None, help="HandConfig.version (default: config/hand.yaml's)")
     args = ap.parse_args(argv)
     os.environ.setdefault("DEXNDM_CACHE", tempfile.mkdtemp(prefix="dexndm-bench-"))
-    env = RotationEnv(EnvConfig(num_envs=args.num_envs))
+    hand = {"version": args.hand_version} if args.hand_version else {}
+    env = RotationEnv(EnvConfig(num_envs=args.num_envs, hand_overrides=hand))
     rate_env, start, controls = env_rate(env, args.steps)
     rate_rollout = raw_rollout_rate(env, start, controls)
     rate_threads = raw_threads_rate(env, start, controls)
     bound = max(rate_rollout, rate_threads)
-    print(f"envs={args.num_envs} substeps={env.substeps} nthread={env.cfg.nthread}")
+    print(f"envs={args.num_envs} substeps={env.substeps} nthread={env.cfg.nthread} hand={env.hand_cfg.version}")
     print(f"env control steps/s:            {rate_env:10.0f}")
     print(f"raw rollout control steps/s:    {rate_rollout:10.0f}")
     print(f"raw mj_step threads steps/s:    {rate_threads:10.0f}")
     if not args.skip_chaos_box:
-        print(f"chaos box control steps/s (1 scene, palm down): {chaos_box_rate(40):.1f}")
+        print(f"chaos box control steps/s (1 scene, palm down): {chaos_box_rate(40, hand_overrides=hand):.1f}")
     print(f"sim_throughput_ratio={rate_env / bound:.3f}")
     return 0
 

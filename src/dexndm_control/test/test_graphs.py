@@ -47,7 +47,8 @@ def test_chaos_box_launch_and_cli_arguments_give_the_same_nodes(tmp_path):
         "wrist": "thumb_up", "sim": "true", "profile": "worn_hand", "source": str(tmp_path / "a.npz"),
         "trajectories": "30", "steps": "400", "recorder": "node", "out": str(tmp_path / "out"), "per_bag": "5"})
     argv = ["collect", "chaos-box", "--wrist", "thumb_up", "--profile", "worn_hand",
-            "--actions", str(tmp_path / "a.npz"), "--trajectories", "30", "--steps", "400", "--out", str(tmp_path / "out"), "--per-bag", "5"]
+            "--actions", str(tmp_path / "a.npz"), "--trajectories", "30", "--steps", "400", "--out", str(tmp_path / "out"),
+            "--per-bag", "5"]
     assert launch == cli.chaos_box_specs(cli.build_parser().parse_args(argv))
     assert [s.name for s in launch] == ["sim_hand", "chaos_replay", "bag_recorder"]
     assert launch[0].overrides["scene"] == "chaos_box" and launch[0].overrides["publish_clock"]

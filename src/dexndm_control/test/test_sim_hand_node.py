@@ -73,7 +73,8 @@ def test_tracks_a_step_on_every_joint_one_at_a_time():
             target = jo.OPEN_POSE.copy()
             target[j] = STEPS[j]
             h.command(target)
-            reached = spin_until(executor, lambda: abs(h.states[-1].position[j] - target[j]) < 0.05, 1.0 / rtf + 0.15)
+            reached = spin_until(executor, lambda j=j, target=target: abs(h.states[-1].position[j] - target[j]) < 0.05,
+                                 1.0 / rtf + 0.15)
             assert reached, f"{jo.JOINT_NAMES[j]} at {h.states[-1].position[j]:.3f}, target {target[j]:.3f}"
             assert h.hand.sim.self_contacts() == []
 

@@ -97,7 +97,7 @@ def test_open_loop_actor_plays_trajectories_batch_by_batch():
 
 def write_rollouts(root, episodes=8, steps=60):
     writer = RolloutWriter(root, steps=steps)
-    for e, actions in enumerate(smooth_actions(episodes, steps, seed=5)):
+    for actions in smooth_actions(episodes, steps, seed=5):
         writer.add(q=np.tile(jo.CANONICAL_GRASP, (steps + 1, 1)), targets=np.tile(jo.CANONICAL_GRASP, (steps + 1, 1)),
                    actions=actions, obj_pos=np.zeros((steps + 1, 3)), obj_quat=np.tile([1.0, 0, 0, 0], (steps + 1, 1)),
                    axis=[0, 0, 1.0], wrist=wrist_quat("palm_up"), object_id=0)

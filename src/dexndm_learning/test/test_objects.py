@@ -102,8 +102,8 @@ def test_complex_and_test_sets_follow_the_paper_table():
 
 
 def test_add_object_masses_and_contact_settings():
-    obj = next(o for o in ALL["test"] if o.name == "test_pyramid")   # a mesh part
-    for obj in (obj, ALL["complex"][0]):
+    pyramid = next(o for o in ALL["test"] if o.name == "test_pyramid")   # a mesh part
+    for obj in (pyramid, ALL["complex"][0]):
         spec = hand_spec(HandConfig())
         add_object(spec, obj, pos=(0, 0, 1))
         model = spec.compile()

@@ -15,8 +15,6 @@ from dexndm_learning.ndm.models import ModelConfig, load_model
 from dexndm_learning.ndm.synthetic import linear_steps
 from dexndm_learning.policy.artifact import PolicySpec, load_policy, save_policy
 from dexndm_learning.policy.contract import obs_dim
-
-BASE_OBS_DIM = obs_dim()
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.residual import deploy, sim2sim
 from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chunk_starts, ndm_windows,
@@ -25,6 +23,7 @@ from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
 torch.set_num_threads(1)
+BASE_OBS_DIM = obs_dim()
 RES_DIM = BASE_OBS_DIM + 16
 BOUND = 0.05
 SIM_GAIN, WORLD_GAIN = 0.5, 0.45    # first-order tracking: q' = q + gain (command - q)

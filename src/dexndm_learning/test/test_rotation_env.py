@@ -187,7 +187,7 @@ def test_objects_without_a_stable_grasp_are_left_out_and_named(monkeypatch):
 
 def test_gravity_curriculum_only_applies_while_a_trainer_drives_it():
     env = quiet_env(n=4, curriculum=CurriculumConfig(gravity_start=0.2, gravity_full_steps=1000))
-    g = lambda: np.linalg.norm(env.models[0].opt.gravity)
+    g = lambda: np.linalg.norm(env.models[0].opt.gravity)  # noqa: E731
     assert env.gravity_scale() == 1.0 and g() == pytest.approx(9.81)      # evaluation, data collection
     for steps, scale in [(0, 0.2), (500, 0.6), (1000, 1.0), (5000, 1.0)]:
         env.training_steps = steps

@@ -37,7 +37,7 @@ from dexndm_learning.sim.chaos_box import ChaosBoxSim, chaos_box_spec
 from dexndm_learning.sim.hand_model import HandConfig, hand_spec
 from dexndm_learning.sim.reality import RealityProfile, load_profile
 from dexndm_learning.data.replay_targets import replay_targets
-from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
+from dexndm_learning.sim.rotation_env import RandomizationConfig, RotationEnv
 from dexndm_learning.sim.wrist import wrist_quat
 
 LEAD_IN = 10

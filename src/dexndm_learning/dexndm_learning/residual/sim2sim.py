@@ -167,7 +167,7 @@ def compare_markdown(runs: dict[str, dict], joint: str = VARIANT_OF_KIND["joint"
             d, j, w = (variants[v]["all"] for v in (DIRECT, joint, whole))
             ratio = j["RotR"][0] / d["RotR"][0] if d["RotR"][0] > 0 else float("nan")
             met = ratio >= 1.3 and j["RotR"][0] >= w["RotR"][0] and j["TTF"][0] >= d["TTF"][0]
-            cell = lambda m: f"{m['RotR'][0]:.1f} ± {m['RotR'][1]:.1f} / {m['TTF'][0]:.2f}"
+            cell = lambda m: f"{m['RotR'][0]:.1f} ± {m['RotR'][1]:.1f} / {m['TTF'][0]:.2f}"  # noqa: E731
             lines.append(f"| {name} | {object_set} | {cell(d)} | {cell(j)} | {cell(w)} | {ratio:.2f}x "
                          f"| {'yes' if met else 'no'} |")
     return "\n".join(lines) + "\n"

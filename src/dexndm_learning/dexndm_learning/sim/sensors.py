@@ -41,7 +41,7 @@ class SensorLayout:
 
 def add_rotation_sensors(spec: mujoco.MjSpec, object_body: str = "object") -> None:
     """Add the sensors of ``SensorLayout`` (order matters) to a spec with hand + object."""
-    S, O = mujoco.mjtSensor, mujoco.mjtObj
+    S, Obj = mujoco.mjtSensor, mujoco.mjtObj
     # Touch sites need the geoms' compiled frames: compile once, copy the shapes.
     model = spec.compile()
     for body_name in TOUCH_BODIES:
@@ -59,14 +59,14 @@ def add_rotation_sensors(spec: mujoco.MjSpec, object_body: str = "object") -> No
                           pos=list(model.geom_pos[g]), quat=list(model.geom_quat[g]))
             break
     for t in (S.mjSENS_FRAMEPOS, S.mjSENS_FRAMEQUAT, S.mjSENS_FRAMELINVEL, S.mjSENS_FRAMEANGVEL):
-        spec.add_sensor(type=t, objtype=O.mjOBJ_BODY, objname=object_body)
+        spec.add_sensor(type=t, objtype=Obj.mjOBJ_BODY, objname=object_body)
     for t in (S.mjSENS_FRAMEPOS, S.mjSENS_FRAMEQUAT, S.mjSENS_FRAMELINVEL, S.mjSENS_FRAMEANGVEL):
         for b in FINGERTIP_BODIES:
-            spec.add_sensor(type=t, objtype=O.mjOBJ_SITE, objname=f"{b}_tip")
+            spec.add_sensor(type=t, objtype=Obj.mjOBJ_SITE, objname=f"{b}_tip")
     for body_name in TOUCH_BODIES:
-        spec.add_sensor(type=S.mjSENS_TOUCH, objtype=O.mjOBJ_SITE, objname=f"touch_{body_name}")
+        spec.add_sensor(type=S.mjSENS_TOUCH, objtype=Obj.mjOBJ_SITE, objname=f"touch_{body_name}")
     for j in joint_order.JOINT_NAMES:
-        spec.add_sensor(type=S.mjSENS_ACTUATORFRC, objtype=O.mjOBJ_ACTUATOR, objname=j)
+        spec.add_sensor(type=S.mjSENS_ACTUATORFRC, objtype=Obj.mjOBJ_ACTUATOR, objname=j)
 
 
 def sensor_layout() -> SensorLayout:
