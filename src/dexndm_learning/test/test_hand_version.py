@@ -80,3 +80,12 @@ def test_grasp_cache_records_the_version(tmp_path, monkeypatch):
     assert len(grasps.cached(["k"], lambda: 1 / 0, "x", hand_version="v2")) == 2
     with pytest.raises(HandVersionError, match="grasp cache .* made on hand v2, but this hand is v1"):
         grasps.cached(["k"], lambda: made, "x", hand_version="v1")
+
+
+def test_grasp_key_changes_with_the_hand_geometry():
+    """Editing a shape without touching the config must not reuse grasps made on the old one."""
+    a = hand_spec(HandConfig(version="v2"))
+    b = hand_spec(HandConfig(version="v2"))
+    b.geom("if_ds_pad0").size = [0.01, 0.012, 0.0115]
+    assert grasps.model_fingerprint(a.compile()) == grasps.model_fingerprint(hand_spec(HandConfig(version="v2")).compile())
+    assert grasps.model_fingerprint(a.compile()) != grasps.model_fingerprint(b.compile())

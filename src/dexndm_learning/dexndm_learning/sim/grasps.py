@@ -115,10 +115,23 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
     else:
         name, quats = (wrist if isinstance(wrist, str) else "quat"), wrist_quat(wrist)[None]
     centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
-    key = ["grasps-v2", repr(obj), repr(hand_cfg), repr(cfg), name, quats.round(6).tolist()]
+    key = ["grasps-v3", repr(obj), repr(hand_cfg), model_fingerprint(model), repr(cfg), name, quats.round(6).tolist()]
     what = f"{obj.name}, wrist {name} ({len(quats)} x {cfg.candidates} candidates)"
     return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread), what,
                   hand_cfg.version)
+
+
+def model_fingerprint(model: mujoco.MjModel) -> str:
+    """A digest of what shapes a grasp besides the configs: geometry, inertia and solver options,
+    so that editing the hand's shapes (not only its config) makes new grasps."""
+    h = hashlib.sha256()
+    for arr in (model.geom_type, model.geom_size, model.geom_pos, model.geom_quat, model.geom_friction,
+                model.body_mass, model.body_ipos, model.body_iquat, model.body_inertia, model.body_pos,
+                model.body_quat, model.jnt_range, model.actuator_gainprm, model.actuator_biasprm):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(repr((model.opt.timestep, model.opt.iterations, model.opt.noslip_iterations, int(model.opt.integrator),
+                   int(model.opt.cone), model.opt.impratio)).encode())
+    return h.hexdigest()[:16]
 
 
 def cached(key_parts: list, make, what: str = "grasps", hand_version: str = "v1") -> GraspSet:
