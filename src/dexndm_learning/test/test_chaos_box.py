@@ -93,3 +93,15 @@ def test_strapped_ball_stays_at_the_fingertips(wrist):
     free = _tracking_error(ChaosBoxSim(hand_spec(CFG, wrist), CFG), targets)
     strapped = _tracking_error(ChaosBoxSim(chaos_box_spec(CFG, wrist, variant="strapped"), CFG), targets)
     assert strapped > 1.5 * free
+
+
+@pytest.mark.parametrize("variant", ["box", "strapped"])
+def test_both_scenes_build_on_the_v2_hand(variant):
+    """v2's fingertips include ellipsoids: ball placement keeps its distance to them too."""
+    cfg = HandConfig(version="v2")
+    sim = ChaosBoxSim(chaos_box_spec(cfg, "palm_down", variant=variant, seed=0), cfg)
+    sim.replay(_sequence(steps=10))
+    assert np.all(np.isfinite(sim.data.qpos))
+    if variant == "box":
+        contacts = {(sim.model.geom_bodyid[c.geom1], sim.model.geom_bodyid[c.geom2]) for c in sim.data.contact}
+        assert contacts   # the balls rest on the hand and each other

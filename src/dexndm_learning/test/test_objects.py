@@ -37,9 +37,9 @@ def test_counts_and_held_out_test_set():
     counts = {name: len(objs) for name, objs in ALL.items()}
     assert counts["normal_cylinders"] == 9 and counts["normal_cuboids"] == 9
     assert counts["long_cuboids"] == 4 and counts["small_cylinders"] == 9
-    assert counts["complex"] >= 40 and counts["test"] >= 26
+    assert counts["complex"] == 120 and counts["test"] == 31
     distinct_complex = {o.parts for o in ALL["complex"]}
-    assert len(distinct_complex) >= 40
+    assert len(distinct_complex) == 120
     training_names = {o.name for name in TRAINING_SETS for o in ALL[name]}
     test_names = {o.name for o in ALL["test"]}
     assert len(training_names) == sum(counts[n] for n in TRAINING_SETS)   # unique names

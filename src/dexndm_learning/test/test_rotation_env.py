@@ -47,11 +47,10 @@ def test_grasped_object_stays_2s_and_falls_when_the_hand_opens(wrist):
     env.reset(np.arange(env.num_envs))
     fell = np.zeros(env.num_envs, bool)
     for _ in range(40):
-        # Open the hand: push every target toward the flat pose at the action limit.
+        # Open the hand: push every target toward the flat pose at the action limit. Palm up the
+        # object then rests on the palm, more than drop_distance below where it was held.
         _, _, _, info = env.step(-np.sign(env.targets - jo.OPEN_POSE))
         fell |= info["dropped"]
-    if wrist == "palm_up":
-        return   # an open palm-up hand is a tray: the object may rest on it
     assert fell.mean() >= 0.9, f"{wrist}: only {fell.mean():.0%} fell from the open hand"
 
 

@@ -85,7 +85,8 @@ def _bounds(model, data) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _distance_to_hand(model, data, points: np.ndarray) -> np.ndarray:
-    """Distance from each point to the nearest hand geom (boxes and capsules)."""
+    """Distance from each point to the nearest hand geom (boxes, capsules; an ellipsoid counts as
+    the sphere of its largest radius, which can only underestimate the distance)."""
     dist = np.full(len(points), np.inf)
     for g in range(model.ngeom):
         local = (points - data.geom_xpos[g]) @ data.geom_xmat[g].reshape(3, 3)
@@ -95,6 +96,8 @@ def _distance_to_hand(model, data, points: np.ndarray) -> np.ndarray:
         elif model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE:
             axial = np.clip(local[:, 2], -size[1], size[1])
             d = np.linalg.norm(local - np.outer(axial, [0, 0, 1]), axis=1) - size[0]
+        elif model.geom_type[g] == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+            d = np.linalg.norm(local, axis=1) - size.max()
         else:
             raise ValueError(f"hand geom type {model.geom_type[g]} not handled")
         dist = np.minimum(dist, d)
