@@ -75,6 +75,8 @@ def test_wall_limit_stops_the_run_and_keeps_snapshots(tmp_path):
     assert not (run / "checkpoint_600min.pt").exists()
     state = torch.load(run / "checkpoint_0min.pt", weights_only=False)
     assert state["iter"] == 0
+    again = train(cfg, run, resume=True)                                # budget already spent: no training
+    assert again["wall_limit"] and again["iteration"] == 0 and again["env_steps"] == summary["env_steps"]
 
 
 def test_warm_start_copies_the_weights_but_not_the_step_count(tmp_path):

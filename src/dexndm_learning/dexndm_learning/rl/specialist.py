@@ -157,6 +157,9 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
         state = load_checkpoint(runner, ckpt)
         start_it, env_steps, wall0 = state["iter"] + 1, state["env_steps"], state["wall_time"]
         budget0 = state.get("budget_time", wall0)
+        if cfg.budget_minutes > 0 and budget0 >= 60 * cfg.budget_minutes:   # already spent: nothing to do
+            return {"iteration": state["iter"], "env_steps": env_steps, "wall_s": wall0, "budget_s": budget0,
+                    "wall_limit": True}
     else:
         if cfg.init_checkpoint:
             warm_start(runner, Path(cfg.init_checkpoint))
