@@ -75,6 +75,8 @@ def main() -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, p in curves.items():
+        if len(p["minutes"]) < 10:
+            continue
         axes[0].plot(p["minutes"][9:], smooth(p["omega_along_axis"]), label=name)
         axes[1].plot(p["minutes"][9:], smooth(p["drop_rate"]), label=name)
     axes[0].set(xlabel="training minutes (steal-corrected)", ylabel="angular velocity along +z (rad/s)")
