@@ -83,7 +83,6 @@ class PolicyNode(Node):
         self.declare_parameter("wrist_quat", [0.0, 0.0, 0.0, 0.0])
         self.declare_parameter("start_enabled", True)
         self.declare_parameter("max_step_rad", 0.1)
-        self.declare_parameter("residual_max_rad", 0.02)
         self.declare_parameter("state_timeout_s", 0.1)
         self.declare_parameter("wrist_timeout_s", 0.5)
         self.declare_parameter("torch_threads", 1)
@@ -113,7 +112,7 @@ class PolicyNode(Node):
                 policy.check_rate(float(p("rate_hz")), path)
         self.runtime = PolicyRuntime(
             *policies,
-            SafetyConfig(max_step=float(p("max_step_rad")), residual_max=float(p("residual_max_rad")),
+            SafetyConfig(max_step=float(p("max_step_rad")),
                          state_timeout=float(p("state_timeout_s")),
                          wrist_timeout=float(p("wrist_timeout_s")) if wrist_source == "topic" else math.inf))
         self.runtime.set_enabled(bool(p("start_enabled")))

@@ -17,8 +17,10 @@ Safety, in order, each tick:
   (joint state, or wrist when it comes from a topic, older than its timeout; a joint state with
   NaN/inf counts as stale): the policy is not evaluated and the last safe target is held;
 - non-finite policy output: the last safe target is held (FLAG_NONFINITE);
-- the residual is clipped per joint to ``residual_max`` (FLAG_RESIDUAL_CAPPED), on top of the
-  artifact's tanh bound;
+- the commanded target is ``contract.commanded_target(a_t, residual)``: the residual capped per
+  joint at ``contract.RESIDUAL_CAP`` (FLAG_RESIDUAL_CAPPED; the artifact's tanh bound is that cap,
+  checked on load, so only a malformed output trips it), the same rule as in residual training and
+  the sim-to-sim evaluation;
 - the target is clamped to the joint limits (FLAG_TARGET_CLAMPED, also when the base recursion
   itself was clamped), then each joint's change from the last safe target is limited to
   ``max_step`` (FLAG_STEP_CAPPED).
@@ -75,7 +77,6 @@ class Mode(enum.IntEnum):
 @dataclass
 class SafetyConfig:
     max_step: float = 0.1            # rad per tick and joint, on the commanded target
-    residual_max: float = 0.02       # rad per joint
     state_timeout: float = 0.1       # s since the last joint state arrived
     wrist_timeout: float = math.inf  # s since the last wrist orientation arrived (inf: fixed wrist)
 
@@ -105,8 +106,12 @@ def check_artifacts(base: DeployablePolicy, residual: DeployablePolicy | None) -
         raise ArtifactError(f"base policy takes {base.obs_dim} inputs, expected {base_dim}")
     if residual is None:
         return
-    if residual.kind != "residual" or residual.spec.residual_bound is None:
-        raise ArtifactError(f"residual policy artifact has kind '{residual.kind}' and no tanh bound")
+    if residual.kind != "residual":
+        raise ArtifactError(f"residual policy artifact has kind '{residual.kind}'")
+    try:
+        contract.check_residual_bound(residual.spec.residual_bound, "residual policy artifact")
+    except ValueError as e:
+        raise ArtifactError(str(e)) from None
     if residual.obs_dim != base_dim + NJ:
         raise ArtifactError(f"residual policy takes {residual.obs_dim} inputs, expected {base_dim + NJ}")
 
@@ -208,9 +213,8 @@ class PolicyRuntime:
         da = np.asarray(self.base(obs[:base_dim]), dtype=float)
         if not np.all(np.isfinite(da)):
             return TickOutput(self.safe_target, flags | Flag.NONFINITE)
-        raw = self._base_target + self.base.spec.action_scale * da
-        base_target = joint_order.clip_to_limits(raw)
-        if np.any(base_target != raw):
+        base_target = contract.base_target(self._base_target, da, self.base.spec.action_scale)
+        if np.any(base_target != self._base_target + self.base.spec.action_scale * np.clip(da, -1.0, 1.0)):
             flags |= Flag.TARGET_CLAMPED
 
         res = np.zeros(NJ)
@@ -219,15 +223,13 @@ class PolicyRuntime:
             res = np.asarray(self.residual(obs), dtype=float)
             if not np.all(np.isfinite(res)):
                 return TickOutput(self.safe_target, flags | Flag.NONFINITE, float(np.linalg.norm(da)))
-            capped = np.clip(res, -self.cfg.residual_max, self.cfg.residual_max)
-            if np.any(capped != res):
+            if np.any(np.abs(res) > contract.RESIDUAL_CAP * (1 + 1e-6)):     # float32 tanh may round just above
                 flags |= Flag.RESIDUAL_CAPPED
-            res = capped
+            res = np.clip(res, -contract.RESIDUAL_CAP, contract.RESIDUAL_CAP)
         self._base_target = base_target
 
-        raw = base_target + res
-        target = joint_order.clip_to_limits(raw)
-        if np.any(target != raw):
+        target = contract.commanded_target(base_target, res)
+        if np.any(target != base_target + res):
             flags |= Flag.TARGET_CLAMPED
         step = target - self.safe_target
         if np.any(np.abs(step) > self.cfg.max_step):

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample, StartSource
-from dexndm_control.testing.policies import RESIDUAL_BOUND, constant_policy, random_policy
+from dexndm_control.testing.policies import constant_policy, random_policy
 from dexndm_control.tick_clock import TickClock
 from dexndm_learning import joint_order as jo
 from dexndm_learning.policy import contract
-from dexndm_learning.policy.artifact import ArtifactError, load_policy
+from dexndm_learning.policy.artifact import ArtifactError, PolicySpec, load_policy, save_policy
+from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.sim.wrist import wrist_quat
 from dexndm_msgs.msg import PolicyStatus, RotationCommand
 
@@ -56,26 +57,6 @@ def test_flag_and_mode_values_match_the_messages():
         assert getattr(RotationCommand, f"MODE_{m.name}") == m.value
 
 
-def test_observations_are_built_as_in_the_training_env(policies):
-    """History of (q_k, a_{k-1}) interleaved, wrist, world axis; a_{k-1} = the base target in
-    force while q_k was reached (RotationEnv pairs q_{t+1} with a_t)."""
-    seen = []
-    rt = running(Recording(policies("base", 0.5), seen))
-    qs = [Q0 + 0.01 * k for k in range(12)]
-    targets = [o.target for o in (rt.tick(Sample(q, k * DT), k * DT) for k, q in enumerate(qs))]
-    # RotationEnv: reset -> q_hist = q0, a_hist = holding target; each step appends (q, target).
-    q_hist, a_hist = [qs[0]] * 10, [jo.clip_to_limits(qs[0])] * 10
-    target = a_hist[0]
-    for k, q in enumerate(qs):
-        if k > 0:
-            q_hist, a_hist = q_hist[1:] + [q], a_hist[1:] + [target]
-        expected = contract.proprio_from_history(np.array(q_hist)[None], np.array(a_hist)[None],
-                                                 wrist_quat("palm_down")[None], np.array([[0.0, 0.0, 1.0]]))[0]
-        np.testing.assert_allclose(seen[k], expected, atol=1e-6)
-        target = contract.base_target(target, np.full(16, 0.5))
-        np.testing.assert_allclose(targets[k], target, atol=1e-6)
-
-
 def test_targets_stay_within_the_joint_limits(policies):
     outs = run(running(policies("base", 1.0), max_step=1.0), 80)   # +1/24 rad per tick, 80 ticks
     final = outs[-1].target
@@ -106,15 +87,35 @@ def test_nonfinite_policy_output_keeps_the_previous_target(policies, which):
         np.testing.assert_array_equal(o.target, good)
 
 
-def test_residual_is_capped_on_top_of_its_tanh_bound(policies):
+def test_residual_is_capped_at_the_contract_cap(policies):
     base = policies("base", 0.0)
-    out = run(running(base, policies("residual", 100.0), residual_max=0.02), 1)[0]   # tanh -> 0.05
-    assert RESIDUAL_BOUND > 0.02
+    cap = contract.RESIDUAL_CAP
+    out = run(running(base, policies("residual", 100.0)), 1)[0]       # tanh saturates at the cap
+    np.testing.assert_allclose(out.target, jo.clip_to_limits(Q0 + cap), atol=1e-6)
+    assert out.residual_norm == pytest.approx(cap * 4, rel=1e-5)
+    assert not out.flags & Flag.RESIDUAL_CAPPED
+
+    class Oversized:                       # a malformed output beyond the cap is cut to it and flagged
+        kind, obs_dim = "residual", contract.obs_dim() + jo.NUM_JOINTS
+        spec = policies("residual", 0.0).spec
+
+        def __call__(self, obs):
+            return np.full(jo.NUM_JOINTS, 3 * cap)
+
+    rt = running(base, policies("residual", 0.0))
+    rt.residual = Oversized()
+    out = run(rt, 1)[0]
     assert out.flags & Flag.RESIDUAL_CAPPED
-    np.testing.assert_allclose(out.target, jo.clip_to_limits(Q0 + 0.02), atol=1e-6)
-    assert out.residual_norm == pytest.approx(0.02 * 4)
-    small = run(running(base, policies("residual", 0.1), residual_max=0.02), 1)[0]   # 0.05 tanh(0.1) < 0.02
-    assert not small.flags & Flag.RESIDUAL_CAPPED
+    np.testing.assert_allclose(out.target, contract.commanded_target(Q0, np.full(jo.NUM_JOINTS, 3 * cap)))
+    np.testing.assert_allclose(out.target, jo.clip_to_limits(Q0 + cap))
+
+
+def test_a_residual_trained_with_another_bound_is_refused(policies, tmp_path):
+    dim = contract.obs_dim() + jo.NUM_JOINTS
+    save_policy(tmp_path / "r.pt", "residual", ResidualMLP(dim, jo.NUM_JOINTS, 8, 1),
+                       PolicySpec(contract.HISTORY, np.zeros(dim), np.ones(dim), contract.ACTION_SCALE, residual_bound=0.02))
+    with pytest.raises(ArtifactError, match="cap is 0.05"):
+        PolicyRuntime(policies("base", 0.0), load_policy(tmp_path / "r.pt"), SafetyConfig())
 
 
 def test_stale_or_nonfinite_state_holds_the_last_safe_target(policies):

@@ -11,10 +11,12 @@ from dexndm_learning.policy.artifact import ArtifactError, PolicySpec, load_poli
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 
 SRC = (repo_root() or Path(".")) / "src"
-# A second definition of the history length, action scale or control period: a literal 10 given
-# to a history, 1/24 anywhere, or 0.05 s given to a control period / dt.
+# A second definition of the history length, action scale, control period or residual cap: a
+# literal 10 given to a history, 1/24 anywhere, 0.05 s given to a control period / dt, or any
+# number given to a residual's bound, cap or maximum.
 COPIES = re.compile(r"history\w*\s*[:=]\s*(int\s*=\s*)?10\b|\b1(\.0)?\s*/\s*24\b|"
-                    r"(control_period|control_dt|CONTROL_DT)\w*\s*(:\s*float\s*)?=\s*0\.05\b")
+                    r"(control_period|control_dt|CONTROL_DT)\w*\s*(:\s*float\s*)?=\s*0\.05\b|"
+                    r"residual_(bound|cap|max)\w*\s*(:\s*float\s*)?[=:]\s*[\d.]")
 
 
 def test_the_contract_is_defined_once():
@@ -28,7 +30,7 @@ def test_the_contract_is_defined_once():
     assert offenders == []
     for path in (SRC.parent / "config").rglob("*.yaml"):
         text = path.read_text()
-        assert not re.search(r"^\s*(history|action_scale|control_period):", text, re.M), path
+        assert not re.search(r"^\s*(history|action_scale|control_period|residual_(bound|cap|max)\w*):", text, re.M), path
 
 
 def test_dataset_and_env_layouts_agree():

@@ -14,6 +14,7 @@ from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.models import ModelConfig, load_model
 from dexndm_learning.ndm.synthetic import linear_steps
 from dexndm_learning.policy.artifact import PolicySpec, load_policy, save_policy
+from dexndm_learning.policy import contract
 from dexndm_learning.policy.contract import obs_dim
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.residual import deploy, sim2sim
@@ -25,7 +26,7 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, Rot
 torch.set_num_threads(1)
 BASE_OBS_DIM = obs_dim()
 RES_DIM = BASE_OBS_DIM + 16
-BOUND = 0.05
+BOUND = contract.RESIDUAL_CAP
 SIM_GAIN, WORLD_GAIN = 0.5, 0.45    # first-order tracking: q' = q + gain (command - q)
 OFFSET = np.array([(-1) ** j * 0.002 * (j + 1) for j in range(16)])   # distinct per-joint magnitudes
 WINDOW, T, EPISODES = 3, 40, 48
@@ -68,7 +69,7 @@ def write_sim_rollouts(root, seed=0):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("residual")
     write_sim_rollouts(root / "sim")
-    cfg = ResidualConfig(width=64, blocks=1, residual_bound=BOUND, epochs=40, chunk=16, batch_chunks=16, lr=3e-3,
+    cfg = ResidualConfig(width=64, blocks=1, epochs=40, chunk=16, batch_chunks=16, lr=3e-3,
                          joint_noise=0.0, val_fraction=0.2, evals_per_epoch=1, torch_threads=1,
                          data=[str(root / "sim")])
     result = train(cfg, GapWorld(), WINDOW, root / "run", progress=False)

@@ -11,14 +11,12 @@ from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import PolicySpec, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 
-RESIDUAL_BOUND = 0.05   # rad; larger than the node's default residual cap, so the cap is exercised
-
 
 def _save(path, kind: str, net: ResidualMLP) -> Path:
     dim = net.arch["in_dim"]
     spec = PolicySpec(history=contract.HISTORY, obs_mean=np.zeros(dim), obs_std=np.ones(dim),
                       action_scale=contract.ACTION_SCALE,
-                      residual_bound=RESIDUAL_BOUND if kind == "residual" else None)
+                      residual_bound=contract.RESIDUAL_CAP if kind == "residual" else None)
     save_policy(path, kind, net, spec)
     return Path(path)
 

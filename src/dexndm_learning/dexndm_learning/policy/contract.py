@@ -11,6 +11,13 @@ history and action scale it was trained with (``policy.artifact``).
   frame: ``obs_dim()`` values. A residual policy takes the same followed by this step's base
   target (16).
 - Action: ``a_t = clip_to_limits(a_{t-1} + ACTION_SCALE * clip(action, -1, 1))`` (``base_target``).
+- Residual: its network's output is ``RESIDUAL_CAP * tanh(.)`` (the artifact records the bound and
+  is refused on load unless it is this one); the hand receives
+  ``clip_to_limits(a_t + clip(a_res_t, -RESIDUAL_CAP, RESIDUAL_CAP))`` (``commanded_target``),
+  while the base recursion and the observed target history keep ``a_t`` (method.md section 9).
+  The same cap holds in residual training, the sim-to-sim evaluation and the policy node; the
+  hardware residuals in the paper were 0.004-0.012 rad, so 0.05 leaves room without letting a
+  wrong model move a joint far.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from dexndm_learning import joint_order
 CONTROL_DT = 0.05
 HISTORY = 10
 ACTION_SCALE = 1.0 / 24.0
+RESIDUAL_CAP = 0.05                 # rad per joint
 WRIST_DIM = 4
 AXIS_DIM = 3
 
@@ -54,3 +62,21 @@ def proprio_at_steps(q: np.ndarray, targets: np.ndarray, wrist: np.ndarray, axis
 def base_target(previous: np.ndarray, action: np.ndarray, scale: float = ACTION_SCALE) -> np.ndarray:
     """The action rule: the new position target from the previous one and a policy action."""
     return joint_order.clip_to_limits(previous + scale * np.clip(action, -1.0, 1.0))
+
+
+def commanded_target(base: np.ndarray, residual: np.ndarray, cap: float = RESIDUAL_CAP) -> np.ndarray:
+    """What the hand is sent: base target plus the residual capped per joint, within the joint
+    limits. Works on numpy arrays and on torch tensors (residual training differentiates it)."""
+    if hasattr(residual, "clamp"):                                           # torch
+        import torch
+
+        lower, upper = (torch.as_tensor(b, dtype=residual.dtype) for b in (joint_order.LOWER, joint_order.UPPER))
+        return torch.clamp(base + residual.clamp(-cap, cap), lower, upper)
+    return joint_order.clip_to_limits(base + np.clip(residual, -cap, cap))
+
+
+def check_residual_bound(bound: float | None, what: str) -> None:
+    """Raise ValueError unless a residual artifact's tanh bound is the contract's cap."""
+    if bound is None or abs(bound - RESIDUAL_CAP) > 1e-9:
+        raise ValueError(f"{what}: residual bound {bound} rad, but the contract's cap is {RESIDUAL_CAP} rad "
+                         "(retrain the residual)")

@@ -16,16 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_learning import joint_order
+from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import DeployablePolicy, load_policy
 from dexndm_learning.sim.rotation_env import RotationEnv
 
 
 def bounded_residual(policy: DeployablePolicy, obs: np.ndarray, base_target: np.ndarray) -> np.ndarray:
-    """The residual's offset for (obs, base target), finite and within its bound for any input
-    (a non-finite network output, possible only for absurd inputs, gives no correction)."""
-    bound = policy.spec.residual_bound
+    """The residual for (obs, base target), finite and within the contract's cap for any input (a
+    non-finite network output, possible only for absurd inputs, gives no correction); the env
+    composes it with the base target by ``contract.commanded_target``."""
+    cap = contract.RESIDUAL_CAP
     res = policy(np.concatenate([obs, base_target], axis=-1))
-    return np.clip(np.nan_to_num(res, nan=0.0, posinf=bound, neginf=-bound), -bound, bound)
+    return np.clip(np.nan_to_num(res, nan=0.0, posinf=cap, neginf=-cap), -cap, cap)
 
 
 def _policy(p: DeployablePolicy | str | Path, kind: str) -> DeployablePolicy:
@@ -47,17 +49,17 @@ class BaseResidualActor:
         for name, policy in (("base", self.base), ("residual", self.residual)):
             if policy is not None:
                 policy.check_hand(env.hand_cfg.version, base if name == "base" else residual)
-        if self.residual is not None and (self.residual.obs_dim != self.base.obs_dim + joint_order.NUM_JOINTS
-                                          or self.residual.spec.residual_bound is None):
-            raise ValueError(f"residual wants {self.residual.obs_dim} inputs and bound "
-                             f"{self.residual.spec.residual_bound}; need base obs + 16 "
-                             f"({self.base.obs_dim + joint_order.NUM_JOINTS}) and a bound")
+        if self.residual is not None:
+            contract.check_residual_bound(self.residual.spec.residual_bound, str(residual))
+            if self.residual.obs_dim != self.base.obs_dim + joint_order.NUM_JOINTS:
+                raise ValueError(f"{residual}: residual wants {self.residual.obs_dim} inputs; need base obs + 16 "
+                                 f"({self.base.obs_dim + joint_order.NUM_JOINTS})")
 
     def __call__(self, obs: dict) -> np.ndarray:
         o = obs["proprio"]
         action = self.base(o)
         if self.residual is not None:
-            step = np.clip(np.nan_to_num(action, nan=0.0), -1.0, 1.0)    # as RotationEnv.step applies it
-            base_target = joint_order.clip_to_limits(self.env.targets + self.env.cfg.action_scale * step)
+            step = np.nan_to_num(action, nan=0.0)                         # as RotationEnv.step applies it
+            base_target = contract.base_target(self.env.targets, step, self.env.cfg.action_scale)
             self.env.target_offset[:] = bounded_residual(self.residual, o, base_target)
         return action

@@ -5,9 +5,9 @@
 
 Data: the base policy's rollouts in nominal sim (``data.rollout_dataset``). At step t the base
 policy saw o_t and commanded a_t = ``targets[t+1]``; the residual outputs
-``a_res_t = bound * tanh(net([o_t, a_t]))``. The frozen NDM of the target world (any kind) gets
-the history ``{(q_j, a_j + a_res_j)}, j = t-W+1..t`` (commands clamped to the joint limits, as
-the hand would) and the loss compares its prediction with the sim next state ``q[t+1]``: the
+``a_res_t = RESIDUAL_CAP * tanh(net([o_t, a_t]))``. The frozen NDM of the target world (any kind)
+gets the history ``{(q_j, commanded_target(a_j, a_res_j))}, j = t-W+1..t`` (``policy.contract``: the
+rule the sim-to-sim evaluation and the policy node apply) and the loss compares its prediction with the sim next state ``q[t+1]``: the
 residual learns the command change that makes the target world follow the sim trajectory.
 The residual's observation keeps the base targets, as at deployment.
 
@@ -57,7 +57,6 @@ from dexndm_learning.policy.residual_mlp import ResidualMLP
 class ResidualConfig:
     width: int = 256
     blocks: int = 2
-    residual_bound: float = 0.05
     loss: str = "l1"
     epochs: int = 1
     chunk: int = 32
@@ -123,7 +122,7 @@ def chunk_batch(bank: EpisodeBank, chunks: np.ndarray, cfg: ResidualConfig, wind
 class BoundedResidual(nn.Module):
     """What the deployed artifact computes: ``bound * tanh(net((x - mean) / std))``."""
 
-    def __init__(self, net: ResidualMLP, mean: np.ndarray, std: np.ndarray, bound: float):
+    def __init__(self, net: ResidualMLP, mean: np.ndarray, std: np.ndarray, bound: float = contract.RESIDUAL_CAP):
         super().__init__()
         self.net = net
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -134,10 +133,6 @@ class BoundedResidual(nn.Module):
         return self.bound * torch.tanh(self.net((x - self.mean) / self.std))
 
 
-_LOWER = torch.as_tensor(joint_order.LOWER, dtype=torch.float32)
-_UPPER = torch.as_tensor(joint_order.UPPER, dtype=torch.float32)
-
-
 def ndm_windows(q: torch.Tensor, commands: torch.Tensor, window: int) -> torch.Tensor:
     """(B, L, 16) positions and commands -> (B * (L-W+1), W, 16, 2) NDM inputs, one per window."""
     x = torch.stack([q, commands], -1).unfold(1, window, 1)          # (B, L-W+1, 16, 2, W)
@@ -146,7 +141,7 @@ def ndm_windows(q: torch.Tensor, commands: torch.Tensor, window: int) -> torch.T
 
 def prediction_error(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None) -> torch.Tensor:
     """NDM(history with a + a_res) - sim next q, (N, 16); ``res`` None = no residual."""
-    commands = b.base if res is None else torch.clamp(b.base + res, _LOWER, _UPPER)
+    commands = b.base if res is None else contract.commanded_target(b.base, res)
     return ndm(ndm_windows(b.q, commands, window)) - b.next_q.reshape(-1, joint_order.NUM_JOINTS)
 
 
@@ -207,8 +202,8 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     net = ResidualMLP(probe.shape[1], joint_order.NUM_JOINTS, cfg.width, cfg.blocks)
     nn.init.zeros_(net.out.weight)
     nn.init.zeros_(net.out.bias)
-    policy = BoundedResidual(net, mean, std, cfg.residual_bound)
-    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, residual_bound=cfg.residual_bound,
+    policy = BoundedResidual(net, mean, std)
+    spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, residual_bound=contract.RESIDUAL_CAP,
                       hand_version=bank.hand_version)
 
     steps_per_epoch = math.ceil(len(train_chunks) / cfg.batch_chunks)

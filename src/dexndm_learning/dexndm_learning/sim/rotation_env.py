@@ -282,7 +282,7 @@ class RotationEnv:
             d = self.rng.normal(size=(int(resample.sum()), 3))
             d /= np.linalg.norm(d, axis=1, keepdims=True)
             self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
-        commanded = joint_order.clip_to_limits(self.targets + self.target_offset)
+        commanded = contract.commanded_target(self.targets, self.target_offset)
         applied = self.command_filter.step(commanded)         # latency and backlash of the world
         t0 = time.perf_counter()
         self.stepper.step(applied, self.force, self.state, self.sens)
