@@ -27,7 +27,6 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from dexndm_learning import joint_order
 from dexndm_learning.policy import contract
 from dexndm_learning.sim import grasps as grasp_mod
 from dexndm_learning.sim.batch_stepper import ThreadedStepper
