@@ -8,7 +8,8 @@ policy saw o_t and commanded a_t = ``targets[t+1]``; the residual outputs
 ``a_res_t = RESIDUAL_CAP * tanh(net([o_t, a_t]))``. The frozen NDM of the target world (any kind)
 gets the history ``{(q_j, commanded_target(a_j, a_res_j))}, j = t-W+1..t`` (``policy.contract``: the
 rule the sim-to-sim evaluation and the policy node apply) and the loss compares its prediction
-with the sim next state ``q[t+1]``: the residual learns the command change that makes the target world follow the sim trajectory.
+with the sim next state ``q[t+1]``: the residual learns the command change that makes the target
+world follow the sim trajectory.
 The residual's observation keeps the base targets, as at deployment.
 
 Samples are chunks of ``chunk`` consecutive steps of one episode: the residual runs once per
