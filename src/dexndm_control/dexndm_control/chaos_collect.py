@@ -17,13 +17,11 @@ import threading
 import time
 from dataclasses import replace
 
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 
 from dexndm_control.chaos_progress import CollectionProgress
 from dexndm_control.composition import compose, parameters
 from dexndm_control.graphs import NodeSpec
+from dexndm_control.node_main import running, spin_until
 
 SETTINGS = {
     "chaos_replay": ("source", "wrist", "steps", "noise_probability", "noise_sigma", "seed"),
@@ -49,36 +47,30 @@ def run(specs: list[NodeSpec]) -> dict:
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    context = rclpy.Context()
-    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    executor = SingleThreadedExecutor(context=context)
-    nodes = []
     try:
-        nodes = compose(specs, context)
-        for n in nodes:
-            executor.add_node(n)
-        replay, recorder = (nodes[[s.name for s in specs].index(k)] for k in ("chaos_replay", "bag_recorder"))
-        last = replay.end_index - 1
-        finished_at = None
-        while not stop.is_set() and not (replay.finished and (start > last or recorder.last_written == last)):
-            executor.spin_once(timeout_sec=0.05)
-            if replay.finished:
-                finished_at = finished_at or time.monotonic()
-                if time.monotonic() - finished_at > FLUSH_TIMEOUT_S:
-                    raise RuntimeError(f"the recorder did not receive the end of trajectory {last} "
-                                       f"within {FLUSH_TIMEOUT_S} s of the replay finishing")
-        if stop.is_set():
-            replay.timer.cancel()
-            end = time.monotonic() + DRAIN_S
-            while time.monotonic() < end:
-                executor.spin_once(timeout_sec=0.01)
-        last_started = replay.next_index - 1
+        with running(lambda context: compose(specs, context)) as (executor, nodes):   # the recorder closes its bag on exit
+            replay, recorder = (nodes[[s.name for s in specs].index(k)] for k in ("chaos_replay", "bag_recorder"))
+            last = replay.end_index - 1
+            finished_at = None
+
+            def done() -> bool:
+                nonlocal finished_at
+                if stop.is_set() or (replay.finished and (start > last or recorder.last_written == last)):
+                    return True
+                if replay.finished:
+                    finished_at = finished_at or time.monotonic()
+                    if time.monotonic() - finished_at > FLUSH_TIMEOUT_S:
+                        raise RuntimeError(f"the recorder did not receive the end of trajectory {last} "
+                                           f"within {FLUSH_TIMEOUT_S} s of the replay finishing")
+                return False
+
+            spin_until(executor, done, timeout_sec=0.05)
+            if stop.is_set():
+                replay.timer.cancel()
+                end = time.monotonic() + DRAIN_S
+                spin_until(executor, lambda: time.monotonic() >= end)
+            last_started = replay.next_index - 1
     finally:
-        for n in nodes:          # the recorder closes its open bag here
-            executor.remove_node(n)
-            n.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown(context=context)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     progress = CollectionProgress(progress.root)

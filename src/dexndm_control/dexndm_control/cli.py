@@ -25,7 +25,7 @@ def _sim_hand(args) -> int:
     from dexndm_control.sim_hand_node import SimHandNode
 
     overrides = {"wrist": args.wrist, "real_time_factor": args.rtf}
-    spin(lambda: SimHandNode(parameter_overrides=node_parameters("sim_hand", overrides)))
+    spin(lambda context: SimHandNode(context=context, parameter_overrides=node_parameters("sim_hand", overrides)))
     return 0
 
 
@@ -102,24 +102,10 @@ def _rotate(args) -> int:
 
 
 def _teleop(args) -> int:
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
     from dexndm_control.composition import compose
+    from dexndm_control.node_main import serve
 
-    rclpy.init()
-    executor = SingleThreadedExecutor()
-    nodes = compose(teleop_specs(args), rclpy.get_default_context())
-    for n in nodes:
-        executor.add_node(n)
-    try:
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for n in nodes:
-            n.destroy_node()
-        rclpy.try_shutdown()
+    serve(lambda context: compose(teleop_specs(args), context))
     return 0
 
 

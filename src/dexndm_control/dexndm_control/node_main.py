@@ -1,22 +1,67 @@
-"""Entry-point helper shared by every node: init, spin until Ctrl-C, always clean up."""
+"""rclpy set-up and teardown, written once: every node entry point, CLI command and in-process
+graph (demo, rotate, Chaos Box collection, teleop) runs its nodes through ``running``.
+
+- ``spin(make_node)`` / ``serve(make_nodes)``: a ``ros2 run`` / ``ros2 launch`` entry point
+  (parameters from --params-file) or a CLI command, on the default context with rclpy's
+  SIGINT/SIGTERM handling, until shut down.
+- ``running(make_nodes, isolated=True)``: nodes of an in-process graph in a context of their own
+  and no rclpy signal handlers (the caller decides what a signal means), driven by the caller
+  with ``spin_until``.
+
+On leaving, also on an error or Ctrl-C, each node is removed from the executor and destroyed
+(the bag recorder closes its open bag there; rclpy does it when the context was shut down
+first), then the executor and the context shut down.
+"""
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import rclpy
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 
-def spin(make_node: Callable[[], Node], args=None) -> None:
-    """``ros2 run`` / ``ros2 launch`` entry (parameters come from --params-file) or a CLI command."""
-    rclpy.init(args=args)
-    try:
-        node = make_node()
+@contextmanager
+def running(make_nodes: Callable[[Context], Sequence[Node]], args=None,
+            isolated: bool = True) -> Iterator[tuple[SingleThreadedExecutor, list[Node]]]:
+    """Yields (executor, nodes) with the nodes ``make_nodes(context)`` returns added to the executor."""
+    context = rclpy.Context() if isolated else rclpy.get_default_context()
+    with rclpy.init(args=args, context=context,
+                    signal_handler_options=SignalHandlerOptions.NO if isolated else None):
+        executor = SingleThreadedExecutor(context=context)
+        nodes: list[Node] = []
         try:
-            rclpy.spin(node)
-        except KeyboardInterrupt:
-            pass
+            nodes = list(make_nodes(context))
+            for n in nodes:
+                executor.add_node(n)
+            yield executor, nodes
         finally:
-            node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
+            if context.ok():             # after a shutdown, rclpy has destroyed the context's nodes
+                for n in list(executor.get_nodes()):       # also nodes the caller added later
+                    executor.remove_node(n)
+                    n.destroy_node()
+            executor.shutdown()
+
+
+def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool], timeout_sec: float = 0.01) -> None:
+    """Process callbacks until ``done()`` is true (checked after each wait of at most ``timeout_sec``)."""
+    while not done():
+        executor.spin_once(timeout_sec=timeout_sec)
+
+
+def serve(make_nodes: Callable[[Context], Sequence[Node]], args=None) -> None:
+    """Spin the nodes until Ctrl-C or a shutdown, on the default context with rclpy's signal
+    handling (as ``ros2 run`` would); always cleaned up."""
+    try:
+        with running(make_nodes, args=args, isolated=False) as (executor, _):
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def spin(make_node: Callable[..., Node], args=None) -> None:
+    """A node's entry point: ``make_node(context=...)`` served until shut down."""
+    serve(lambda context: [make_node(context=context)], args)

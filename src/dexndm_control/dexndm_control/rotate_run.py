@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control.composition import compose
 from dexndm_control.graphs import NodeSpec
+from dexndm_control.node_main import running, spin_until
 from dexndm_learning import joint_order
 from dexndm_learning.sim.wrist import from_wxyz, wrist_quat
 from dexndm_msgs.msg import PolicyStatus
@@ -130,24 +129,10 @@ def plot(rec: Recording, axis_hand, path: Path, title: str, fall: float | None) 
 def run(specs: list[NodeSpec], wrist: str, axis, duration: float, out_dir: Path) -> dict:
     """Compose ``specs`` + a recorder, run ``duration`` seconds, write plot and summary."""
     axis_hand = from_wxyz(wrist_quat(wrist)).inv().apply(np.asarray(axis, float) / np.linalg.norm(axis))
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        nodes = compose(specs, context)
-        recorder = RotationRecorder(context=context)
-        for n in (*nodes, recorder):
-            executor.add_node(n)
+    with running(lambda context: [*compose(specs, context), RotationRecorder(context=context)]) as (executor, nodes):
         end = time.monotonic() + duration
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.01)
-        for n in (*nodes, recorder):
-            executor.remove_node(n)
-            n.destroy_node()
-    finally:
-        executor.shutdown()
-        rclpy.try_shutdown(context=context)
-    rec = recorder.rec
+        spin_until(executor, lambda: time.monotonic() >= end)
+    rec = nodes[-1].rec
     out_dir = Path(out_dir)
     result = summarize(rec, axis_hand, duration)
     result["plot"] = str(out_dir / "rotate.png")

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control.joint_state_io import make_joint_state
+from dexndm_control.node_main import running, spin_until
 from dexndm_control.params import node_parameters
 from dexndm_control.sim_hand_node import SimHandNode
 from dexndm_learning import joint_order
@@ -121,32 +120,20 @@ def tracking_error(rec: Recording, lag_s: float = 0.25) -> float:
 
 def run(out_dir: Path, wrist: str = "palm_up", duration: float = SEQUENCE_DURATION) -> dict:
     """Compose sim hand + commander in one process, run the sequence, save the plot."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        hand = SimHandNode(context=context, parameter_overrides=node_parameters("sim_hand", {"wrist": wrist}))
-        commander = ScriptedCommander(context=context)
-        executor.add_node(hand)
-        executor.add_node(commander)
-        while commander.elapsed() < duration:
-            executor.spin_once(timeout_sec=0.01)
-        rec = commander.rec
-        out_dir = Path(out_dir)
-        plot_path = out_dir / "commanded_vs_measured.png"
-        plot_tracking(rec, plot_path, f"Simulated LEAP Hand ({wrist}): commanded vs measured")
-        result = {
-            "plot": str(plot_path),
-            "commands": len(rec.command_t),
-            "states": len(rec.state_t),
-            "state_rate_hz": len(rec.state_t) / duration,
-            "mean_tracking_error_rad": tracking_error(rec),
-            "rejected_commands": hand.rejected_commands,
-        }
-        for node in (hand, commander):
-            executor.remove_node(node)
-            node.destroy_node()
-        return result
-    finally:
-        executor.shutdown()
-        rclpy.try_shutdown(context=context)
+    def make(context):
+        return [SimHandNode(context=context, parameter_overrides=node_parameters("sim_hand", {"wrist": wrist})),
+                ScriptedCommander(context=context)]
+
+    with running(make) as (executor, (hand, commander)):
+        spin_until(executor, lambda: commander.elapsed() >= duration)
+    rec = commander.rec
+    plot_path = Path(out_dir) / "commanded_vs_measured.png"
+    plot_tracking(rec, plot_path, f"Simulated LEAP Hand ({wrist}): commanded vs measured")
+    return {
+        "plot": str(plot_path),
+        "commands": len(rec.command_t),
+        "states": len(rec.state_t),
+        "state_rate_hz": len(rec.state_t) / duration,
+        "mean_tracking_error_rad": tracking_error(rec),
+        "rejected_commands": hand.rejected_commands,
+    }

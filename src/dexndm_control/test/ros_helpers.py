@@ -4,24 +4,14 @@ from __future__ import annotations
 import contextlib
 import time
 
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from dexndm_control.node_main import running
 
 
 @contextlib.contextmanager
 def ros_context():
-    """An rclpy context + executor that are always shut down."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        yield context, executor
-    finally:
-        for node in list(executor.get_nodes()):
-            executor.remove_node(node)
-            node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown(context=context)
+    """An isolated rclpy context + executor; every node added to it is destroyed at the end."""
+    with running(lambda context: []) as (executor, _):
+        yield executor.context, executor
 
 
 def spin_until(executor, predicate, timeout: float) -> bool:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample, StartSource
-from dexndm_control.testing.policies import constant_policy, random_policy
+from dexndm_control.testing.policies import RecordingPolicy, constant_policy, random_policy
 from dexndm_control.tick_clock import TickClock
 from dexndm_learning import joint_order as jo
 from dexndm_learning.policy import contract
@@ -24,18 +24,6 @@ def policies(tmp_path):
         path = tmp_path / f"{kind}-{len(list(tmp_path.iterdir()))}.pt"
         return load_policy(constant_policy(path, kind, value) if value is not None else random_policy(path, kind, **kw))
     return make
-
-
-class Recording:
-    """A policy that records its inputs."""
-
-    def __init__(self, policy, seen: list):
-        self.policy, self.seen = policy, seen
-        self.kind, self.spec, self.obs_dim = policy.kind, policy.spec, policy.obs_dim
-
-    def __call__(self, obs):
-        self.seen.append(obs.copy())
-        return self.policy(obs)
 
 
 def running(base, residual=None, **cfg) -> PolicyRuntime:
@@ -149,7 +137,7 @@ def test_first_activation_starts_from_fresh_hand_targets(policies):
     """Bumpless start: a zero-action policy keeps the hand's targets (the grasp squeeze) instead
     of commanding measured q; the history pairs measured q with those targets, as a training reset."""
     seen = []
-    rt = running(Recording(policies("base", 0.0), seen), state_timeout=0.1)
+    rt = running(RecordingPolicy(policies("base", 0.0), seen), state_timeout=0.1)
     rt.set_hand_target(GRASP_TARGET, 0.0)
     outs = run(rt, 3, t0=0.05)                      # hand target 0.05 s old at the first tick
     assert rt.started_from == StartSource.HAND_TARGETS
@@ -212,7 +200,7 @@ def test_estop_latches_until_false_then_enable(policies):
 
 def test_disable_holds_and_enable_reinitialises_the_history(policies):
     seen = []
-    rt = running(Recording(policies("base", 0.5), seen))
+    rt = running(RecordingPolicy(policies("base", 0.5), seen))
     held = run(rt, 4)[-1].target
     rt.set_enabled(False)
     out = rt.tick(Sample(Q0, 1.0), 1.0)

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from dexndm_control.policy_runtime import Mode, PolicyRuntime, SafetyConfig, Sample
-from dexndm_control.testing.policies import random_policy
+from dexndm_control.testing.policies import RecordingPolicy, random_policy
 from dexndm_learning import joint_order as jo
 from dexndm_learning.bc.train import EpisodeBank
 from dexndm_learning.data.rollout_dataset import RolloutWriter
@@ -19,37 +19,12 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, Rot
 STEPS = 12
 
 
-class Spy:
-    """Records the targets the simulated world is commanded (before its latency)."""
-
-    def __init__(self, inner):
-        self.inner, self.last = inner, None
-
-    def reset(self, q0, env_ids=None):
-        self.inner.reset(q0, env_ids)
-
-    def step(self, targets):
-        self.last = np.array(targets)
-        return self.inner.step(targets)
-
-
-class Recording:
-    def __init__(self, policy, seen: list):
-        self.policy, self.seen = policy, seen
-        self.kind, self.spec, self.obs_dim = policy.kind, policy.spec, policy.obs_dim
-
-    def __call__(self, obs):
-        self.seen.append(obs.copy())
-        return self.policy(obs)
-
-
 def record_sim2sim_episode(tmp_path, base, residual):
     """STEPS steps of base + residual in the env: the observations, measured q, base targets
     (targets[k] in force while q[k] was reached) and the commanded targets."""
     env = RotationEnv(EnvConfig(num_envs=1, object_set="normal_cylinders", episode_steps=100, joint_noise=0.0,
                                 disturbance_prob=0.0, randomization=RandomizationConfig(enabled=False),
                                 grasp=GraspConfig(candidates=8), nthread=1))
-    spy = env.command_filter = Spy(env.command_filter)
     actor = deploy.BaseResidualActor(env, base, residual)
     rec = {"proprio": [], "q": [], "targets": [env.targets[0].copy()], "commanded": [], "actions": []}
     for _ in range(STEPS):
@@ -60,7 +35,7 @@ def record_sim2sim_episode(tmp_path, base, residual):
         env.step(action)
         assert env.episode_length[0] == len(rec["commanded"]) + 1, "the episode was reset mid-recording"
         rec["actions"].append(action[0])
-        rec["commanded"].append(spy.last[0].copy())
+        rec["commanded"].append(env.commanded[0].copy())
         rec["targets"].append(env.targets[0].copy())
     rec["q"].append(env.q_hist[0, -1].copy())
     rec.update(wrist=env.wrist[0].copy(), axis=env.axis_world[0].copy())
@@ -77,7 +52,7 @@ def test_node_sim2sim_and_residual_training_command_the_same_targets(tmp_path, m
 
     # The policy node's runtime, fed the measured joint states, starting from the hand's targets.
     seen = []
-    rt = PolicyRuntime(Recording(load_policy(base), seen), load_policy(residual), SafetyConfig(max_step=1.0))
+    rt = PolicyRuntime(RecordingPolicy(load_policy(base), seen), load_policy(residual), SafetyConfig(max_step=1.0))
     rt.set_wrist(rec["wrist"], 0.0)
     rt.set_command(Mode.ROTATE, rec["axis"])
     rt.set_hand_target(rec["targets"][0], 0.0)

@@ -149,20 +149,6 @@ def test_magnitude_report_lists_both_orders(trained):
     np.testing.assert_allclose(mj["mean_abs_residual_rad"], np.abs(OFFSET), atol=2e-3)
 
 
-class Spy:
-    """Records the targets the world is commanded."""
-
-    def __init__(self, inner):
-        self.inner, self.last = inner, None
-
-    def reset(self, q0, env_ids=None):
-        self.inner.reset(q0, env_ids)
-
-    def step(self, targets):
-        self.last = np.array(targets)
-        return self.inner.step(targets)
-
-
 def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, monkeypatch):
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     env = RotationEnv(EnvConfig(num_envs=2, object_set="normal_cylinders", episode_steps=5, joint_noise=0.0,
@@ -178,7 +164,6 @@ def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, 
     save_policy(tmp_path / "res.pt", "residual", res_net,
                 PolicySpec(10, np.zeros(RES_DIM), np.ones(RES_DIM), 1 / 24, residual_bound=BOUND))
     constant = BOUND * np.tanh(np.linspace(-1, 1, 16))
-    spy = env.command_filter = Spy(env.command_filter)
     actor = deploy.BaseResidualActor(env, tmp_path / "base.pt", tmp_path / "res.pt")
     seen = []
     monkeypatch.setattr(deploy, "bounded_residual",
@@ -192,7 +177,7 @@ def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, 
         # atol: the action is float32, so x / 24 here and x * (1 / 24) in the env may round apart
         np.testing.assert_allclose(env.targets, base, atol=1e-8)              # the env keeps base targets
         np.testing.assert_allclose(seen[-1], base, atol=1e-8)                 # the residual saw a_t
-        np.testing.assert_allclose(spy.last, joint_order.clip_to_limits(base + constant), atol=1e-6)
+        np.testing.assert_allclose(env.commanded, joint_order.clip_to_limits(base + constant), atol=1e-6)
         np.testing.assert_allclose(env.a_hist[:, -1], base, atol=1e-8)        # observed history: base
     # A base-only actor leaves the world command alone.
     env.target_offset[:] = 0.0
@@ -200,7 +185,7 @@ def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, 
     before = env.targets.copy()
     action = base_only(env.observations())
     env.step(action)
-    np.testing.assert_allclose(spy.last, joint_order.clip_to_limits(before + np.clip(action, -1, 1) / 24), atol=1e-8)
+    np.testing.assert_allclose(env.commanded, joint_order.clip_to_limits(before + np.clip(action, -1, 1) / 24), atol=1e-8)
     env.stepper.close()
 
 

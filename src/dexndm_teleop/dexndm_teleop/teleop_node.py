@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
@@ -111,16 +112,14 @@ class QuestTeleopNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file)."""
-    rclpy.init(args=args)
-    node = QuestTeleopNode()
+    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file). This
+    package sits below ``dexndm_control`` (whose ``node_main`` serves every other node), so it uses
+    rclpy's own context managers for the same set-up and teardown."""
     try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
+        with rclpy.init(args=args), QuestTeleopNode() as node:
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 if __name__ == "__main__":

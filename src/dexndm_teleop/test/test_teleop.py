@@ -5,9 +5,7 @@ import types
 
 import numpy as np
 import pytest
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
@@ -182,6 +180,7 @@ class Harness(Node):
 
 
 def test_node_publishes_commands_and_targets_from_replay(tmp_path):
+    from dexndm_control.node_main import running, spin_until
     from dexndm_control.params import node_parameters
 
     right = lambda t: synthetic.controller_pose(synthetic.RIGHT_REST + [0.0, 0.0, -0.1 * t])  # noqa: E731
@@ -190,26 +189,13 @@ def test_node_publishes_commands_and_targets_from_replay(tmp_path):
     write_frames(path, [synthetic.make_frame(t, right(t), left, ("RG",) if t >= 0.2 else (), 1.0)
                         for t in np.arange(0.0, 1.0, 0.02)])
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        harness = Harness(context=context)
-        executor.add_node(harness)
+    with running(lambda context: [Harness(context=context)]) as (executor, (harness,)):
         for _ in range(20):   # the measured EE pose is known before the replay starts
             executor.spin_once(timeout_sec=0.01)
-        teleop = QuestTeleopNode(context=context, parameter_overrides=node_parameters(
-            "quest_teleop", {"replay_file": str(path), "rate_hz": 50.0}))
-        executor.add_node(teleop)
+        executor.add_node(QuestTeleopNode(context=executor.context, parameter_overrides=node_parameters(
+            "quest_teleop", {"replay_file": str(path), "rate_hz": 50.0})))
         end = time.monotonic() + 1.5
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.01)
-        for node in (teleop, harness):
-            executor.remove_node(node)
-            node.destroy_node()
-    finally:
-        executor.shutdown()
-        rclpy.try_shutdown(context=context)
+        spin_until(executor, lambda: time.monotonic() >= end)
 
     cmds = harness.commands
     assert len(cmds) >= 40

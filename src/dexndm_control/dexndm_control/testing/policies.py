@@ -40,3 +40,15 @@ def constant_policy(path, kind: str, value) -> Path:
             prm.zero_()
         net.out.bias[:] = torch.as_tensor(np.broadcast_to(value, joint_order.NUM_JOINTS).astype(np.float32))
     return _save(path, kind, net)
+
+
+class RecordingPolicy:
+    """Wraps a policy and keeps a copy of every observation it is given (``seen``)."""
+
+    def __init__(self, policy, seen: list):
+        self.policy, self.seen = policy, seen
+        self.kind, self.spec, self.obs_dim = policy.kind, policy.spec, policy.obs_dim
+
+    def __call__(self, obs):
+        self.seen.append(obs.copy())
+        return self.policy(obs)

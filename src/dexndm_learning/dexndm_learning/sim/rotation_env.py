@@ -165,6 +165,7 @@ class RotationEnv:
         # World-side additive offset on the command (a residual policy's correction): reaches the
         # hand, never the targets the policy observes.
         self.target_offset = np.zeros((n, 16))
+        self.commanded = np.zeros((n, 16))       # last targets sent to the world (base + residual)
         self.q_init = np.zeros((n, 16))
         self.q_hist = np.zeros((n, cfg.history, 16))
         self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1}, the target in force when q_k was measured
@@ -281,8 +282,8 @@ class RotationEnv:
             d = self.rng.normal(size=(int(resample.sum()), 3))
             d /= np.linalg.norm(d, axis=1, keepdims=True)
             self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
-        commanded = contract.commanded_target(self.targets, self.target_offset)
-        applied = self.command_filter.step(commanded)         # latency and backlash of the world
+        self.commanded = contract.commanded_target(self.targets, self.target_offset)   # sent to the world
+        applied = self.command_filter.step(self.commanded)         # latency and backlash of the world
         t0 = time.perf_counter()
         self.stepper.step(applied, self.force, self.state, self.sens)
         self.physics_seconds += time.perf_counter() - t0

@@ -1,0 +1,60 @@
+"""The one rclpy set-up/teardown helper (dexndm_control.node_main)."""
+import pytest
+import rclpy
+from rclpy.node import Node
+
+from dexndm_control.node_main import running, spin, spin_until
+
+
+class Counting(Node):
+    destroyed = []
+
+    def __init__(self, name="counting", **kwargs):
+        super().__init__(name, **kwargs)
+        self.label, self.ticks = name, 0
+        self.create_timer(0.001, self._tick)
+
+    def _tick(self):
+        self.ticks += 1
+
+    def destroy_node(self):
+        Counting.destroyed.append(self.label)
+        return super().destroy_node()
+
+
+def test_running_destroys_every_node_and_shuts_down_even_on_error():
+    Counting.destroyed.clear()
+    with pytest.raises(RuntimeError, match="boom"):
+        with running(lambda context: [Counting("a", context=context)]) as (executor, (a,)):
+            executor.add_node(Counting("b", context=executor.context))
+            spin_until(executor, lambda: a.ticks >= 3)
+            context = executor.context
+            raise RuntimeError("boom")
+    assert sorted(Counting.destroyed) == ["a", "b"]
+    assert not context.ok()
+
+
+def test_a_node_that_fails_to_start_leaves_the_context_shut_down():
+    contexts = []
+
+    def make(context):
+        contexts.append(context)
+        raise ValueError("bad parameter")
+
+    with pytest.raises(ValueError, match="bad parameter"):
+        with running(make):
+            pass
+    assert not contexts[0].ok()
+
+
+def test_spin_returns_when_ros_shuts_down():
+    class ShutsDown(Counting):
+        def _tick(self):
+            super()._tick()
+            if self.ticks == 5:
+                rclpy.shutdown(context=self.context)
+
+    Counting.destroyed.clear()
+    spin(lambda context: ShutsDown("entry", context=context))
+    assert Counting.destroyed == ["entry"]
+    assert not rclpy.get_default_context().ok()
