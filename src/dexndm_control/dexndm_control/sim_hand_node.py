@@ -35,6 +35,7 @@ its clock, simply run slower.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
@@ -59,8 +60,10 @@ OBJECT_FRAME = "hand"
 
 
 class SimHandNode(Node):
-    def __init__(self, node_name: str = "sim_hand", **kwargs):
+    def __init__(self, node_name: str = "sim_hand", now: Callable[[], float] = time.monotonic, **kwargs):
+        """``now``: the wall clock the simulation keeps pace with (injected by tests)."""
         super().__init__(node_name, **kwargs)
+        self._now = now
         self.declare_parameter("wrist", "palm_up")
         self.declare_parameter("wrist_quat", [0.0, 0.0, 0.0, 0.0])
         self.declare_parameter("hand_config", "hand")
@@ -109,7 +112,7 @@ class SimHandNode(Node):
         self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
         self.target_pub = self.create_publisher(JointState, p("target_topic"), 10)
         self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
-        self._wall0 = time.monotonic()
+        self._wall0 = self._now()
         self._sim0 = self.sim.time
         if self.publish_clock:
             self.clock_pub = self.create_publisher(Clock, "/clock", 10)
@@ -130,13 +133,13 @@ class SimHandNode(Node):
             self.get_logger().error(f"command refused, previous targets kept: {exc}")
 
     def _steps_behind_wall_clock(self) -> int:
-        target_time = self._sim0 + (time.monotonic() - self._wall0) * self.rtf
+        target_time = self._sim0 + (self._now() - self._wall0) * self.rtf
         behind = target_time - self.sim.time
         if behind > MAX_CATCH_UP_S:
             self.lag_events += 1
             self._sim0 -= behind - self.sim.timestep   # re-anchor: drop the backlog
             behind = self.sim.timestep
-        return int(behind / self.sim.timestep)
+        return int(behind / self.sim.timestep + 1e-6)    # a step due up to rounding is due
 
     def _tick(self) -> None:
         if self.publish_clock:

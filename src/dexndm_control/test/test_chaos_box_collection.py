@@ -184,6 +184,7 @@ def _wait_for(condition, proc, what, timeout=60.0):
     pytest.fail(f"collection never got to {what} (exit code {proc.poll()})")
 
 
+@pytest.mark.realtime
 def test_killed_collection_resumes_without_duplicates_or_gaps(tmp_path):
     n = 8
     out = tmp_path / "out"

@@ -172,7 +172,10 @@ def test_close_disables_torque(fake):
         bus.read_state()
 
 
-def test_ros_node_publishes_state_fast_and_forwards_commands():
+@pytest.fixture(scope="module")
+def driver_run():
+    """The driver node on the emulated bus for 2 s: commands at 20 Hz, the target, then (after
+    1 s) one to refuse; what was received and what reached the motors."""
     target = np.zeros(16)
     target[J["if_mcp"]] = 0.8
     target[J["th_cmc"]] = 0.4
@@ -192,26 +195,37 @@ def test_ros_node_publishes_state_fast_and_forwards_commands():
         while time.monotonic() - t0 < 2.0:
             executor.spin_once(timeout_sec=0.005)
             now = time.monotonic()
-            if now >= next_command:   # 20 Hz: the target, then (after 1 s) a command to refuse
+            if now >= next_command:
                 q = target if now - t0 < 1.0 else bad
                 pub.publish(make_joint_state(client.get_clock().now().to_msg(), q))
                 next_command += 0.05
-
-        window = [t for t, _ in received if t - t0 > 0.5]
-        rate = (len(window) - 1) / (window[-1] - window[0])
-        assert rate >= 100.0, rate
-        last = received[-1][1]
-        assert list(last.name) == list(JOINT_NAMES)
-        assert len(last.velocity) == 16 and len(last.effort) == 16
         goals = fake.get_all("goal_position")
-        assert goals[1] == FLAT + round(0.8 / RAD_PER_TICK)     # if_mcp = motor 1
-        assert goals[12] == FLAT + round(0.4 / RAD_PER_TICK)    # th_cmc = motor 12
-        assert goals[11] == FLAT                                # the bad rf_dip never landed
-        assert driver.rejected_commands >= 1 and driver.bus_errors == 0
-        np.testing.assert_allclose(last.position, target, atol=0.02)   # the motors followed
+        counts = driver.rejected_commands, driver.bus_errors
         executor.remove_node(driver)
         driver.destroy_node()
-        assert fake.get_all("torque_enable") == [0] * 16
+        yield {"t0": t0, "received": received, "goals": goals, "counts": counts, "target": target,
+               "torque_after": fake.get_all("torque_enable")}
+
+
+def test_ros_node_forwards_commands_and_refuses_unsafe_ones(driver_run):
+    last = driver_run["received"][-1][1]
+    assert list(last.name) == list(JOINT_NAMES)
+    assert len(last.velocity) == 16 and len(last.effort) == 16
+    goals = driver_run["goals"]
+    assert goals[1] == FLAT + round(0.8 / RAD_PER_TICK)     # if_mcp = motor 1
+    assert goals[12] == FLAT + round(0.4 / RAD_PER_TICK)    # th_cmc = motor 12
+    assert goals[11] == FLAT                                # the bad rf_dip never landed
+    rejected, bus_errors = driver_run["counts"]
+    assert rejected >= 1 and bus_errors == 0
+    np.testing.assert_allclose(last.position, driver_run["target"], atol=0.02)   # the motors followed
+    assert driver_run["torque_after"] == [0] * 16          # destroying the node released the motors
+
+
+@pytest.mark.realtime
+def test_ros_node_publishes_state_at_100hz_or_more(driver_run):
+    window = [t for t, _ in driver_run["received"] if t - driver_run["t0"] > 0.5]
+    rate = (len(window) - 1) / (window[-1] - window[0])
+    assert rate >= 100.0, rate
 
 
 def test_ros_node_publishes_the_last_goal_written_as_targets():

@@ -63,7 +63,7 @@ class Harness:
         msg.axis.x, msg.axis.y, msg.axis.z = axis
         self.cmd_pub.publish(msg)
 
-    def spin_until(self, predicate, timeout=3.0):
+    def spin_until(self, predicate, timeout=20.0):
         assert spin_until(self.executor, predicate, timeout)
 
     def flags(self):
@@ -84,22 +84,31 @@ def artifacts(tmp_path):
     }
 
 
-def test_commands_flow_at_20hz_with_base_and_residual(artifacts):
+def test_commands_flow_with_base_and_residual(artifacts):
     with ros_context() as (context, executor):
         h = Harness(context, executor, artifacts["base"], artifacts["residual"])
         h.spin_until(lambda: len(h.status) > 0)
         assert h.commands == [] and h.flags() & Flag.DISABLED      # no command yet: nothing published
         h.rotate()
+        h.spin_until(lambda: len(h.commands) > 10)
+        msg = h.commands[-1]
+        assert list(msg.name) == list(jo.JOINT_NAMES) and jo.within_limits(msg.position)
+        last = h.status[-1]
+        assert last.residual_action_norm > 0 and last.base_action_norm > 0 and last.tick_duration_ms > 0
+        assert [s.tick for s in h.status] == list(range(len(h.status)))
+
+
+@pytest.mark.realtime
+def test_commands_and_status_come_at_20hz(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["base"], artifacts["residual"])
+        h.rotate()
         h.spin_until(lambda: len(h.commands) > 0)
         n0, s0 = len(h.commands), len(h.status)
         spin_for(executor, 1.0)
         assert 17 <= len(h.status) - s0 <= 22 and 17 <= len(h.commands) - n0 <= 22
-        msg = h.commands[-1]
-        assert list(msg.name) == list(jo.JOINT_NAMES) and jo.within_limits(msg.position)
         last = h.status[-1]
-        assert last.residual_action_norm > 0 and last.base_action_norm > 0
         assert 0 < last.tick_duration_ms < 50 and 40 < last.period_ms < 60
-        assert [s.tick for s in h.status] == list(range(len(h.status)))
 
 
 def test_limits_and_step_cap_on_the_wire(artifacts):
@@ -199,6 +208,7 @@ def test_starts_from_the_measured_joints_without_hand_targets(artifacts, capfd):
     assert "policy started from measured joint positions" in capfd.readouterr().err
 
 
+@pytest.mark.realtime
 def test_missed_ticks_are_counted(artifacts):
     with ros_context() as (context, executor):
         h = Harness(context, executor, artifacts["base"])
@@ -218,27 +228,23 @@ def test_missed_ticks_are_counted(artifacts):
         assert h.status[-1].period_ms > 150
 
 
-def run_graph(specs, seconds):
-    """Compose ``specs`` with a recorder, spin ``seconds`` after the first status; the recording
-    and the (destroyed) nodes."""
+def run_graph(specs, targets: int):
+    """Compose ``specs`` with a recorder and spin until the policy has sent ``targets`` targets;
+    the recording and the (destroyed) nodes."""
     with ros_context() as (context, executor):
         nodes = compose(specs, context)
         recorder = rotate_run.RotationRecorder(context=context)
         for n in (*nodes, recorder):
             executor.add_node(n)
-        assert spin_until(executor, lambda: len(recorder.rec.status) > 0, 5)
-        spin_for(executor, seconds)
+        assert spin_until(executor, lambda: len(recorder.rec.target_t) >= targets, 60)
         return recorder.rec, nodes
 
 
 def test_composed_rotate_graph_on_the_simulated_hand_with_an_object(artifacts):
     specs = graphs.build("rotate", wrist="palm_down", sim=True, base=str(artifacts["base"]),
                          residual=str(artifacts["residual"]))
-    rec, nodes = run_graph(specs, 1.5)
-    stamps = [s.header.stamp.sec + 1e-9 * s.header.stamp.nanosec for s in rec.status]
-    status_rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    assert 17 <= status_rate <= 22, status_rate
-    assert len(rec.target_t) > 20 and len(rec.pose_t) > 100
+    rec, nodes = run_graph(specs, 30)
+    assert len(rec.pose_t) > len(rec.target_t)                        # the hand publishes faster than the policy
     assert rec.status[-1].residual_action_norm > 0
     policy = next(n for n in nodes if isinstance(n, PolicyNode))
     assert policy.runtime.started_from == StartSource.HAND_TARGETS   # the grasp's targets, wired by default

@@ -34,6 +34,7 @@ class Harness:
         self.pub.publish(msg)
 
 
+@pytest.mark.realtime
 def test_publishes_joint_states_at_100hz_or_more():
     with ros_context() as (context, executor):
         h = Harness(context, executor)
@@ -45,6 +46,31 @@ def test_publishes_joint_states_at_100hz_or_more():
         msg = h.states[-1]
         assert list(msg.name) == list(jo.JOINT_NAMES)
         assert len(msg.position) == len(msg.velocity) == len(msg.effort) == 16
+
+
+@pytest.mark.parametrize("rtf", [1.0, 2.0])
+def test_simulated_time_keeps_pace_with_the_wall_clock_and_drops_a_backlog(rtf):
+    """On an injected clock: each tick steps the physics up to wall time x rtf and publishes one
+    state; after a stall longer than MAX_CATCH_UP_S the backlog is dropped (one step, one lag event)."""
+    wall = [50.0]
+    with ros_context() as (context, executor):
+        hand = SimHandNode(context=context, now=lambda: wall[0],
+                           parameter_overrides=node_parameters("sim_hand", {"real_time_factor": rtf}))
+        published = []
+        hand.state_pub.publish = published.append
+        dt, t0 = hand.sim.timestep, hand.sim.time
+        for _ in range(120):
+            wall[0] += 1 / 120
+            hand._tick()
+        assert len(published) == 120
+        assert hand.sim.time - t0 == pytest.approx(rtf * 1.0, abs=dt)
+        before = hand.sim.time
+        wall[0] += 1.0                                 # the process stalled for a second
+        hand._tick()
+        assert hand.lag_events == 1 and hand.sim.time - before == pytest.approx(dt, abs=1e-9)
+        wall[0] += 1 / 120
+        hand._tick()
+        assert hand.sim.time - before == pytest.approx(dt + rtf / 120, abs=dt)
 
 
 def test_publishes_the_targets_in_force_with_every_state():

@@ -194,8 +194,9 @@ def test_node_publishes_commands_and_targets_from_replay(tmp_path):
             executor.spin_once(timeout_sec=0.01)
         executor.add_node(QuestTeleopNode(context=executor.context, parameter_overrides=node_parameters(
             "quest_teleop", {"replay_file": str(path), "rate_hz": 50.0})))
-        end = time.monotonic() + 1.5
-        spin_until(executor, lambda: time.monotonic() >= end)
+        end = time.monotonic() + 60          # the replay ends after 1 s of its own clock; wait for all of it
+        spin_until(executor, lambda: len(harness.commands) >= 40 and harness.commands[-1].mode == RotationCommand.MODE_HOLD
+                   or time.monotonic() >= end)
 
     cmds = harness.commands
     assert len(cmds) >= 40
