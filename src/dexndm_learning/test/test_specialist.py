@@ -93,3 +93,12 @@ def test_warm_start_copies_the_weights_but_not_the_step_count(tmp_path):
     summary = train(dataclasses.replace(tiny_config(1), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt")),
                     tmp_path / "b")
     assert summary["iteration"] == 0 and summary["env_steps"] == 64 * 16
+
+
+def test_the_time_spent_making_a_warm_start_counts_against_the_budget(tmp_path):
+    train(tiny_config(1), tmp_path / "a")
+    cfg = dataclasses.replace(tiny_config(50), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt"),
+                              init_minutes=5.0, budget_minutes=5.0 + 1e-6, snapshot_minutes=[4.0])
+    summary = train(cfg, tmp_path / "b")
+    assert summary["wall_limit"] and summary["iteration"] == 0 and summary["budget_s"] >= 300
+    assert (tmp_path / "b" / "checkpoint_4min.pt").exists()

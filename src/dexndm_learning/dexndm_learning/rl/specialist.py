@@ -70,6 +70,10 @@ class SpecialistConfig:
     # another run's checkpoint. Made on another hand version is allowed here: the weights are a
     # starting point, the training that follows is on this run's hand.
     init_checkpoint: str | None = None
+    # Minutes it took to make ``init_checkpoint`` when it was made for this run (e.g. behaviour
+    # cloning for it): a fresh run starts its budget clock there, so snapshots and the budget
+    # count that time too.
+    init_minutes: float = 0.0
     torch_threads: int = 1
     seed: int = 0
 
@@ -163,6 +167,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     else:
         if cfg.init_checkpoint:
             warm_start(runner, Path(cfg.init_checkpoint))
+        budget0 = 60 * cfg.init_minutes
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
         env.env.episode_length[:] = torch.randint(0, cfg.env.episode_steps, (env.num_envs,)).numpy()
     # config.yaml is the config in force from the latest (re)start on; history.txt records every
