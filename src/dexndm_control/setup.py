@@ -11,11 +11,12 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
-        # launch/ and config/ live at the repository top; these are symlinks to them.
+        # launch/ lives at the repository top (this is a symlink to it); ros2 launch reads the
+        # nodes' parameter files from share/, the package reads its own copy (package data).
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
-        (f"share/{package_name}/config", glob("config/*.yaml")),
-        (f"share/{package_name}/config/reality", glob("config/reality/*.yaml")),
+        (f"share/{package_name}/config", glob(f"{package_name}/config/*.yaml")),
     ],
+    package_data={package_name: ["config/*.yaml"]},
     install_requires=["dexndm_learning"],
     zip_safe=False,
     maintainer="DexNDM-ROS developers",

@@ -6,6 +6,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    # learning's configs (hand, NDM, residual, reality profiles, specialists) ship with the package
+    package_data={package_name: ["config/*.yaml", "config/*/*.yaml", "config/*/*/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),

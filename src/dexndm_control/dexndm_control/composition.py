@@ -7,8 +7,7 @@ from typing import Any
 from rclpy.node import Node
 
 from dexndm_control.graphs import NodeSpec
-from dexndm_control.params import load_node_params, node_parameters
-from dexndm_learning.config import config_dir
+from dexndm_control.params import load_node_params, node_parameters, runtime_config_dir
 
 
 def node_class(spec: NodeSpec) -> type[Node]:
@@ -18,7 +17,7 @@ def node_class(spec: NodeSpec) -> type[Node]:
 
 def parameters(spec: NodeSpec) -> dict[str, Any]:
     """What the node gets: its params file section updated with the overrides."""
-    return {**load_node_params(spec.name, config_dir() / spec.params_file), **spec.overrides}
+    return {**load_node_params(spec.name, runtime_config_dir() / spec.params_file), **spec.overrides}
 
 
 def compose(specs: list[NodeSpec], context) -> list[Node]:
@@ -29,7 +28,7 @@ def compose(specs: list[NodeSpec], context) -> list[Node]:
     nodes: list[Node] = []
     try:
         for s in specs:
-            params = node_parameters(s.name, s.overrides, config_dir() / s.params_file)
+            params = node_parameters(s.name, s.overrides, runtime_config_dir() / s.params_file)
             nodes.append(node_class(s)(node_name=s.name, context=context, parameter_overrides=params))
     except Exception:
         for n in nodes:

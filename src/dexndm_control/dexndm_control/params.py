@@ -1,4 +1,5 @@
-"""ROS 2 parameter files (``config/*.yaml``) for nodes started with or without ``ros2 launch``.
+"""ROS 2 parameter files (this package's ``config/*.yaml``) for nodes started with or without
+``ros2 launch``.
 
 Launch files pass the same files to ``launch_ros``; code that composes nodes in one process
 reads them here and hands them to the node as parameter overrides, so both paths start the same
@@ -6,18 +7,26 @@ nodes with the same parameters.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 from rclpy.parameter import Parameter
 
-from dexndm_learning.config import ConfigError, config_dir
+from dexndm_learning.config import ConfigError
+
+
+def runtime_config_dir() -> Path:
+    """The nodes' parameter files: ``$DEXNDM_CONFIG_DIR`` if set, else this package's ``config/``
+    (package data; a colcon install also copies them to ``share/dexndm_control/config`` for launch)."""
+    env = os.environ.get("DEXNDM_CONFIG_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent / "config"
 
 
 def load_node_params(node_name: str, path: str | Path | None = None) -> dict[str, Any]:
-    """The ``ros__parameters`` of ``node_name`` in ``path`` (default ``config/<node_name>.yaml``)."""
-    path = Path(path) if path else config_dir() / f"{node_name}.yaml"
+    """The ``ros__parameters`` of ``node_name`` in ``path`` (default ``<runtime config>/<node_name>.yaml``)."""
+    path = Path(path) if path else runtime_config_dir() / f"{node_name}.yaml"
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:

@@ -10,7 +10,8 @@ from dexndm_control import cli, graphs
 from dexndm_control.composition import compose, node_class, parameters
 from dexndm_control.params import load_node_params
 from dexndm_control.testing.policies import random_policy
-from dexndm_learning.config import config_dir, repo_root
+from dexndm_control.params import runtime_config_dir
+from dexndm_learning.config import repo_root
 
 from .ros_helpers import ros_context
 
@@ -75,7 +76,7 @@ def test_every_node_description_is_startable(graph, args):
     specs = graphs.build(graph, **args)
     assert len({s.name for s in specs}) == len(specs)
     for s in specs:
-        file_params = load_node_params(s.name, config_dir() / s.params_file)
+        file_params = load_node_params(s.name, runtime_config_dir() / s.params_file)
         assert set(s.overrides) <= set(file_params), s.name
         assert "node_name" in inspect.signature(node_class(s)).parameters
 

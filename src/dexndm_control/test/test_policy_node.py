@@ -17,7 +17,7 @@ from dexndm_control.policy_node import PolicyNode
 from dexndm_control.policy_runtime import Flag, StartSource
 from dexndm_control.testing.policies import constant_policy, random_policy
 from dexndm_learning import joint_order as jo
-from dexndm_learning.config import config_dir
+from dexndm_control.params import runtime_config_dir
 from dexndm_msgs.msg import PolicyStatus, RotationCommand
 
 from .ros_helpers import ros_context, spin_for, spin_until
@@ -36,7 +36,7 @@ class Harness:
     def __init__(self, context, executor, base, residual="", **overrides):
         self.policy = PolicyNode(context=context, parameter_overrides=node_parameters(
             "rotation_policy", {"base_policy": str(base), "residual_policy": str(residual), **overrides},
-            config_dir() / "policy.yaml"))
+            runtime_config_dir() / "policy.yaml"))
         self.client = rclpy.create_node("test_client", context=context)
         self.q = Q0.copy()
         self.publish_states = True

@@ -31,23 +31,12 @@ def repo_root() -> Path | None:
 
 
 def config_dir() -> Path:
-    """Where the project's YAML configs live.
-
-    ``$DEXNDM_CONFIG_DIR`` wins; then the checkout's ``config/``; then the ament share directory
-    of an installed workspace (``share/dexndm_control/config``).
-    """
+    """Where learning's YAML configs live: ``$DEXNDM_CONFIG_DIR`` if set, else this package's own
+    ``config/`` (package data, so an installed package finds them as a checkout does; the
+    checkout's top-level ``config/`` links to it). The runtime's node parameter files belong to
+    ``dexndm_control`` (``dexndm_control.params.runtime_config_dir``)."""
     env = os.environ.get("DEXNDM_CONFIG_DIR")
-    if env:
-        return Path(env)
-    root = repo_root()
-    if root is not None:
-        return root / "config"
-    try:  # installed by colcon on a real ROS 2 system
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory("dexndm_control")) / "config"
-    except Exception as exc:  # pragma: no cover - depends on the install
-        raise ConfigError("cannot find the config directory: set DEXNDM_CONFIG_DIR") from exc
+    return Path(env) if env else Path(__file__).resolve().parent / "config"
 
 
 def resolve_config(name_or_path: str | Path, subdir: str = "") -> Path:

@@ -28,7 +28,7 @@ def test_the_contract_is_defined_once():
             if COPIES.search(line):
                 offenders.append(f"{path.relative_to(SRC)}:{n}: {line.strip()}")
     assert offenders == []
-    for path in (SRC.parent / "config").rglob("*.yaml"):
+    for path in SRC.rglob("*.yaml"):                     # both packages' config/ folders
         text = path.read_text()
         assert not re.search(r"^\s*(history|action_scale|control_period|residual_(bound|cap|max)\w*):", text, re.M), path
 
