@@ -33,6 +33,7 @@ setup(
             "rotation_commander = dexndm_control.rotation_commander:main",
             "chaos_replay = dexndm_control.chaos_replay_node:main",
             "bag_recorder = dexndm_control.bag_recorder:main",
+            "quest_teleop = dexndm_control.teleop_node:main",
         ]
     },
 )

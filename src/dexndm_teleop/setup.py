@@ -13,8 +13,7 @@ setup(
     install_requires=["dexndm_learning"],
     zip_safe=False,
     maintainer="DexNDM-ROS developers",
-    description="Meta Quest 3 teleoperation for DexNDM.",
+    description="Meta Quest 3 teleoperation for DexNDM: input sources and mapping (ROS-free).",
     license="Apache-2.0",
     python_requires=">=3.10",
-    entry_points={"console_scripts": ["quest_teleop = dexndm_teleop.teleop_node:main"]},
 )

@@ -91,7 +91,7 @@ def franka_bridge(**overrides) -> NodeSpec:
 
 
 def quest_teleop(**overrides) -> NodeSpec:
-    return NodeSpec("dexndm_teleop", "quest_teleop", "quest_teleop", "dexndm_teleop.teleop_node:QuestTeleopNode",
+    return NodeSpec("dexndm_control", "quest_teleop", "quest_teleop", "dexndm_control.teleop_node:QuestTeleopNode",
                     "quest_teleop.yaml", overrides)
 
 

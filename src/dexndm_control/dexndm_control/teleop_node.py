@@ -12,12 +12,11 @@ would let the arm sag by the impedance controller's steady-state error at every 
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
+from dexndm_control.node_main import spin
 from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
 from dexndm_msgs.msg import RotationCommand
 from dexndm_teleop.mapping import QuestMapping, TeleopConfig
@@ -112,14 +111,7 @@ class QuestTeleopNode(Node):
 
 
 def main(args=None) -> None:
-    """Entry point for ``ros2 run`` / ``ros2 launch`` (parameters come from --params-file). This
-    package sits below ``dexndm_control`` (whose ``node_main`` serves every other node), so it uses
-    rclpy's own context managers for the same set-up and teardown."""
-    try:
-        with rclpy.init(args=args), QuestTeleopNode() as node:
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    spin(QuestTeleopNode, args)
 
 
 if __name__ == "__main__":
