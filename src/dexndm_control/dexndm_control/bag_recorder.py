@@ -28,6 +28,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from dexndm_control.chaos_progress import CollectionProgress
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, marker_definition
 from dexndm_msgs.msg import TrajectoryMarker
 
@@ -43,15 +44,7 @@ def message_class(msgtype: str):
 class BagRecorder(Node):
     def __init__(self, node_name: str = "bag_recorder", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("out_dir", "chaos_box")
-        self.declare_parameter("topics", ["/leap_hand/joint_states", "/leap_hand/joint_commands",
-                                          "/chaos_box/trajectory"])
-        self.declare_parameter("types", ["sensor_msgs/msg/JointState", "sensor_msgs/msg/JointState",
-                                         MARKER_TYPE])
-        self.declare_parameter("marker_topic", "/chaos_box/trajectory")
-        self.declare_parameter("trajectories_per_bag", 20)
-        self.declare_parameter("storage", "mcap")
-        self.declare_parameter("preroll_s", 0.5)
+        declare_from_file(self, "bag_recorder", "bag_recorder.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         topics, types = list(p("topics")), list(p("types"))

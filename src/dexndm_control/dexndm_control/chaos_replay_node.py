@@ -23,6 +23,7 @@ from sensor_msgs.msg import JointState
 from dexndm_control import chaos_replay
 from dexndm_control.joint_state_io import make_joint_state
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_learning import joint_order
 from dexndm_msgs.msg import TrajectoryMarker
 
@@ -32,20 +33,7 @@ EVENTS = {chaos_replay.START: TrajectoryMarker.EVENT_START, chaos_replay.END: Tr
 class ChaosReplayNode(Node):
     def __init__(self, node_name: str = "chaos_replay", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("source", "")
-        self.declare_parameter("wrist", "palm_down")
-        self.declare_parameter("steps", 0)
-        self.declare_parameter("num_trajectories", 4000)
-        self.declare_parameter("start_index", 0)
-        self.declare_parameter("noise_probability", 0.5)
-        self.declare_parameter("noise_sigma", 0.01)
-        self.declare_parameter("seed", 0)
-        self.declare_parameter("rate_hz", 20.0)
-        self.declare_parameter("move_duration_s", 1.0)
-        self.declare_parameter("hold_s", 0.5)
-        self.declare_parameter("state_topic", "/leap_hand/joint_states")
-        self.declare_parameter("command_topic", "/leap_hand/joint_commands")
-        self.declare_parameter("marker_topic", "/chaos_box/trajectory")
+        declare_from_file(self, "chaos_replay", "chaos_replay.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         if not p("source"):

@@ -21,6 +21,7 @@ from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from rclpy.node import Node
 
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_control.arm_limits import ArmLimits, Pose, wrist_orientation
 from dexndm_learning.sim.wrist import to_wxyz, wrist_rotation
 
@@ -40,17 +41,7 @@ def fill_pose_msg(msg: PoseStamped, pose: Pose) -> PoseStamped:
 class FrankaBridgeNode(Node):
     def __init__(self, node_name: str = "franka_bridge", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("state_topic", "/franka_robot_state_broadcaster/current_pose")
-        self.declare_parameter("wrist_topic", "/dexndm/wrist_orientation")
-        self.declare_parameter("target_topic", "/dexndm/arm_target")
-        self.declare_parameter("equilibrium_topic", "/cartesian_impedance_example_controller/equilibrium_pose")
-        self.declare_parameter("mount_quat", [1.0, 0.0, 0.0, 0.0])
-        self.declare_parameter("workspace_min", [0.25, -0.45, 0.05])
-        self.declare_parameter("workspace_max", [0.75, 0.45, 0.75])
-        self.declare_parameter("max_linear_speed", 0.2)
-        self.declare_parameter("max_angular_speed", 0.8)
-        self.declare_parameter("publish_rate_hz", 50.0)
-        self.declare_parameter("state_timeout_s", 0.2)
+        declare_from_file(self, "franka_bridge", "franka_bridge.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         self.mount = wrist_rotation(list(p("mount_quat")))   # EE <- H

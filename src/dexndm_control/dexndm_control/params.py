@@ -50,3 +50,13 @@ def node_parameters(node_name: str, overrides: dict[str, Any] | None = None,
             raise ConfigError(f"unknown parameter '{k}' for node {node_name}; valid: {sorted(params)}")
         params[k] = v
     return as_overrides(params)
+
+
+def declare_from_file(node, section: str, params_file: str) -> None:
+    """Declare every parameter of ``section`` in the node's parameter file (``params_file`` in
+    ``runtime_config_dir()``), with the file's value as the default: the file is the one place a
+    node's defaults are written. Values from ``ros2 launch`` (the same file, plus overrides),
+    ``--ros-args`` or ``parameter_overrides`` win as usual; the type is the file value's."""
+    for name, value in load_node_params(section, runtime_config_dir() / params_file).items():
+        if not node.has_parameter(name):          # use_sim_time is declared by rclpy itself
+            node.declare_parameter(name, value)

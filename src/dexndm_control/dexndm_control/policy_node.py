@@ -40,6 +40,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_control.joint_state_io import make_joint_state
 from dexndm_control.policy_runtime import PolicyRuntime, SafetyConfig, Sample
 from dexndm_control.tick_clock import TickClock
@@ -73,27 +74,7 @@ def state_positions(msg: JointState) -> np.ndarray | None:
 class PolicyNode(Node):
     def __init__(self, node_name: str = "rotation_policy", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("base_policy", "models/generalist/base.pt")
-        self.declare_parameter("residual_policy", "")
-        self.declare_parameter("hand_config", "hand")
-        self.declare_parameter("rate_hz", 20.0)
-        self.declare_parameter("trigger", "timer")
-        self.declare_parameter("wrist_source", "fixed")
-        self.declare_parameter("wrist", "palm_up")
-        self.declare_parameter("wrist_quat", [0.0, 0.0, 0.0, 0.0])
-        self.declare_parameter("start_enabled", True)
-        self.declare_parameter("max_step_rad", 0.1)
-        self.declare_parameter("state_timeout_s", 0.1)
-        self.declare_parameter("wrist_timeout_s", 0.5)
-        self.declare_parameter("torch_threads", 1)
-        self.declare_parameter("state_topic", "/leap_hand/joint_states")
-        self.declare_parameter("hand_target_topic", "/leap_hand/joint_targets")
-        self.declare_parameter("command_topic", "/leap_hand/joint_commands")
-        self.declare_parameter("rotation_command_topic", "/dexndm/rotation_command")
-        self.declare_parameter("wrist_topic", "/dexndm/wrist_orientation")
-        self.declare_parameter("enable_topic", "/dexndm/policy_enable")
-        self.declare_parameter("estop_topic", "/dexndm/estop")
-        self.declare_parameter("status_topic", "/dexndm/policy_status")
+        declare_from_file(self, "rotation_policy", "policy.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         trigger, wrist_source = p("trigger"), p("wrist_source")

@@ -9,6 +9,7 @@ import numpy as np
 from rclpy.node import Node
 
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_learning.config import ConfigError
 from dexndm_msgs.msg import RotationCommand
 
@@ -18,10 +19,7 @@ MODES = {"off": RotationCommand.MODE_OFF, "rotate": RotationCommand.MODE_ROTATE,
 class RotationCommander(Node):
     def __init__(self, node_name: str = "rotation_commander", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("axis", [0.0, 0.0, 1.0])
-        self.declare_parameter("mode", "rotate")
-        self.declare_parameter("rate_hz", 10.0)
-        self.declare_parameter("command_topic", "/dexndm/rotation_command")
+        declare_from_file(self, "rotation_commander", "rotation_commander.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         axis = np.asarray(p("axis"), dtype=float)

@@ -45,6 +45,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_control.joint_state_io import command_targets, make_joint_state
 from dexndm_control.sim_object import ObjectHandSim
 from dexndm_control.sim_reality import RealityHand
@@ -64,26 +65,7 @@ class SimHandNode(Node):
         """``now``: the wall clock the simulation keeps pace with (injected by tests)."""
         super().__init__(node_name, **kwargs)
         self._now = now
-        self.declare_parameter("wrist", "palm_up")
-        self.declare_parameter("wrist_quat", [0.0, 0.0, 0.0, 0.0])
-        self.declare_parameter("hand_config", "hand")
-        self.declare_parameter("real_time_factor", 1.0)
-        self.declare_parameter("publish_rate_hz", 120.0)
-        self.declare_parameter("state_topic", "/leap_hand/joint_states")
-        self.declare_parameter("command_topic", "/leap_hand/joint_commands")
-        self.declare_parameter("target_topic", "/leap_hand/joint_targets")
-        self.declare_parameter("frame_id", "palm")
-        self.declare_parameter("object_set", "")
-        self.declare_parameter("object_index", 0)
-        self.declare_parameter("object_seed", 0)
-        self.declare_parameter("grasp_index", 0)
-        self.declare_parameter("object_pose_topic", "/sim/object_pose")
-        self.declare_parameter("object_twist_topic", "/sim/object_twist")
-        self.declare_parameter("scene", "hand")
-        self.declare_parameter("n_balls", 0)
-        self.declare_parameter("scene_seed", 0)
-        self.declare_parameter("reality", "nominal")
-        self.declare_parameter("publish_clock", False)
+        declare_from_file(self, "sim_hand", "sim_hand.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         quat = list(p("wrist_quat"))

@@ -17,6 +17,7 @@ from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
 from dexndm_msgs.msg import RotationCommand
 from dexndm_teleop.mapping import QuestMapping, TeleopConfig
@@ -48,21 +49,7 @@ def config_from_params(p) -> TeleopConfig:
 class QuestTeleopNode(Node):
     def __init__(self, node_name: str = "quest_teleop", source: InputSource | None = None, **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("rate_hz", 50.0)
-        self.declare_parameter("replay_file", "")
-        self.declare_parameter("oculus_ip", "")
-        self.declare_parameter("stale_after_s", 0.5)
-        self.declare_parameter("command_topic", "/dexndm/rotation_command")
-        self.declare_parameter("arm_target_topic", "/dexndm/arm_target")
-        self.declare_parameter("ee_pose_topic", "/franka_robot_state_broadcaster/current_pose")
-        self.declare_parameter("commanded_pose_topic", "/cartesian_impedance_example_controller/equilibrium_pose")
-        self.declare_parameter("world_from_headset_quat", [0.5, 0.5, -0.5, -0.5])
-        self.declare_parameter("button_axes", [0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, -1.0, 0.0])
-        self.declare_parameter("short_axis_weight", 0.3)
-        self.declare_parameter("start_axis_mode", "buttons")
-        self.declare_parameter("position_scale", 1.0)
-        self.declare_parameter("orientation_scale", 1.0)
-        self.declare_parameter("enable_threshold", 0.5)
+        declare_from_file(self, "quest_teleop", "quest_teleop.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         self.mapping = QuestMapping(config_from_params(p))

@@ -17,8 +17,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control.node_main import spin
+from dexndm_control.params import declare_from_file
 from dexndm_control.joint_state_io import command_targets, make_joint_state
-from dexndm_control.leap_driver.bus import DEFAULT_BAUDRATE, DEFAULT_PORT, LeapBusError, LeapHandBus
+from dexndm_control.leap_driver.bus import LeapBusError, LeapHandBus
 from dexndm_learning import joint_order
 
 MIN_PUBLISH_RATE_HZ = 100.0
@@ -29,18 +30,7 @@ ERROR_LOG_PERIOD_S = 1.0
 class LeapHandDriverNode(Node):
     def __init__(self, node_name: str = "leap_driver", **kwargs):
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("port", DEFAULT_PORT)
-        self.declare_parameter("baudrate", DEFAULT_BAUDRATE)
-        self.declare_parameter("kp", 800)
-        self.declare_parameter("ki", 0)
-        self.declare_parameter("kd", 200)
-        self.declare_parameter("current_limit_ma", 350.0)
-        self.declare_parameter("publish_rate_hz", 200.0)
-        self.declare_parameter("state_topic", "/leap_hand/joint_states")
-        self.declare_parameter("command_topic", "/leap_hand/joint_commands")
-        self.declare_parameter("target_topic", "/leap_hand/joint_targets")
-        self.declare_parameter("retries", 3)
-        self.declare_parameter("frame_id", "palm")
+        declare_from_file(self, "leap_driver", "leap_driver.yaml")
         p = lambda name: self.get_parameter(name).value  # noqa: E731
 
         rate = float(p("publish_rate_hz"))
