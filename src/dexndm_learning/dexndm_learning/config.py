@@ -129,8 +129,8 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
 
 
 def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> T:
-    """Load ``path`` into dataclass ``cls``, top-level keys of ``overrides`` replacing the file's;
-    errors name the file."""
+    """Load ``path`` into dataclass ``cls``, keys of ``overrides`` replacing the file's (nested
+    mappings merge key by key); errors name the file."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -139,7 +139,67 @@ def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> 
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     where = f"{path} with overrides {sorted(overrides)}" if overrides else str(path)
-    return from_dict(cls, {**data, **(overrides or {})}, where=where)
+    return from_dict(cls, _merge(data, overrides or {}), where=where)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def dotted_overrides(pairs: list[str]) -> dict:
+    """``["env.num_envs=64", "ppo.learning_rate=1e-4"]`` -> nested overrides for ``load_yaml``;
+    values are read as YAML (numbers, true/false, lists), names are checked by the loader."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. env.num_envs=64")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {pair!r}: cannot read the value: {exc}") from exc
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def add_set_option(parser) -> None:
+    """``--set KEY=VALUE ...``: any field of the command's config, dotted for nested ones."""
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config fields, e.g. --set env.num_envs=64 ppo.learning_rate=1e-4")
+
+
+SCALARS = (int, float, str, bool)
+
+
+def add_field_options(parser, cls: type, exclude: tuple[str, ...] = ()) -> list[str]:
+    """One ``--field-name`` option for each scalar field of dataclass ``cls`` (help: its default);
+    an option left out keeps the config's value. Returns the field names."""
+    hints = typing.get_type_hints(cls)
+    names = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+        base = next((a for a in typing.get_args(tp) if a is not type(None)), None) if union else tp
+        if f.name in exclude or base not in SCALARS:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=base.__name__.upper(),
+                            type=(lambda text: yaml.safe_load(text)) if base is bool else base,
+                            help=f"default {default!r}")
+        names.append(f.name)
+    return names
+
+
+def given_options(args, names: list[str]) -> dict:
+    """The options of ``add_field_options`` that were given on the command line."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
 def to_dict(obj: Any) -> Any:

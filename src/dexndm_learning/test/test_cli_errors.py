@@ -29,3 +29,34 @@ def test_traceback_on_request(monkeypatch):
     monkeypatch.setenv("DEXNDM_TRACEBACK", "1")
     with pytest.raises(ValueError):
         run_reporting_input_errors("x", lambda: int("not a number"))
+
+
+def test_a_misspelt_set_key_names_the_key_and_the_valid_ones(capsys):
+    assert cli.main(["train-specialist", "--config", "cyl_palm_up", "--set", "env.num_envz=8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "num_envz" in err and "num_envs" in err
+
+
+def test_set_overrides_merge_into_nested_configs():
+    from dexndm_learning.config import dotted_overrides
+    from dexndm_learning.rl.specialist import SpecialistConfig
+
+    over = dotted_overrides(["env.num_envs=8", "env.reward.a_pose=0.3", "ppo.actor_hidden=[64, 32]", "seed=3"])
+    assert over == {"env": {"num_envs": 8, "reward": {"a_pose": 0.3}}, "ppo": {"actor_hidden": [64, 32]}, "seed": 3}
+    cfg, file = SpecialistConfig.load("cyl_palm_up", over), SpecialistConfig.load("cyl_palm_up")
+    assert (cfg.env.num_envs, cfg.env.reward.a_pose, cfg.ppo.actor_hidden, cfg.seed) == (8, 0.3, [64, 32], 3)
+    assert cfg.env.object_set == file.env.object_set and cfg.env.curriculum == file.env.curriculum   # siblings kept
+    assert cfg.ppo.learning_rate == file.ppo.learning_rate
+
+
+def test_field_options_come_from_the_dataclass():
+    import argparse
+
+    from dexndm_learning.bc.train import BCConfig
+    from dexndm_learning.config import add_field_options, given_options
+
+    ap = argparse.ArgumentParser()
+    names = add_field_options(ap, BCConfig, exclude=("history",))
+    assert "width" in names and "balance" in names and "init" in names and "data" not in names and "history" not in names
+    args = ap.parse_args(["--width", "64", "--balance", "false", "--lr", "1e-3"])
+    assert given_options(args, names) == {"width": 64, "balance": False, "lr": 1e-3}

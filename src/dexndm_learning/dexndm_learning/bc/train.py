@@ -31,7 +31,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from dexndm_learning.config import to_dict
+from dexndm_learning.config import add_field_options, from_dict, given_options, to_dict
 from dexndm_learning.data.rollout_dataset import RolloutDataset, proprio_obs
 from dexndm_learning.sim.hand_model import check_hand_version
 from dexndm_learning.policy import contract
@@ -175,16 +175,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train the generalist by behaviour cloning.")
     ap.add_argument("--data", nargs="+", required=True, help="rollout dataset folders")
     ap.add_argument("--out", required=True)
-    for f in ("width", "blocks", "epochs", "batch_size", "samples_per_epoch", "seed"):
-        ap.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(BCConfig, f))
-    ap.add_argument("--lr", type=float, default=BCConfig.lr)
-    ap.add_argument("--init", default=None, help="continue from this policy artifact (e.g. a DAgger round)")
-    ap.add_argument("--no-balance", dest="balance", action="store_false",
-                    help="draw episodes uniformly instead of equally per (specialist, axis) group")
+    fields = add_field_options(ap, BCConfig, exclude=("history", "action_scale"))   # --width, --balance false ...
     args = ap.parse_args(argv)
-    cfg = BCConfig(width=args.width, blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size,
-                   samples_per_epoch=args.samples_per_epoch, seed=args.seed, lr=args.lr, balance=args.balance,
-                   init=args.init, data=list(args.data))
+    cfg = from_dict(BCConfig, {**given_options(args, fields), "data": list(args.data)}, where="command line")
     result = train(cfg, Path(args.out))
     print({k: result[k] for k in ("best_val_loss", "episodes")})
     return 0

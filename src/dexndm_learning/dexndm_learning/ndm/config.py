@@ -30,5 +30,5 @@ class NdmConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "ndm") -> "NdmConfig":
-        return load_yaml(cls, resolve_config(name_or_path))
+    def load(cls, name_or_path: str | Path = "ndm", overrides: dict | None = None) -> "NdmConfig":
+        return load_yaml(cls, resolve_config(name_or_path), overrides)

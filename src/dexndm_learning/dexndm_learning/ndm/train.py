@@ -32,7 +32,7 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from dexndm_learning.config import from_dict, to_dict
+from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, to_dict
 from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.dataset import load_steps, split_dataset
 from dexndm_learning.ndm.evaluate import one_step_errors
@@ -137,26 +137,27 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Train a neural dynamics model (NDM).")
     p.add_argument("--data", required=True, type=Path, help=".npz of control steps or bag directory")
     p.add_argument("--out", required=True, type=Path, help="run folder, e.g. runs/ndm/<name>")
-    p.add_argument("--kind", choices=["joint", "finger", "whole"], help="overrides model.kind")
+    p.add_argument("--kind", choices=["joint", "finger", "whole"], help="same as --set model.kind=KIND")
     p.add_argument("--config", default="ndm", help="config name in config/ or a YAML path")
     p.add_argument("--init", type=Path, help="checkpoint to fine-tune from")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--epochs", type=int, help="overrides train.epochs")
+    p.add_argument("--epochs", type=int, help="same as --set train.epochs=N")
+    add_set_option(p)
     args = p.parse_args(argv)
+    overrides = dotted_overrides(args.set)
+    if args.epochs is not None:
+        overrides.setdefault("train", {})["epochs"] = args.epochs
 
     if args.resume:
-        cfg = from_dict(NdmConfig, yaml.safe_load((args.out / "config.yaml").read_text()),
-                        str(args.out / "config.yaml"))
+        cfg = load_yaml(NdmConfig, args.out / "config.yaml", overrides)
     else:
-        cfg = NdmConfig.load(args.config)
         if args.kind:
-            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind=args.kind))
+            overrides.setdefault("model", {})["kind"] = args.kind
+        cfg = NdmConfig.load(args.config, overrides)
         if args.init and args.kind:
             kind = load_model(args.init).config.kind
             if kind != args.kind:
                 p.error(f"--kind {args.kind} but --init checkpoint is a '{kind}' model")
-    if args.epochs is not None:
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=args.epochs))
     steps = load_steps(args.data, cfg.ingest)
     summary = train(cfg, steps, args.out, init=args.init, resume=args.resume)
     print(f"best eval loss {summary['best_eval_loss']:.4g} at epoch {summary['best_epoch']} "

@@ -33,7 +33,6 @@ order) and ``tb/``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from tqdm import tqdm
 
 from dexndm_learning import joint_order
 from dexndm_learning.bc.train import EpisodeBank
-from dexndm_learning.config import load_yaml, resolve_config, to_dict
+from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, resolve_config, to_dict
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.contract import proprio_at_steps as proprio_obs
 from dexndm_learning.ndm.models import load_model
@@ -74,8 +73,8 @@ class ResidualConfig:
     data: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "residual") -> "ResidualConfig":
-        return load_yaml(cls, resolve_config(name_or_path))
+    def load(cls, name_or_path: str | Path = "residual", overrides: dict | None = None) -> "ResidualConfig":
+        return load_yaml(cls, resolve_config(name_or_path), overrides)
 
 
 LOSSES = {"l1": lambda err: err.abs().mean(), "mse": lambda err: err.pow(2).mean()}
@@ -262,11 +261,13 @@ def main(argv=None) -> int:
     ap.add_argument("--ndm", required=True, type=Path, help="NDM checkpoint of the target world (any kind)")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--config", default="residual", help="config name in config/ or a YAML path")
-    ap.add_argument("--epochs", type=int, help="overrides epochs")
+    ap.add_argument("--epochs", type=int, help="same as --set epochs=N")
+    add_set_option(ap)
     args = ap.parse_args(argv)
-    cfg = dataclasses.replace(ResidualConfig.load(args.config), data=list(args.data))
+    overrides = {**dotted_overrides(args.set), "data": list(args.data)}
     if args.epochs is not None:
-        cfg = dataclasses.replace(cfg, epochs=args.epochs)
+        overrides["epochs"] = args.epochs
+    cfg = ResidualConfig.load(args.config, overrides)
     ndm = load_model(args.ndm)
     result = train(cfg, ndm, ndm.config.window, args.out)
     print(f"best val loss {result['best_val_loss']:.4g} (no residual: {result['zero_residual_val_loss']:.4g}); "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import os
 import shutil
 import signal
@@ -29,7 +28,7 @@ from rsl_rl.runners import OnPolicyRunner
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from dexndm_learning.config import load_yaml, repo_root, resolve_config, to_dict
+from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, repo_root, resolve_config, to_dict
 from dexndm_learning.rl.vec_env import RslRlRotationEnv
 from dexndm_learning.sim.axes import axis_label
 from dexndm_learning.sim.hand_model import check_hand_version
@@ -78,8 +77,8 @@ class SpecialistConfig:
     seed: int = 0
 
     @classmethod
-    def load(cls, name_or_path: str) -> "SpecialistConfig":
-        return load_yaml(cls, resolve_config(name_or_path, "specialists"))
+    def load(cls, name_or_path: str, overrides: dict | None = None) -> "SpecialistConfig":
+        return load_yaml(cls, resolve_config(name_or_path, "specialists"), overrides)
 
 
 def runner_config(p: PPOConfig) -> dict:
@@ -270,11 +269,13 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--iterations", type=int, default=None, help="total iterations (default from config)")
     ap.add_argument("--minutes", type=float, default=None,
-                    help="training time limit on the steal-corrected clock (default: budget_minutes)")
+                    help="training time limit on the steal-corrected clock (same as --set budget_minutes=M)")
+    add_set_option(ap)
     args = ap.parse_args(argv)
-    cfg = SpecialistConfig.load(args.config)
+    overrides = dotted_overrides(args.set)
     if args.minutes is not None:
-        cfg = dataclasses.replace(cfg, budget_minutes=args.minutes)
+        overrides["budget_minutes"] = args.minutes
+    cfg = SpecialistConfig.load(args.config, overrides)
     run_dir = Path(args.run_dir or Path("runs/specialists") / Path(args.config).stem)
     # SIGTERM (kill, a stopped session) and SIGINT (also delivered to background jobs, which
     # ignore it by default) stop training like Ctrl-C: with a final checkpoint.
