@@ -77,9 +77,6 @@ def _sim2sim(args) -> int:
                  "axis_set": args.axis_set, "rtf": args.rtf, "threads": args.threads}
     try:
         sim2sim_pipeline.run(args.profile, Path(args.out), args.preset, resolve_model_path(args.base), **overrides)
-    except sim2sim_pipeline.SettingsMismatch as err:
-        print(err, file=sys.stderr)
-        return 2
     except (KeyboardInterrupt, sim2sim_pipeline.Interrupted) as stop:
         print(f"stopped{': ' + str(stop) if str(stop) else ''}; run the same command again to continue")
         return 130

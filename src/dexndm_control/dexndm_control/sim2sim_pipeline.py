@@ -43,8 +43,6 @@ import hashlib
 import json
 import math
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -68,6 +66,7 @@ from dexndm_learning.residual.train import ResidualConfig
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
+from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
 
 KINDS = ("joint", "whole")
 DONE = "done.json"
@@ -116,19 +115,8 @@ class Interrupted(Exception):
     """The Chaos Box collection was stopped (SIGINT / SIGTERM); rerun to continue."""
 
 
-class SettingsMismatch(ValueError):
-    """The output folder holds a run with other settings."""
-
-
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 class Pipeline:
@@ -139,6 +127,8 @@ class Pipeline:
         self.profile = load_profile(self.profile_path)        # a file outside the schema fails here
         self.threads = cfg.threads or os.cpu_count() or 1
         self.history = load_policy(self.base).spec.history
+        self.timer = PhaseTimer(self.out / "timings.json")
+        self.phase = self.timer.phase
 
     # ------------------------------------------------------------------ bookkeeping
     def settings(self) -> dict:
@@ -148,30 +138,7 @@ class Pipeline:
 
     def check_out_dir(self) -> None:
         """An output folder belongs to one study: other settings would mix data."""
-        path, settings = self.out / "pipeline.yaml", json.loads(json.dumps(self.settings()))
-        if path.exists():
-            saved = yaml.safe_load(path.read_text())
-            if saved != settings:
-                diff = sorted(f"{s}.{k}" for s in settings for k in set(saved.get(s, {})) | set(settings[s])
-                              if saved.get(s, {}).get(k) != settings[s].get(k))
-                raise SettingsMismatch(f"{self.out} holds a sim2sim run with other settings ({diff}); "
-                                       "use another --out")
-        else:
-            self.out.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump(settings, sort_keys=False, default_flow_style=None))
-
-    @contextmanager
-    def phase(self, name: str):
-        """Prints the phase and adds its wall time to ``timings.json``."""
-        print(f"== {name}", flush=True)
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            path = self.out / "timings.json"
-            timings = json.loads(path.read_text()) if path.exists() else {}
-            timings[name] = round(timings.get(name, 0.0) + time.monotonic() - t0, 1)
-            _write_json(path, timings)
+        lock_settings(self.out / "pipeline.yaml", self.settings(), "sim2sim run", "--out")
 
     def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
         cfg = self.cfg
@@ -196,7 +163,7 @@ class Pipeline:
         if result["episodes"] < 2 or not all(per_wrist.values()):
             raise RuntimeError(f"the base policy kept the object in too few episodes ({per_wrist} of "
                                f"{max_batches * cfg.rollout_envs} tried) for Chaos Box replay and residual training")
-        _write_json(root / DONE, {**result, "per_wrist": per_wrist})
+        write_json(root / DONE, {**result, "per_wrist": per_wrist})
         return root
 
     def collect_bags(self, rollouts: Path) -> list[Path]:
@@ -249,7 +216,7 @@ class Pipeline:
         """Phases 3b and 4: an NDM of ``kind`` on ``get_steps()`` (called only if it must be trained)."""
         if not (run / DONE).exists():
             sim2sim.fit_target_ndm(get_steps(), kind, run, self.ndm_config(), init)
-            _write_json(run / DONE, {"kind": kind, "init": str(init or "")})
+            write_json(run / DONE, {"kind": kind, "init": str(init or "")})
         return run / "best.pt"
 
     def residual_config(self) -> ResidualConfig:
@@ -276,7 +243,7 @@ class Pipeline:
                 if not path.exists():
                     summary, left_out = sim2sim.evaluate_variant(self.base, residual, str(self.profile_path),
                                                                  object_set, env_cfg, cfg.seeds)
-                    _write_json(path, {"summary": summary, "skipped_objects": left_out})
+                    write_json(path, {"summary": summary, "skipped_objects": left_out})
                 data = json.loads(path.read_text())
                 name = sim2sim.VARIANT_OF_KIND.get(key, key)
                 results.setdefault(object_set, {})[name] = data["summary"]
@@ -338,7 +305,7 @@ def _load_bag_steps(folders: list[Path], ingest) -> Steps:
 def run(profile: str, out: Path, preset: str = "small", base: Path = Path("models/generalist/base.pt"),
         **overrides) -> dict:
     """The pipeline with ``preset``'s sizes and ``overrides`` (PipelineConfig fields; None = preset's)."""
-    cfg = dataclasses.replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    cfg = from_preset(PRESETS, preset, **overrides)
     if cfg.scene not in ("auto", *SCENES):
         raise ValueError(f"scene must be auto or one of {list(SCENES)}, got '{cfg.scene}'")
     return Pipeline(cfg, profile, base, out).run()

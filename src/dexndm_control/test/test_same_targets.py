@@ -7,7 +7,7 @@ import torch
 from dexndm_control.policy_runtime import Mode, PolicyRuntime, SafetyConfig, Sample
 from dexndm_control.testing.policies import RecordingPolicy, random_policy
 from dexndm_learning import joint_order as jo
-from dexndm_learning.bc.train import EpisodeBank
+from dexndm_learning.data.episode_bank import EpisodeBank
 from dexndm_learning.data.rollout_dataset import RolloutWriter
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import load_policy

@@ -12,7 +12,7 @@ COMMANDS = {
     "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),
     "train-ndm": ("dexndm_learning.ndm.train", "fit a neural dynamics model from step data or bags"),
     "eval-ndm": ("dexndm_learning.ndm.evaluate", "one-step and open-loop rollout errors of a dynamics model"),
-    "ndm-generalization": ("dexndm_learning.ndm.generalization",
+    "ndm-generalization": ("dexndm_learning.studies.ndm_generalization",
                            "joint- vs finger-wise vs whole-hand NDM on Chaos Box data, in-domain and OOD"),
     "train-residual": ("dexndm_learning.residual.train", "residual policy through a frozen NDM"),
     "sim2sim": ("dexndm_learning.residual.sim2sim", "direct transfer vs NDM + residual in a reality profile"),

@@ -91,7 +91,7 @@ def _synthetic_dataset(root, axes, specialist, steps=5, lengths=None, **meta):
 
 
 def test_balanced_sampling_gives_every_specialist_and_axis_the_same_share(tmp_path):
-    from dexndm_learning.bc.train import EpisodeBank
+    from dexndm_learning.data.episode_bank import EpisodeBank
     _synthetic_dataset(tmp_path / "a", [[0, 0, -1]] * 9 + [[0, 0, 1]], "a")   # 9 -z episodes, 1 +z
     _synthetic_dataset(tmp_path / "a_plusz", [[0, 0, 1]] * 3, "a")           # a +z top-up of the same specialist
     _synthetic_dataset(tmp_path / "b", [[0, 0, 1]] * 2, "b")                 # another specialist
@@ -123,7 +123,7 @@ def test_dagger_records_the_labels_on_the_students_states_and_cuts_episodes_at_t
 
 
 def test_bc_samples_only_the_steps_before_an_episodes_drop(tmp_path):
-    from dexndm_learning.bc.train import EpisodeBank
+    from dexndm_learning.data.episode_bank import EpisodeBank
     _synthetic_dataset(tmp_path / "ds", [[0, 0, 1.0]] * 2, "a", steps=50, lengths=[3, 50], partial_episodes=True)
     bank = EpisodeBank([tmp_path / "ds"])
     steps = bank.sample_steps(np.array([0] * 500 + [1] * 500), np.random.default_rng(0))

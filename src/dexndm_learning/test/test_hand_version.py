@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexndm_learning.bc.train import EpisodeBank
+from dexndm_learning.data.episode_bank import EpisodeBank
 from dexndm_learning.config import repo_root
 from dexndm_learning.data.rollout_dataset import RolloutDataset, RolloutWriter
 from dexndm_learning.policy.artifact import PolicySpec, load_policy, save_policy

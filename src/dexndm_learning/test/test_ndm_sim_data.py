@@ -10,7 +10,7 @@ from dexndm_learning import joint_order as jo
 from dexndm_learning.data.replay_targets import action_targets, replay_targets
 from dexndm_learning.data.rollout_dataset import RolloutWriter
 from dexndm_learning.ndm import sim_data as sd
-from dexndm_learning.ndm.generalization import Study, StudyConfig
+from dexndm_learning.studies.ndm_generalization import Study, StudyConfig
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import RealityProfile
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv

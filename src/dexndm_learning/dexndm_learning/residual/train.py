@@ -44,7 +44,7 @@ from torch import nn
 from tqdm import tqdm
 
 from dexndm_learning import joint_order
-from dexndm_learning.bc.train import EpisodeBank
+from dexndm_learning.data.episode_bank import EpisodeBank
 from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, resolve_config, to_dict
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.contract import proprio_at_steps as proprio_obs

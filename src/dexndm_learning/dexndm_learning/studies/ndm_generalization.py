@@ -26,22 +26,19 @@ a killed run keeps its finished parts.
 
 ::
 
-    python -m dexndm_learning.ndm.generalization --profile worn_hand --out docs/ndm_generalization \\
+    python -m dexndm_learning.studies.ndm_generalization --profile worn_hand --out docs/ndm_generalization \\
         --preset small --policy-run runs/specialists/cyl_palm_up
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import shlex
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +51,7 @@ from dexndm_learning.data.rollout_dataset import MANIFEST, RolloutDataset
 from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.dataset import TransitionDataset
 from dexndm_learning.ndm.evaluate import one_step_errors, rollout_errors
-from dexndm_learning.ndm.generalization_report import IN_DOMAIN, write_report
+from dexndm_learning.studies.ndm_generalization_report import IN_DOMAIN, write_report
 from dexndm_learning.ndm.models import ModelConfig, load_model
 from dexndm_learning.ndm.sim_data import (ActionTrajectories, chaos_box_steps, open_loop_actor, rollout_actions,
                                           rollout_steps, task_env_overrides)
@@ -62,6 +59,7 @@ from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.ndm.train import train
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.rl.evaluate import specialist_actor
+from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
 
@@ -154,42 +152,20 @@ class Study:
                         "policy_run": str(policy_run or ""),
                         "rollouts": str(rollouts or ""), "sets": {}, "train_sets": {}, "models": {},
                         "timings_s": {}, "notes": []}
-        previous = self.out / "results.json"
-        if previous.exists():          # a resumed study adds to the phase times of the earlier runs
-            old = json.loads(previous.read_text())
-            if old.get("study") == self.results["study"]:
-                self.results["timings_s"] = old.get("timings_s", {})
+        self.timer = PhaseTimer(self.work / "timings.json")      # phase times summed over resumed runs
+        self._timed = self.timer.phase
 
     # ------------------------------------------------------------------ bookkeeping
     def _check_work_dir(self) -> None:
         """A work dir belongs to one study: reusing it with other settings would mix data."""
-        self.work.mkdir(parents=True, exist_ok=True)
         key = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS}
         key |= {"policy_run": self.results["policy_run"], "rollouts": self.results["rollouts"]}
-        path = self.work / "study.yaml"
-        if path.exists():
-            saved = yaml.safe_load(path.read_text())
-            if saved != key:
-                diff = sorted(k for k in set(saved) | set(key) if saved.get(k) != key.get(k))
-                raise ValueError(f"{self.work} holds a study with other settings ({diff}); choose another --work")
-        else:
-            path.write_text(yaml.safe_dump(key, sort_keys=False))
+        lock_settings(self.work / "study.yaml", key, "study", "--work")
 
     def _publish(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.out / "results.json.tmp"
-        tmp.write_text(json.dumps(self.results, indent=1))
-        os.replace(tmp, self.out / "results.json")
+        self.results["timings_s"] = self.timer.read()
+        write_json(self.out / "results.json", self.results)
         write_report(self.results, self.out)
-
-    @contextmanager
-    def _timed(self, phase: str):
-        """Adds the phase's wall time to ``timings_s`` (kept across resumed runs)."""
-        print(f"== {phase}", flush=True)
-        t0 = time.monotonic()
-        yield
-        timings = self.results["timings_s"]
-        timings[phase] = round(timings.get(phase, 0.0) + time.monotonic() - t0, 1)
 
     def _note(self, text: str) -> None:
         print(f"note: {text}", flush=True)
@@ -384,9 +360,9 @@ def main(argv=None) -> int:
         p.error("give --policy-run or --rollouts (or both)")
     overrides = {"profile": args.profile, "box_wrists": args.box_wrists, "rotation_wrists": args.rotation_wrists,
                  "workers": args.workers, "threads": args.threads}
-    cfg = dataclasses.replace(PRESETS[args.preset], **{k: v for k, v in overrides.items() if v is not None})
+    cfg = from_preset(PRESETS, args.preset, **overrides)
     work = args.work or Path("runs/ndm_generalization") / f"{Path(args.profile).stem}_{args.preset}"
-    command = "python -m dexndm_learning.ndm.generalization " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m dexndm_learning.studies.ndm_generalization " + shlex.join(sys.argv[1:] if argv is None else argv)
     Study(cfg, args.out, work, args.policy_run, args.rollouts, command).run()
     print(f"wrote {args.out / 'results.md'}")
     return 0
