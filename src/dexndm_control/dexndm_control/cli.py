@@ -73,14 +73,27 @@ def _sim2sim(args) -> int:
     from dexndm_control import sim2sim_pipeline
     from dexndm_control.policy_node import resolve_model_path
 
-    overrides = {"noise_sigma": args.noise_sigma, "scene": args.scene, "wrists": args.wrists,
-                 "axis_set": args.axis_set, "rtf": args.rtf, "threads": args.threads}
     try:
-        sim2sim_pipeline.run(args.profile, Path(args.out), args.preset, resolve_model_path(args.base), **overrides)
+        sim2sim_pipeline.run(args.profile, Path(args.out), args.preset, resolve_model_path(args.base),
+                             **_pipeline_overrides(args))
     except (KeyboardInterrupt, sim2sim_pipeline.Interrupted) as stop:
         print(f"stopped{': ' + str(stop) if str(stop) else ''}; run the same command again to continue")
         return 130
     print((Path(args.out) / "sim2sim.md").read_text())
+    return 0
+
+
+def _sim2sim_random(args) -> int:
+    from dexndm_control import sim2sim_pipeline, sim2sim_random
+    from dexndm_control.policy_node import resolve_model_path
+
+    try:
+        sim2sim_random.run(args.distribution, args.k, Path(args.out), args.preset, resolve_model_path(args.base),
+                           args.seed, **_pipeline_overrides(args))
+    except (KeyboardInterrupt, sim2sim_pipeline.Interrupted) as stop:
+        print(f"stopped{': ' + str(stop) if str(stop) else ''}; run the same command again to continue")
+        return 130
+    print((Path(args.out) / "random_profiles.md").read_text())
     return 0
 
 
@@ -164,17 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
                                        "bags through ROS 2, NDMs, residuals, evaluation; resumable")
     p.add_argument("--profile", required=True, help="reality profile: name in config/reality/ or a YAML path")
     p.add_argument("--out", required=True, help="run folder (every phase's outputs and the report); rerun to continue")
-    p.add_argument("--preset", default="small", choices=["tiny", "small", "full"],
+    _pipeline_options(p)
+    p.set_defaults(func=_sim2sim)
+
+    p = sub.add_parser("sim2sim-random", help="the sim2sim pipeline on K reality profiles drawn from a distribution: "
+                                              "DexNDM / direct and whole-hand / direct ratios per profile and over all")
+    p.add_argument("--distribution", default="random_hands", help="config/reality/distributions/ name or a YAML path")
+    p.add_argument("--k", type=int, required=True, help="number of profiles (a rerun with a larger K continues)")
+    p.add_argument("--seed", type=int, default=0, help="profile i is drawn from (seed, i)")
+    p.add_argument("--out", required=True, help="benchmark folder (a sim2sim run per profile, the report)")
+    _pipeline_options(p)
+    p.set_defaults(func=_sim2sim_random)
+    return parser
+
+
+def _pipeline_options(p) -> None:
+    """The pipeline's options: the preset, the base policy, and every PipelineConfig field (a
+    given one replaces the preset's value)."""
+    from dexndm_control.sim2sim_config import PRESETS, PipelineConfig
+    from dexndm_learning.config import add_field_options
+
+    p.add_argument("--preset", default="small", choices=sorted(PRESETS),
                    help="sizes: tiny (tests), small (< 1 h on 2 cores), full (a real machine)")
     p.add_argument("--base", default="models/generalist/base.pt", help="base policy artifact")
-    p.add_argument("--noise-sigma", type=float, help="Chaos Box target noise std, rad (default 0.01)")
-    p.add_argument("--scene", help="Chaos Box scene: auto (default) | hand (no load) | chaos_box | chaos_box_strapped")
     p.add_argument("--wrists", nargs="+", help="the base policy's wrists (default palm_up)")
-    p.add_argument("--axis-set", help="the base policy's axes (default z)")
-    p.add_argument("--rtf", type=float, help="Chaos Box pacing: at most this many sim seconds per wall second")
-    p.add_argument("--threads", type=int, help="torch threads for training (0: all cores)")
-    p.set_defaults(func=_sim2sim)
-    return parser
+    p.set_defaults(pipeline_fields=add_field_options(p, PipelineConfig))
+
+
+def _pipeline_overrides(args) -> dict:
+    from dexndm_learning.config import given_options
+
+    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,44 @@
+"""Sizes and settings of the sim-to-sim pipeline (``sim2sim_pipeline``), apart from it so that the
+command line can derive its options from them without importing the pipeline."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PipelineConfig:
+    wrists: list[str] = field(default_factory=lambda: ["palm_up"])   # the base policy's wrists
+    axis_set: str = "z"                          # the base policy's axes (rollouts and evaluation)
+    train_objects: str = "normal_cylinders"      # the base policy's training objects
+    test_objects: str = "test"                   # unseen objects
+    rollout_episodes: int = 256                  # base-policy episodes kept (object held to the end)
+    rollout_steps: int = 400
+    rollout_envs: int = 64
+    box_trajectories: int = 400                  # Chaos Box trajectories per wrist (the paper: 4,000)
+    box_steps: int = 400                         # actions per trajectory (the paper: 400)
+    scene: str = "auto"                          # auto (strapped ball palm up, else the ball box) | hand | ...
+    n_balls: int = 0                             # 0: enough to cover the hand
+    noise_sigma: float = 0.01                    # rad, on the targets of half of the trajectories
+    pretrain_trajectories: int = 0               # per wrist, nominal sim; 0: no NDM pretraining
+    ndm_width: int = 256
+    ndm_epochs: int = 20
+    residual_width: int = 256
+    residual_epochs: int = 8
+    eval_envs: int = 64
+    eval_steps: int = 400
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    grasp_candidates: int = 64
+    rtf: float = 50.0                            # Chaos Box pacing: at most this many sim seconds per wall second
+    threads: int = 1                             # torch threads for training (0: all cores)
+
+
+PRESETS = {
+    "tiny": PipelineConfig(rollout_episodes=4, rollout_steps=30, rollout_envs=4, box_trajectories=3, box_steps=20,
+                           ndm_width=32, ndm_epochs=1, residual_width=32, residual_epochs=1, eval_envs=2,
+                           eval_steps=20, grasp_candidates=8),
+    "small": PipelineConfig(),
+    "full": PipelineConfig(rollout_episodes=2000, rollout_envs=256, box_trajectories=4000,
+                           pretrain_trajectories=1000, ndm_epochs=100, residual_epochs=2, eval_envs=256, threads=0),
+}
+RUNTIME_FIELDS = ("rtf", "threads")
+"""Fields that do not change the results; a resumed run may use other values."""

@@ -1,0 +1,157 @@
+"""``dexndm sim2sim-random``: the sim-to-sim pipeline on K reality profiles drawn at random, so
+DexNDM is measured on worlds nobody tuned for (issue 19).
+
+    dexndm sim2sim-random --distribution random_hands --k 5 --preset small --out runs/sim2sim_random
+
+Profiles come from ``sim.reality_sampler`` (``config/reality/distributions/<name>.yaml``, seeded;
+profile i depends only on the seed and i, so a rerun with a larger K keeps the first ones). Each
+is written to ``profiles/profile_<i>.yaml`` and run through ``sim2sim_pipeline`` in
+``profile_<i>/`` (resumable phase by phase, as ``dexndm sim2sim``). After every profile the
+report is rewritten: ``random_profiles.md`` / ``.json`` / ``.png``, per profile and over all,
+for the training and the test objects: DexNDM / direct and whole-hand / direct RotR ratios, TTF
+differences, and the median, the worst and the share of profiles where DexNDM helps.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dexndm_control import sim2sim_pipeline
+from dexndm_learning.config import to_dict
+from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
+from dexndm_learning.sim.reality import RealityProfile
+from dexndm_learning.sim.reality_sampler import ProfileDistribution, sample_profiles
+from dexndm_learning.studies.resumable import lock_settings, write_json
+
+JOINT, WHOLE = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"]
+KNOBS = ("kp_scale", "torque_limit", "latency_steps", "frictionloss_scale", "backlash", "damping_scale")
+
+
+def _mean(value) -> float | None:
+    return None if value is None else float(np.mean(value))        # None: the nominal value
+
+
+def _knob(value: float | None, fmt: str) -> str:
+    return "nominal" if value is None else format(value, fmt)
+
+
+def _ratio(m: dict, direct: dict) -> float:
+    return m["RotR"][0] / direct["RotR"][0] if direct["RotR"][0] > 0 else float("nan")
+
+
+def _cell(x: dict, variant: str) -> str:
+    return f"{x['RotR'][variant]:.1f} / {x['TTF'][variant]:.2f}"
+
+
+def profile_row(index: int, profile: RealityProfile, results: dict) -> dict:
+    """One profile: its main knobs (per-joint ones averaged) and, per object set, the variants'
+    RotR / TTF (all axis groups) with DexNDM's and whole-hand's ratios to direct transfer."""
+    row = {"profile": index, "knobs": {k: _mean(getattr(profile, k)) for k in KNOBS}, "sets": {}}
+    for object_set, variants in results.items():
+        d, j, w = (variants[v]["all"] for v in (DIRECT, JOINT, WHOLE))
+        row["sets"][object_set] = {
+            "RotR": {"direct": d["RotR"][0], "dexndm": j["RotR"][0], "whole": w["RotR"][0]},
+            "TTF": {"direct": d["TTF"][0], "dexndm": j["TTF"][0], "whole": w["TTF"][0]},
+            "dexndm_over_direct": _ratio(j, d), "whole_over_direct": _ratio(w, d),
+            "dexndm_ttf_minus_direct": j["TTF"][0] - d["TTF"][0],
+        }
+    return row
+
+
+def aggregate(rows: list[dict], object_set: str) -> dict:
+    """Over the profiles: median and worst of each ratio, the share where DexNDM helps (ratio > 1)
+    and where it beats whole-hand, the worst TTF difference, and the issue's bars."""
+    s = [r["sets"][object_set] for r in rows if object_set in r["sets"]]
+    dex = np.array([x["dexndm_over_direct"] for x in s])
+    whole = np.array([x["whole_over_direct"] for x in s])
+    ttf = np.array([x["dexndm_ttf_minus_direct"] for x in s])
+    if not len(s):
+        return {}
+    out = {"profiles": len(s),
+           "dexndm_over_direct": {"median": float(np.nanmedian(dex)), "worst": float(np.nanmin(dex))},
+           "whole_over_direct": {"median": float(np.nanmedian(whole)), "worst": float(np.nanmin(whole))},
+           "share_dexndm_helps": float(np.mean(dex > 1.0)),
+           "share_dexndm_beats_whole": float(np.mean(dex > whole)),
+           "worst_ttf_minus_direct": float(np.min(ttf))}
+    out["bars_met"] = bool(np.nanmin(dex) >= 1.0 and np.nanmedian(dex) >= 1.3
+                           and np.nanmedian(dex) > np.nanmedian(whole) and np.min(ttf) >= -0.05)
+    return out
+
+
+def markdown(rows: list[dict], summary: dict, header: str) -> str:
+    lines = [f"# DexNDM on random reality profiles\n\n{header}\n"]
+    for object_set, agg in summary.items():
+        if not agg:
+            continue
+        lines += [f"## {object_set}\n", "| profile | kp | torque (N m) | latency | friction | backlash (rad) | damping | "
+                  "direct RotR / TTF | DexNDM RotR / TTF | whole-hand RotR / TTF | DexNDM / direct | whole / direct |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            x, k = r["sets"].get(object_set), r["knobs"]
+            if x is None:
+                continue
+            knobs = " | ".join(_knob(k[name], fmt) for name, fmt in zip(KNOBS, (".2f", ".2f", ".0f", ".2f", ".3f", ".2f")))
+            lines.append(f"| {r['profile']} | {knobs} | {_cell(x, 'direct')} | {_cell(x, 'dexndm')} | {_cell(x, 'whole')} | "
+                         f"{x['dexndm_over_direct']:.2f}x | {x['whole_over_direct']:.2f}x |")
+        d, w = agg["dexndm_over_direct"], agg["whole_over_direct"]
+        lines += ["", f"Over {agg['profiles']} profiles: DexNDM / direct median {d['median']:.2f}x, worst {d['worst']:.2f}x; "
+                  f"whole-hand / direct median {w['median']:.2f}x, worst {w['worst']:.2f}x; DexNDM helps on "
+                  f"{100 * agg['share_dexndm_helps']:.0f} % of the profiles and beats whole-hand on "
+                  f"{100 * agg['share_dexndm_beats_whole']:.0f} %; worst TTF change {agg['worst_ttf_minus_direct']:+.2f}. "
+                  f"Bars (>= 1.0x everywhere, >= 1.3x median, above whole-hand, TTF >= direct - 0.05): "
+                  f"{'met' if agg['bars_met'] else 'not met'}.", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path, object_set: str) -> None:
+    import matplotlib.pyplot as plt
+
+    s = [(r["profile"], r["sets"][object_set]) for r in rows if object_set in r["sets"]]
+    if not s:
+        return
+    x = np.arange(len(s))
+    fig, ax = plt.subplots(figsize=(max(4, 1.0 * len(s) + 2), 3.2))
+    ax.bar(x - 0.2, [v["dexndm_over_direct"] for _, v in s], 0.4, label="DexNDM / direct")
+    ax.bar(x + 0.2, [v["whole_over_direct"] for _, v in s], 0.4, label="whole-hand / direct")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(1.3, color="g", lw=0.8, ls="--", label="1.3x")
+    ax.set_xticks(x, [str(p) for p, _ in s])
+    ax.set_xlabel("profile")
+    ax.set_ylabel("RotR ratio")
+    ax.set_title(f"random profiles, {object_set}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def run(distribution: str, k: int, out: Path, preset: str = "small",
+        base: Path = Path("models/generalist/base.pt"), seed: int = 0, **overrides) -> dict:
+    """K sampled profiles through the pipeline; returns {object set: aggregate}."""
+    out = Path(out)
+    dist = ProfileDistribution.load(distribution)
+    lock_settings(out / "benchmark.yaml", {"distribution": to_dict(dist), "seed": seed, "preset": preset,
+                                           "base": str(Path(base).resolve()),
+                                           "overrides": {k_: v for k_, v in overrides.items() if v is not None}},
+                  "random-profile benchmark", "--out (a larger --k continues this one)")
+    rows, summary = [], {}
+    for i, profile in enumerate(sample_profiles(dist, k, seed)):
+        path = out / "profiles" / f"profile_{i:02d}.yaml"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump(to_dict(profile), sort_keys=False, default_flow_style=None))
+        print(f"=== profile {i} of {k}: {path}", flush=True)
+        results = sim2sim_pipeline.run(str(path), out / f"profile_{i:02d}", preset, base, **overrides)
+        rows.append(profile_row(i, profile, results))
+        summary = {s: aggregate(rows, s) for s in rows[0]["sets"]}
+        header = (f"Distribution `{distribution}` (seed {seed}), preset `{preset}`, base `{base}`; "
+                  f"{len(rows)} of {k} profiles done. Ratios of RotR (all axis groups, mean over seeds).")
+        write_json(out / "random_profiles.json", {"rows": rows, "summary": summary, "distribution": distribution,
+                                                  "seed": seed, "preset": preset, "base": str(base)})
+        (out / "random_profiles.md").write_text(markdown(rows, summary, header))
+        for object_set in summary:
+            plot(rows, out / f"random_profiles_{object_set}.png", object_set)
+    return summary
+

@@ -1,0 +1,53 @@
+"""``dexndm sim2sim-random``: the pipeline on sampled profiles at the tiny size, and the aggregate."""
+import json
+
+import pytest
+
+from dexndm_control import cli, sim2sim_random
+from dexndm_control.testing.policies import random_policy
+from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
+from dexndm_learning.sim.reality import RealityProfile
+
+
+@pytest.fixture(autouse=True)
+def _grasp_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def results(direct, dexndm, whole, ttf=(0.5, 0.5, 0.5)):
+    cell = lambda r, t: {"all": {"RotR": [r, 0.1], "TTF": [t, 0.01], "RotP": [1.0, 0.0]}}  # noqa: E731
+    return {"normal_cylinders": {DIRECT: cell(direct, ttf[0]), VARIANT_OF_KIND["joint"]: cell(dexndm, ttf[1]),
+                                 VARIANT_OF_KIND["whole"]: cell(whole, ttf[2])}}
+
+
+def test_aggregate_reports_median_worst_share_and_the_bars():
+    rows = [sim2sim_random.profile_row(i, RealityProfile(), r) for i, r in enumerate(
+        [results(10, 15, 12), results(20, 18, 22, ttf=(0.6, 0.5, 0.6)), results(10, 14, 10)])]
+    agg = sim2sim_random.aggregate(rows, "normal_cylinders")
+    assert agg["dexndm_over_direct"] == {"median": pytest.approx(1.4), "worst": pytest.approx(0.9)}
+    assert agg["whole_over_direct"]["median"] == pytest.approx(1.1)
+    assert agg["share_dexndm_helps"] == pytest.approx(2 / 3) and agg["share_dexndm_beats_whole"] == pytest.approx(2 / 3)
+    assert agg["worst_ttf_minus_direct"] == pytest.approx(-0.1)
+    assert not agg["bars_met"]                        # one profile below 1.0x, one TTF 0.1 lower
+    good = [sim2sim_random.profile_row(i, RealityProfile(), results(10, 14 + i, 11)) for i in range(3)]
+    assert sim2sim_random.aggregate(good, "normal_cylinders")["bars_met"]
+    table = sim2sim_random.markdown(rows, {"normal_cylinders": agg}, "header")
+    assert "| 1 |" in table and "0.90x" in table and "helps on 67 %" in table and "not met" in table
+
+
+def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
+    out = tmp_path / "bench"
+    argv = ["sim2sim-random", "--k", "2", "--out", str(out), "--preset", "tiny",
+            "--base", str(random_policy(tmp_path / "base.pt", "base"))]
+    assert cli.main(argv) == 0
+    data = json.loads((out / "random_profiles.json").read_text())
+    assert [r["profile"] for r in data["rows"]] == [0, 1]
+    assert data["rows"][0]["knobs"] != data["rows"][1]["knobs"]                 # two different worlds
+    for object_set in ("normal_cylinders", "test"):
+        assert data["summary"][object_set]["profiles"] == 2
+        assert (out / f"random_profiles_{object_set}.png").stat().st_size > 0
+    for i in (0, 1):
+        assert (out / "profiles" / f"profile_{i:02d}.yaml").is_file()
+        assert json.loads((out / f"profile_{i:02d}" / "sim2sim.json").read_text()).keys() == {"normal_cylinders", "test"}
+    assert "DexNDM / direct median" in (out / "random_profiles.md").read_text()
+    assert cli.main(argv[:-2] + ["--base", str(tmp_path / "base.pt"), "--seed", "1"]) == 2   # other settings: refused
