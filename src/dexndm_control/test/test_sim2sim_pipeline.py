@@ -11,6 +11,7 @@ from dexndm_control.chaos_progress import CollectionProgress
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.config import ConfigError
 from dexndm_learning.ndm.bag_ingest import load_bags
+from dexndm_learning.residual import sim2sim
 
 VARIANTS = ["direct", "joint-wise NDM + residual", "whole-hand NDM + residual"]
 TINY = sim2sim_pipeline.PRESETS["tiny"]
@@ -46,6 +47,15 @@ def test_tiny_run_writes_the_table_of_the_three_variants_and_reuses_finished_pha
         skipped = json.loads((out / "eval" / f"{object_set}_direct.json").read_text())["skipped_objects"]
         assert all(name in table for name in skipped)
     assert (out / "sim2sim.png").stat().st_size > 0
+
+    # The direct-transfer row is the base policy evaluated in the profile (not in nominal sim):
+    # an independent evaluation with the same seeds gives the same numbers.
+    pipe = sim2sim_pipeline.Pipeline(TINY, "worn_hand", tmp_path / "base.pt", out)
+    for reality in ("worn_hand", "nominal"):
+        summary, _ = sim2sim.evaluate_variant(pipe.base, None, str(pipe.profile_path if reality == "worn_hand" else reality),
+                                              "normal_cylinders", pipe.env_config(TINY.eval_envs, TINY.eval_steps), TINY.seeds)
+        same = json.loads(json.dumps(summary["all"])) == results["normal_cylinders"]["direct"]["all"]
+        assert same == (reality == "worn_hand"), reality
 
     steps, errors = load_bags(out / "bags" / "palm_up")
     assert errors == [] and len(np.unique(steps.segment)) == TINY.box_trajectories
