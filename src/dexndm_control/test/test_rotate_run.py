@@ -6,7 +6,7 @@ import pytest
 
 from dexndm_control import cli
 from dexndm_control.rotate_run import rotation_angle, time_to_fall
-from dexndm_control.testing.policies import random_policy
+from dexndm_control.testing.policies import constant_policy
 
 
 @pytest.fixture(autouse=True)
@@ -30,13 +30,22 @@ def test_time_to_fall_is_the_first_6cm_displacement():
     assert time_to_fall(t, pos) == pytest.approx(0.7)
 
 
-def test_cli_rotate_on_the_simulated_hand_writes_plot_and_summary(tmp_path, capsys):
-    base = random_policy(tmp_path / "base.pt", "base")
-    residual = random_policy(tmp_path / "residual.pt", "residual")
+@pytest.mark.parametrize("action, falls", [(0.0, False), (-1.0, True)], ids=["still", "opening"])
+def test_cli_rotate_on_the_simulated_hand_measures_what_the_hand_does(tmp_path, capsys, action, falls):
+    """Palm down: a hand that keeps its grasp (zero actions, a zero residual) holds the object and
+    barely turns it; a hand that opens (every target moving to its lower limit) drops it."""
+    base = constant_policy(tmp_path / "base.pt", "base", action)
+    residual = constant_policy(tmp_path / "residual.pt", "residual", 0.0)
     out = tmp_path / "out"
-    assert cli.main(["rotate", "--sim", "--wrist", "palm_up", "--base", str(base), "--residual", str(residual),
-                     "--duration", "2.5", "--axis", "0", "0", "1", "--out", str(out)]) == 0
-    assert "rotation about the axis:" in capsys.readouterr().out
+    assert cli.main(["rotate", "--sim", "--wrist", "palm_down", "--base", str(base), "--residual", str(residual),
+                     "--duration", "3", "--axis", "0", "0", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
     summary = json.loads((out / "rotate.json").read_text())
-    assert isinstance(summary["rotation_rad"], float) and summary["targets_published"] > 20
+    assert summary["targets_published"] > 20
+    if falls:
+        assert summary["time_to_fall_s"] is not None and 0 < summary["time_to_fall_s"] < 3
+        assert f"time to fall: {summary['time_to_fall_s']:.2f} s" in printed
+    else:
+        assert summary["time_to_fall_s"] is None and "no fall" in printed
+        assert abs(summary["rotation_rad"]) < 0.2
     assert (out / "rotate.png").stat().st_size > 10_000
