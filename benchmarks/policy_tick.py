@@ -25,7 +25,7 @@ import torch
 from rclpy.executors import SingleThreadedExecutor
 
 from dexndm_control import graphs
-from dexndm_control.composition import compose
+from dexndm_control.graphs.composition import compose
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual.train import ResidualConfig

@@ -13,7 +13,7 @@ Without ros2 launch (sim hand + replay + the project's recorder in one process, 
     dexndm collect chaos-box --wrist palm_down --profile worn_hand --trajectories N --out data/chaos_box/NAME \
         --from-dataset DIR
 """
-from dexndm_control.launch_description import launch_description
+from dexndm_control.graphs.launch_description import launch_description
 
 
 def generate_launch_description():

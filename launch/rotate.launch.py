@@ -5,7 +5,7 @@
 Without ros2 launch (same nodes and parameters, one process):
     dexndm rotate --wrist palm_down --sim --residual /path/residual.pt --axis 0 0 1
 """
-from dexndm_control.launch_description import launch_description
+from dexndm_control.graphs.launch_description import launch_description
 
 
 def generate_launch_description():

@@ -5,7 +5,7 @@
 
 Without ros2 launch (same nodes and parameters, one process):  dexndm teleop --residual /path/residual.pt
 """
-from dexndm_control.launch_description import launch_description
+from dexndm_control.graphs.launch_description import launch_description
 
 
 def generate_launch_description():

@@ -26,14 +26,14 @@ setup(
     entry_points={
         "console_scripts": [
             "dexndm = dexndm_control.cli:main",
-            "sim_hand = dexndm_control.sim_hand_node:main",
-            "leap_driver = dexndm_control.leap_driver.node:main",
-            "franka_bridge = dexndm_control.franka_bridge_node:main",
-            "rotation_policy = dexndm_control.policy_node:main",
-            "rotation_commander = dexndm_control.rotation_commander:main",
-            "chaos_replay = dexndm_control.chaos_replay_node:main",
-            "bag_recorder = dexndm_control.bag_recorder:main",
-            "quest_teleop = dexndm_control.teleop_node:main",
+            "sim_hand = dexndm_control.nodes.sim_hand_node:main",
+            "leap_driver = dexndm_control.nodes.leap_driver_node:main",
+            "franka_bridge = dexndm_control.nodes.franka_bridge_node:main",
+            "rotation_policy = dexndm_control.nodes.policy_node:main",
+            "rotation_commander = dexndm_control.nodes.rotation_commander:main",
+            "chaos_replay = dexndm_control.nodes.chaos_replay_node:main",
+            "bag_recorder = dexndm_control.nodes.bag_recorder:main",
+            "quest_teleop = dexndm_control.nodes.teleop_node:main",
         ]
     },
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def _demo(args) -> int:
-    from dexndm_control import scripted_demo
+    from dexndm_control.commands import scripted_demo
 
     result = scripted_demo.run(Path(args.out), wrist=args.wrist)
     print(json.dumps(result, indent=2))
@@ -20,9 +20,9 @@ def _demo(args) -> int:
 
 
 def _sim_hand(args) -> int:
-    from dexndm_control.node_main import spin
-    from dexndm_control.params import node_parameters
-    from dexndm_control.sim_hand_node import SimHandNode
+    from dexndm_control.ros.node_main import spin
+    from dexndm_control.ros.params import node_parameters
+    from dexndm_control.nodes.sim_hand_node import SimHandNode
 
     overrides = {"wrist": args.wrist, "real_time_factor": args.rtf}
     spin(lambda context: SimHandNode(context=context, parameter_overrides=node_parameters("sim_hand", overrides)))
@@ -58,7 +58,7 @@ def chaos_box_specs(args):
 
 
 def _collect_chaos_box(args) -> int:
-    from dexndm_control import chaos_collect
+    from dexndm_control.chaos_box import chaos_collect
 
     result = chaos_collect.run(chaos_box_specs(args))
     print(json.dumps(result, indent=2))
@@ -70,8 +70,8 @@ def _collect_chaos_box(args) -> int:
 
 
 def _sim2sim(args) -> int:
-    from dexndm_control import sim2sim_pipeline
-    from dexndm_control.policy_node import resolve_model_path
+    from dexndm_control.commands import sim2sim_pipeline
+    from dexndm_control.nodes.policy_node import resolve_model_path
 
     try:
         sim2sim_pipeline.run(args.profile, Path(args.out), args.preset, resolve_model_path(args.base),
@@ -84,8 +84,8 @@ def _sim2sim(args) -> int:
 
 
 def _sim2sim_random(args) -> int:
-    from dexndm_control import sim2sim_pipeline, sim2sim_random
-    from dexndm_control.policy_node import resolve_model_path
+    from dexndm_control.commands import sim2sim_pipeline, sim2sim_random
+    from dexndm_control.nodes.policy_node import resolve_model_path
 
     try:
         sim2sim_random.run(args.distribution, args.k, Path(args.out), args.preset, resolve_model_path(args.base),
@@ -98,7 +98,7 @@ def _sim2sim_random(args) -> int:
 
 
 def _rotate(args) -> int:
-    from dexndm_control import rotate_run
+    from dexndm_control.commands import rotate_run
 
     result = rotate_run.run(rotate_specs(args), args.wrist, args.axis, args.duration, Path(args.out))
     print(json.dumps(result, indent=2))
@@ -112,8 +112,8 @@ def _rotate(args) -> int:
 
 
 def _teleop(args) -> int:
-    from dexndm_control.composition import compose
-    from dexndm_control.node_main import serve
+    from dexndm_control.graphs.composition import compose
+    from dexndm_control.ros.node_main import serve
 
     serve(lambda context: compose(teleop_specs(args), context))
     return 0
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _pipeline_options(p) -> None:
     """The pipeline's options: the preset, the base policy, and every PipelineConfig field (a
     given one replaces the preset's value)."""
-    from dexndm_control.sim2sim_config import PRESETS, PipelineConfig
+    from dexndm_control.commands.sim2sim_config import PRESETS, PipelineConfig
     from dexndm_learning.config import add_field_options
 
     p.add_argument("--preset", default="small", choices=sorted(PRESETS),

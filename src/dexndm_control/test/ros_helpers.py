@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from dexndm_control.node_main import running
+from dexndm_control.ros.node_main import running
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dexndm_control.arm_limits import ArmLimits, Pose, limit_step, wrist_orientation
+from dexndm_control.runtime.arm_limits import ArmLimits, Pose, limit_step, wrist_orientation
 
 LIMITS = ArmLimits(np.array([0.2, -0.4, 0.1]), np.array([0.8, 0.4, 0.7]), 0.5, 1.0, 50.0)
 

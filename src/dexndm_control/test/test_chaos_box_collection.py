@@ -12,11 +12,11 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from dexndm_control import chaos_replay as cr
+from dexndm_control.chaos_box import chaos_replay as cr
 from dexndm_control import cli
-from dexndm_control.chaos_progress import CollectionProgress
-from dexndm_control.sim_reality import RealityHand
-from dexndm_control.sim_scene import SETTLE_S, scene_sim
+from dexndm_control.chaos_box.chaos_progress import CollectionProgress
+from dexndm_control.sim.sim_reality import RealityHand
+from dexndm_control.sim.sim_scene import SETTLE_S, scene_sim
 from dexndm_learning import joint_order as jo
 from dexndm_learning.data.rollout_dataset import RolloutWriter
 from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, load_bags, marker_definition
@@ -150,7 +150,7 @@ def bag_markers(bag):
 def test_recording_round_trip_through_the_nodes(tmp_path):
     """A small Chaos Box under the worn-hand profile, paced by the sim clock: every replayed target
     is in the bags, and bag ingest cuts them into T - WINDOW windows per trajectory."""
-    from dexndm_control import chaos_collect
+    from dexndm_control.chaos_box import chaos_collect
 
     npz = write_actions(tmp_path / "a.npz")
     args = cli.build_parser().parse_args(collect_args(npz, tmp_path / "out", "--trajectories", "3", "--per-bag", "2",

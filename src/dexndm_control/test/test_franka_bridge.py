@@ -8,8 +8,8 @@ from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
-from dexndm_control.franka_bridge_node import FrankaBridgeNode
-from dexndm_control.params import node_parameters
+from dexndm_control.nodes.franka_bridge_node import FrankaBridgeNode
+from dexndm_control.ros.params import node_parameters
 from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
 
 from .ros_helpers import ros_context, spin_for, spin_until

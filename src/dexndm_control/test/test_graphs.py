@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from dexndm_control import cli, graphs
-from dexndm_control.composition import compose, node_class, parameters
-from dexndm_control.params import load_node_params
+from dexndm_control.graphs.composition import compose, node_class, parameters
+from dexndm_control.ros.params import load_node_params
 from dexndm_control.testing.policies import random_policy
-from dexndm_control.params import runtime_config_dir
+from dexndm_control.ros.params import runtime_config_dir
 from dexndm_learning.config import repo_root
 
 from .ros_helpers import ros_context

@@ -35,7 +35,7 @@ def run(installed, *cmd, cwd):
 
 def test_the_installed_packages_are_the_ones_imported(installed, tmp_path):
     target, _ = installed
-    code = "import dexndm_learning.config as c, dexndm_control.params as p; print(c.config_dir(), p.runtime_config_dir())"
+    code = "import dexndm_learning.config as c, dexndm_control.ros.params as p; print(c.config_dir(), p.runtime_config_dir())"
     out = run(installed, sys.executable, "-c", code, cwd=tmp_path)
     learning, control = (Path(line) for line in out.stdout.split())
     assert out.returncode == 0, out.stderr

@@ -11,10 +11,10 @@ import rclpy
 from dynamixel_sdk import PacketHandler
 from sensor_msgs.msg import JointState
 
-from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.leap_driver.bus import RAD_PER_TICK, LeapBusError, LeapHandBus
-from dexndm_control.leap_driver.node import LeapHandDriverNode
-from dexndm_control.params import node_parameters
+from dexndm_control.runtime.joint_state_io import make_joint_state
+from dexndm_control.drivers.leap.bus import RAD_PER_TICK, LeapBusError, LeapHandBus
+from dexndm_control.nodes.leap_driver_node import LeapHandDriverNode
+from dexndm_control.ros.params import node_parameters
 from dexndm_control.testing.fake_dynamixel import SYNC_READ, FakeDynamixelBus, Fault, crc16
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import JOINT_NAMES, JointCommandError

@@ -1,9 +1,9 @@
-"""The one rclpy set-up/teardown helper (dexndm_control.node_main)."""
+"""The one rclpy set-up/teardown helper (dexndm_control.ros.node_main)."""
 import pytest
 import rclpy
 from rclpy.node import Node
 
-from dexndm_control.node_main import running, spin, spin_until
+from dexndm_control.ros.node_main import running, spin, spin_until
 
 
 class Counting(Node):

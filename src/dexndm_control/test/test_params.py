@@ -1,11 +1,11 @@
-"""Node parameters: defaults written once, in each node's parameter file (dexndm_control.params)."""
+"""Node parameters: defaults written once, in each node's parameter file (dexndm_control.ros.params)."""
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from dexndm_control import graphs
-from dexndm_control.composition import node_class
-from dexndm_control.params import declare_from_file, load_node_params, runtime_config_dir
+from dexndm_control.graphs.composition import node_class
+from dexndm_control.ros.params import declare_from_file, load_node_params, runtime_config_dir
 
 from .ros_helpers import ros_context
 

@@ -9,15 +9,16 @@ import rclpy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
-from dexndm_control import graphs, rotate_run
-from dexndm_control.composition import compose
-from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.params import node_parameters
-from dexndm_control.policy_node import PolicyNode
-from dexndm_control.policy_runtime import Flag, StartSource
+from dexndm_control import graphs
+from dexndm_control.commands import rotate_run
+from dexndm_control.graphs.composition import compose
+from dexndm_control.runtime.joint_state_io import make_joint_state
+from dexndm_control.ros.params import node_parameters
+from dexndm_control.nodes.policy_node import PolicyNode
+from dexndm_control.runtime.policy_runtime import Flag, StartSource
 from dexndm_control.testing.policies import constant_policy, random_policy
 from dexndm_learning import joint_order as jo
-from dexndm_control.params import runtime_config_dir
+from dexndm_control.ros.params import runtime_config_dir
 from dexndm_msgs.msg import PolicyStatus, RotationCommand
 
 from .ros_helpers import ros_context, spin_for, spin_until

@@ -1,12 +1,12 @@
-"""The policy tick's safety rules one by one, without ROS (dexndm_control.policy_runtime)."""
+"""The policy tick's safety rules one by one, without ROS (dexndm_control.runtime.policy_runtime)."""
 import math
 
 import numpy as np
 import pytest
 
-from dexndm_control.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample, StartSource
+from dexndm_control.runtime.policy_runtime import Flag, Mode, PolicyRuntime, SafetyConfig, Sample, StartSource
 from dexndm_control.testing.policies import RecordingPolicy, constant_policy, random_policy
-from dexndm_control.tick_clock import TickClock
+from dexndm_control.runtime.tick_clock import TickClock
 from dexndm_learning import joint_order as jo
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import ArtifactError, PolicySpec, load_policy, save_policy

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dexndm_control import cli
-from dexndm_control.rotate_run import rotation_angle, time_to_fall
+from dexndm_control.commands.rotate_run import rotation_angle, time_to_fall
 from dexndm_control.testing.policies import constant_policy
 
 

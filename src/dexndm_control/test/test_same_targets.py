@@ -4,7 +4,7 @@ sim-to-sim evaluation (``BaseResidualActor`` in ``RotationEnv``) and residual tr
 import numpy as np
 import torch
 
-from dexndm_control.policy_runtime import Mode, PolicyRuntime, SafetyConfig, Sample
+from dexndm_control.runtime.policy_runtime import Mode, PolicyRuntime, SafetyConfig, Sample
 from dexndm_control.testing.policies import RecordingPolicy, random_policy
 from dexndm_learning import joint_order as jo
 from dexndm_learning.data.episode_bank import EpisodeBank

@@ -1,7 +1,7 @@
 """``dexndm demo``: the scripted open / close / gait sequence on the simulated hand, plot written."""
 import pytest
 
-from dexndm_control import scripted_demo
+from dexndm_control.commands import scripted_demo
 
 
 @pytest.fixture(scope="module")

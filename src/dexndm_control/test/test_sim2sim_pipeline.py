@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from dexndm_control import cli, sim2sim_pipeline
-from dexndm_control.chaos_progress import CollectionProgress
+from dexndm_control import cli
+from dexndm_control.commands import sim2sim_pipeline
+from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.config import ConfigError
 from dexndm_learning.ndm.bag_ingest import load_bags

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from dexndm_control import cli, sim2sim_random
+from dexndm_control import cli
+from dexndm_control.commands import sim2sim_random
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import JointState
 
-from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.params import node_parameters
-from dexndm_control.sim_hand_node import SimHandNode
+from dexndm_control.runtime.joint_state_io import make_joint_state
+from dexndm_control.ros.params import node_parameters
+from dexndm_control.nodes.sim_hand_node import SimHandNode
 from dexndm_learning import joint_order as jo
 
 from .ros_helpers import ros_context, spin_for, spin_until

@@ -5,9 +5,9 @@ import rclpy
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import JointState
 
-from dexndm_control.params import node_parameters
-from dexndm_control.sim_hand_node import SimHandNode
-from dexndm_control.sim_object import ObjectHandSim
+from dexndm_control.ros.params import node_parameters
+from dexndm_control.nodes.sim_hand_node import SimHandNode
+from dexndm_control.sim.sim_object import ObjectHandSim
 from dexndm_learning import joint_order as jo
 from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, HandConfig
 from dexndm_learning.sim.wrist import wrist_quat

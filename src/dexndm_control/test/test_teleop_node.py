@@ -7,9 +7,9 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
-from dexndm_control.node_main import running, spin_until
-from dexndm_control.params import node_parameters
-from dexndm_control.teleop_node import QuestTeleopNode
+from dexndm_control.ros.node_main import running, spin_until
+from dexndm_control.ros.params import node_parameters
+from dexndm_control.nodes.teleop_node import QuestTeleopNode
 from dexndm_msgs.msg import RotationCommand
 from dexndm_teleop import synthetic
 from dexndm_teleop.sources import write_frames

@@ -34,7 +34,7 @@ def config_dir() -> Path:
     """Where learning's YAML configs live: ``$DEXNDM_CONFIG_DIR`` if set, else this package's own
     ``config/`` (package data, so an installed package finds them as a checkout does; the
     checkout's top-level ``config/`` links to it). The runtime's node parameter files belong to
-    ``dexndm_control`` (``dexndm_control.params.runtime_config_dir``)."""
+    ``dexndm_control`` (``dexndm_control.ros.params.runtime_config_dir``)."""
     env = os.environ.get("DEXNDM_CONFIG_DIR")
     return Path(env) if env else Path(__file__).resolve().parent / "config"
 

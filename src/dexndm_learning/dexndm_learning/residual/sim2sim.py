@@ -10,7 +10,7 @@
         --steps data/worn_hand_steps.npz --sim-data data/rollouts/base_nominal --out runs/sim2sim/worn_hand
 
 The whole chain from the base policy alone, with the Chaos Box bags collected through ROS 2:
-``dexndm sim2sim`` (``dexndm_control.sim2sim_pipeline``).
+``dexndm sim2sim`` (``dexndm_control.commands.sim2sim_pipeline``).
 
 ``pipeline`` fits a joint-wise and a whole-hand NDM on the target world's steps
 (``fit_target_ndm``), trains a residual through each on the base policy's sim rollouts and

@@ -18,10 +18,10 @@ import time
 from dataclasses import replace
 
 
-from dexndm_control.chaos_progress import CollectionProgress
-from dexndm_control.composition import compose, parameters
+from dexndm_control.chaos_box.chaos_progress import CollectionProgress
+from dexndm_control.graphs.composition import compose, parameters
 from dexndm_control.graphs import NodeSpec
-from dexndm_control.node_main import running, spin_until
+from dexndm_control.ros.node_main import running, spin_until
 
 SETTINGS = {
     "chaos_replay": ("source", "wrist", "steps", "noise_probability", "noise_sigma", "seed"),

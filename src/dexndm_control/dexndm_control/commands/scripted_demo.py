@@ -14,10 +14,10 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.node_main import running, spin_until
-from dexndm_control.params import node_parameters
-from dexndm_control.sim_hand_node import SimHandNode
+from dexndm_control.runtime.joint_state_io import make_joint_state
+from dexndm_control.ros.node_main import running, spin_until
+from dexndm_control.ros.params import node_parameters
+from dexndm_control.nodes.sim_hand_node import SimHandNode
 from dexndm_learning import joint_order
 
 

@@ -44,12 +44,12 @@ from rclpy.time import Time
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
-from dexndm_control.joint_state_io import command_targets, make_joint_state
-from dexndm_control.sim_object import ObjectHandSim
-from dexndm_control.sim_reality import RealityHand
-from dexndm_control.sim_scene import scene_sim
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
+from dexndm_control.runtime.joint_state_io import command_targets, make_joint_state
+from dexndm_control.sim.sim_object import ObjectHandSim
+from dexndm_control.sim.sim_reality import RealityHand
+from dexndm_control.sim.sim_scene import scene_sim
 from dexndm_learning import joint_order
 from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.reality import load_profile

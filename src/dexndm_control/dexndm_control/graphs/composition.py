@@ -7,7 +7,7 @@ from typing import Any
 from rclpy.node import Node
 
 from dexndm_control.graphs import NodeSpec
-from dexndm_control.params import load_node_params, node_parameters, runtime_config_dir
+from dexndm_control.ros.params import load_node_params, node_parameters, runtime_config_dir
 
 
 def node_class(spec: NodeSpec) -> type[Node]:

@@ -16,8 +16,8 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from scipy.spatial.transform import Rotation
 
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
 from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
 from dexndm_msgs.msg import RotationCommand
 from dexndm_teleop.mapping import QuestMapping, TeleopConfig

@@ -20,10 +20,10 @@ from collections import deque
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from dexndm_control import chaos_replay
-from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
+from dexndm_control.chaos_box import chaos_replay
+from dexndm_control.runtime.joint_state_io import make_joint_state
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
 from dexndm_learning import joint_order
 from dexndm_msgs.msg import TrajectoryMarker
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from rclpy.node import Node
 
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
 from dexndm_learning.config import ConfigError
 from dexndm_msgs.msg import RotationCommand
 

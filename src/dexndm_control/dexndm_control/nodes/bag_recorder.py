@@ -26,9 +26,9 @@ from rclpy.qos import QoSProfile
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from dexndm_control.chaos_progress import CollectionProgress
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
+from dexndm_control.chaos_box.chaos_progress import CollectionProgress
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
 from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, marker_definition
 from dexndm_msgs.msg import TrajectoryMarker
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
-from dexndm_control.joint_state_io import command_targets, make_joint_state
-from dexndm_control.leap_driver.bus import LeapBusError, LeapHandBus
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
+from dexndm_control.runtime.joint_state_io import command_targets, make_joint_state
+from dexndm_control.drivers.leap.bus import LeapBusError, LeapHandBus
 from dexndm_learning import joint_order
 
 MIN_PUBLISH_RATE_HZ = 100.0

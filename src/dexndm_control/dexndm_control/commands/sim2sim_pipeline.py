@@ -50,10 +50,11 @@ import numpy as np
 import torch
 import yaml
 
-from dexndm_control import chaos_collect, graphs
-from dexndm_control.chaos_progress import CollectionProgress
-from dexndm_control.sim2sim_config import PRESETS, RUNTIME_FIELDS, PipelineConfig
-from dexndm_control.sim_scene import SCENES
+from dexndm_control.chaos_box import chaos_collect
+from dexndm_control import graphs
+from dexndm_control.chaos_box.chaos_progress import CollectionProgress
+from dexndm_control.commands.sim2sim_config import PRESETS, RUNTIME_FIELDS, PipelineConfig
+from dexndm_control.sim.sim_scene import SCENES
 from dexndm_learning.bc.collect import collect
 from dexndm_learning.config import resolve_config, to_dict
 from dexndm_learning.ndm.bag_ingest import load_bags

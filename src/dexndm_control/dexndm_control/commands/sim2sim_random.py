@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from dexndm_control import sim2sim_pipeline
+from dexndm_control.commands import sim2sim_pipeline
 from dexndm_learning.config import to_dict
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile

@@ -21,7 +21,7 @@ def runtime_config_dir() -> Path:
     """The nodes' parameter files: ``$DEXNDM_CONFIG_DIR`` if set, else this package's ``config/``
     (package data; a colcon install also copies them to ``share/dexndm_control/config`` for launch)."""
     env = os.environ.get("DEXNDM_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent / "config"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "config"
 
 
 def load_node_params(node_name: str, path: str | Path | None = None) -> dict[str, Any]:

@@ -20,9 +20,9 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from rclpy.node import Node
 
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
-from dexndm_control.arm_limits import ArmLimits, Pose, wrist_orientation
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
+from dexndm_control.runtime.arm_limits import ArmLimits, Pose, wrist_orientation
 from dexndm_learning.sim.wrist import to_wxyz, wrist_rotation
 
 

@@ -65,43 +65,43 @@ def parse_axis(s: str) -> list[float]:
 
 # ---------------------------------------------------------------------- nodes
 def sim_hand(**overrides) -> NodeSpec:
-    return NodeSpec("dexndm_control", "sim_hand", "sim_hand", "dexndm_control.sim_hand_node:SimHandNode",
+    return NodeSpec("dexndm_control", "sim_hand", "sim_hand", "dexndm_control.nodes.sim_hand_node:SimHandNode",
                     "sim_hand.yaml", overrides)
 
 
 def leap_driver(**overrides) -> NodeSpec:
     return NodeSpec("dexndm_control", "leap_driver", "leap_driver",
-                    "dexndm_control.leap_driver.node:LeapHandDriverNode", "leap_driver.yaml", overrides)
+                    "dexndm_control.nodes.leap_driver_node:LeapHandDriverNode", "leap_driver.yaml", overrides)
 
 
 def rotation_policy(base: str, residual: str, **overrides) -> NodeSpec:
     paths = {k: v for k, v in (("base_policy", base), ("residual_policy", residual)) if v}
-    return NodeSpec("dexndm_control", "rotation_policy", "rotation_policy", "dexndm_control.policy_node:PolicyNode",
+    return NodeSpec("dexndm_control", "rotation_policy", "rotation_policy", "dexndm_control.nodes.policy_node:PolicyNode",
                     "policy.yaml", {**overrides, **paths})
 
 
 def rotation_commander(**overrides) -> NodeSpec:
     return NodeSpec("dexndm_control", "rotation_commander", "rotation_commander",
-                    "dexndm_control.rotation_commander:RotationCommander", "rotation_commander.yaml", overrides)
+                    "dexndm_control.nodes.rotation_commander:RotationCommander", "rotation_commander.yaml", overrides)
 
 
 def franka_bridge(**overrides) -> NodeSpec:
     return NodeSpec("dexndm_control", "franka_bridge", "franka_bridge",
-                    "dexndm_control.franka_bridge_node:FrankaBridgeNode", "franka_bridge.yaml", overrides)
+                    "dexndm_control.nodes.franka_bridge_node:FrankaBridgeNode", "franka_bridge.yaml", overrides)
 
 
 def quest_teleop(**overrides) -> NodeSpec:
-    return NodeSpec("dexndm_control", "quest_teleop", "quest_teleop", "dexndm_control.teleop_node:QuestTeleopNode",
+    return NodeSpec("dexndm_control", "quest_teleop", "quest_teleop", "dexndm_control.nodes.teleop_node:QuestTeleopNode",
                     "quest_teleop.yaml", overrides)
 
 
 def chaos_replay(**overrides) -> NodeSpec:
     return NodeSpec("dexndm_control", "chaos_replay", "chaos_replay",
-                    "dexndm_control.chaos_replay_node:ChaosReplayNode", "chaos_replay.yaml", overrides)
+                    "dexndm_control.nodes.chaos_replay_node:ChaosReplayNode", "chaos_replay.yaml", overrides)
 
 
 def bag_recorder(**overrides) -> NodeSpec:
-    return NodeSpec("dexndm_control", "bag_recorder", "bag_recorder", "dexndm_control.bag_recorder:BagRecorder",
+    return NodeSpec("dexndm_control", "bag_recorder", "bag_recorder", "dexndm_control.nodes.bag_recorder:BagRecorder",
                     "bag_recorder.yaml", overrides)
 
 

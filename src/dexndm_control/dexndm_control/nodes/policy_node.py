@@ -39,11 +39,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
-from dexndm_control.node_main import spin
-from dexndm_control.params import declare_from_file
-from dexndm_control.joint_state_io import make_joint_state
-from dexndm_control.policy_runtime import PolicyRuntime, SafetyConfig, Sample
-from dexndm_control.tick_clock import TickClock
+from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.params import declare_from_file
+from dexndm_control.runtime.joint_state_io import make_joint_state
+from dexndm_control.runtime.policy_runtime import PolicyRuntime, SafetyConfig, Sample
+from dexndm_control.runtime.tick_clock import TickClock
 from dexndm_learning import joint_order
 from dexndm_learning.config import ConfigError, repo_root
 from dexndm_learning.policy.artifact import load_policy

@@ -17,9 +17,9 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from dexndm_control.composition import compose
+from dexndm_control.graphs.composition import compose
 from dexndm_control.graphs import NodeSpec
-from dexndm_control.node_main import running, spin_until
+from dexndm_control.ros.node_main import running, spin_until
 from dexndm_learning import joint_order
 from dexndm_learning.sim.wrist import from_wxyz, wrist_quat
 from dexndm_msgs.msg import PolicyStatus

@@ -1,0 +1,1 @@
+"""Chaos Box collection: the replay, the collection run and its progress file."""

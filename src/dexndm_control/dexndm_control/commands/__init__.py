@@ -1,0 +1,1 @@
+"""What the dexndm commands run: rotate, demo, the sim-to-sim pipeline and its random-profile benchmark."""

@@ -1,0 +1,1 @@
+"""Hardware drivers without ROS."""
