@@ -46,7 +46,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from dexndm_learning.config import to_dict
+from dexndm_learning.config import add_field_options, given_options, to_dict
 from dexndm_learning.data.rollout_dataset import MANIFEST, RolloutDataset
 from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.dataset import TransitionDataset
@@ -344,7 +344,6 @@ class Study:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Joint-wise vs finger-wise vs whole-hand NDM generalization, sim-to-sim.")
-    p.add_argument("--profile", default="worn_hand", help="reality profile: name in config/reality/ or a path")
     p.add_argument("--out", required=True, type=Path,
                    help="results folder (tables, plots), e.g. docs/ndm_generalization")
     p.add_argument("--work", type=Path, help="data and model runs (default runs/ndm_generalization/<profile>_<preset>)")
@@ -353,15 +352,13 @@ def main(argv=None) -> int:
     p.add_argument("--rollouts", type=Path, help="rollout dataset whose actions the Chaos Box replays")
     p.add_argument("--box-wrists", nargs="+", help="Chaos Box wrists (default palm_down thumb_up)")
     p.add_argument("--rotation-wrists", nargs="+", help="rotation test wrists (default the policy's)")
-    p.add_argument("--workers", type=int, help="parallel Chaos Box jobs")
-    p.add_argument("--threads", type=int, help="torch threads")
+    fields = add_field_options(p, StudyConfig)     # --profile, --epochs, --workers, ... (a given one replaces the preset's)
     args = p.parse_args(argv)
     if args.policy_run is None and args.rollouts is None:
         p.error("give --policy-run or --rollouts (or both)")
-    overrides = {"profile": args.profile, "box_wrists": args.box_wrists, "rotation_wrists": args.rotation_wrists,
-                 "workers": args.workers, "threads": args.threads}
-    cfg = from_preset(PRESETS, args.preset, **overrides)
-    work = args.work or Path("runs/ndm_generalization") / f"{Path(args.profile).stem}_{args.preset}"
+    cfg = from_preset(PRESETS, args.preset, box_wrists=args.box_wrists, rotation_wrists=args.rotation_wrists,
+                      **given_options(args, fields))
+    work = args.work or Path("runs/ndm_generalization") / f"{Path(cfg.profile).stem}_{args.preset}"
     command = "python -m dexndm_learning.studies.ndm_generalization " + shlex.join(sys.argv[1:] if argv is None else argv)
     Study(cfg, args.out, work, args.policy_run, args.rollouts, command).run()
     print(f"wrote {args.out / 'results.md'}")
