@@ -4,7 +4,7 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from dexndm_learning.joint_order import JOINT_NAMES
-from dexndm_learning.ndm.bag_ingest import BagError, IngestConfig, load_bags, read_bag
+from dexndm_learning.ndm.bag_ingest import BagError, IngestConfig, find_bags, load_bags, read_bag
 from dexndm_learning.ndm.cdr import CdrError, decode_joint_states
 from dexndm_learning.ndm.steps import make_windows
 from dexndm_learning.ndm.synthetic import BagBuilder, linear_steps
@@ -206,3 +206,55 @@ def test_multi_bag_load_continues_past_a_bad_bag(tmp_path):
     assert len(errors) == 1 and errors[0].path == tmp_path / "b_bad" and errors[0].topic == STATE
     np.testing.assert_array_equal(steps.q, np.concatenate([steps1.q, steps2.q]))
     assert [int((steps.segment == k).sum()) for k in np.unique(steps.segment)] == [30, 25]
+
+
+# --- interrupted recordings (a killed ros2 bag record) ---------------------------------------------
+
+def _kill_recording(path, cut_to=None):
+    """What a killed recorder leaves: no metadata.yaml, and (``cut_to``) the file cut short."""
+    (path / "metadata.yaml").unlink()
+    data = next(p for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
+    if cut_to is not None:
+        data.write_bytes(data.read_bytes()[:int(data.stat().st_size * cut_to)])
+    return path
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_bag_without_metadata_is_read_from_its_storage_file(tmp_path, storage, caplog):
+    b, steps = control_bag(40)
+    path = _kill_recording(b.write(tmp_path / "bag", storage))
+    out = read_bag(path)
+    np.testing.assert_array_equal(out.q, steps.q)
+    np.testing.assert_array_equal(out.a, steps.a)
+    assert "interrupted recording" in caplog.text and "ros2 bag reindex" in caplog.text     # said, not silent
+
+
+def test_an_mcap_cut_off_mid_file_keeps_its_complete_messages(tmp_path, caplog):
+    b, steps = control_bag(3000)                                               # ~3 MB: a few 1 MB chunks
+    path = _kill_recording(b.write(tmp_path / "bag", "mcap"), cut_to=0.6)   # no summary, no footer
+    out = read_bag(path)
+    assert 0 < len(out.q) < len(steps.q)
+    np.testing.assert_array_equal(out.q, steps.q[:len(out.q)])                 # a prefix, nothing invented
+    np.testing.assert_array_equal(out.a, steps.a[:len(out.a)])
+    assert "complete messages kept" in caplog.text
+
+
+def test_an_unreadable_storage_file_names_the_folder_and_the_fix(tmp_path):
+    path = tmp_path / "bag"
+    path.mkdir()
+    (path / "bag_0.mcap").write_bytes(b"not an mcap file at all")
+    with pytest.raises(BagError) as exc:
+        read_bag(path)
+    assert str(path) in str(exc.value) and "ros2 bag reindex" in str(exc.value)
+
+
+def test_good_interrupted_and_empty_folders_together(tmp_path):
+    good, steps1 = control_bag(30, seed=1)
+    good.write(tmp_path / "a_good", "mcap")
+    cut, steps2 = control_bag(25, seed=2)
+    _kill_recording(cut.write(tmp_path / "b_killed", "sqlite3"))
+    (tmp_path / "c_empty").mkdir()
+    steps, errors = load_bags([tmp_path / "a_good", tmp_path / "b_killed", tmp_path / "c_empty"])
+    assert [e.path for e in errors] == [tmp_path / "c_empty"] and "no rosbag2 bag" in str(errors[0])
+    np.testing.assert_array_equal(steps.q, np.concatenate([steps1.q, steps2.q]))
+    assert len(find_bags(tmp_path)) == 2                                     # the killed one is found too

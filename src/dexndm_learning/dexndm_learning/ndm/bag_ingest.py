@@ -29,6 +29,7 @@ errors next to the data of the good ones.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
@@ -42,6 +43,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from dexndm_learning.config import repo_root
 from dexndm_learning.joint_order import JOINT_NAMES, NUM_JOINTS
+from dexndm_learning.ndm import bag_recovery
 from dexndm_learning.ndm.cdr import CdrError, decode_joint_states
 from dexndm_learning.ndm.steps import Steps
 from dexndm_learning.policy.contract import CONTROL_DT
@@ -49,6 +51,7 @@ from dexndm_learning.policy.contract import CONTROL_DT
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 MARKER_TYPE = "dexndm_msgs/msg/TrajectoryMarker"
 EVENT_START = 0   # TrajectoryMarker.EVENT_START; END = 1 and ABORT = 2 both close a trajectory
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,7 +100,20 @@ def marker_definition() -> str:
 
 def _read_raw(path: Path, topics: list[str]) -> tuple[list[str], dict[str, tuple]]:
     """One pass over the bag: the topics it has, and per wanted topic its connections, log
-    times (ns) and raw messages."""
+    times (ns) and raw messages. A folder of a killed recording (no metadata.yaml) is read from
+    its storage files (``bag_recovery``)."""
+    if bag_recovery.is_interrupted_bag(path):
+        storage = "mcap" if any(f.suffix == ".mcap" for f in bag_recovery.storage_files(path)) else "sqlite3"
+        hint = bag_recovery.REINDEX_HINT.format(path=path, storage=storage)
+        try:
+            present, per_topic, notes = bag_recovery.read_storage(path, topics)
+        except bag_recovery.RecoveryError as exc:
+            raise BagError(path, f"interrupted recording (no metadata.yaml) that cannot be read: {exc}; {hint}") from exc
+        log.warning("%s: interrupted recording (no metadata.yaml), read from its storage files%s; %s",
+                    path, "".join(f"; {n}" for n in notes), hint)
+        return present, per_topic
+    if not (path / "metadata.yaml").exists():
+        raise BagError(path, "no rosbag2 bag here (neither metadata.yaml nor a .mcap / .db3 file)")
     try:
         reader = Reader(path)
         reader.open()
@@ -219,12 +235,19 @@ def read_bag(path: str | Path, cfg: IngestConfig = IngestConfig()) -> Steps:
     return Steps(q_state[latest[usable]], a[usable], segment[usable])
 
 
+def _is_bag(path: Path) -> bool:
+    return (path / "metadata.yaml").exists() or bag_recovery.is_interrupted_bag(path)
+
+
 def find_bags(path: str | Path) -> list[Path]:
-    """``path`` itself if it is a bag directory, else every bag directory below it (sorted)."""
+    """``path`` itself if it is a bag directory (also one of a killed recording, without
+    metadata.yaml), else every bag directory below it (sorted)."""
     path = Path(path)
-    if (path / "metadata.yaml").exists():
+    if _is_bag(path):
         return [path]
-    return sorted(p.parent for p in path.rglob("metadata.yaml"))
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.rglob("*") if p.is_dir() and _is_bag(p))
 
 
 def load_bags(paths: str | Path | Sequence[str | Path],
@@ -232,10 +255,15 @@ def load_bags(paths: str | Path | Sequence[str | Path],
     """All bags under ``paths`` -> (their steps joined, the errors of the bags that failed)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    bags = [b for p in paths for b in find_bags(p)]
+    found = {Path(p): find_bags(p) for p in paths}
+    bags = [b for found_in in found.values() for b in found_in]
     if not bags:
-        raise FileNotFoundError(f"no rosbag2 bags (directories with metadata.yaml) in {list(paths)}")
+        raise FileNotFoundError(f"no rosbag2 bags (directories with metadata.yaml or a .mcap / .db3 file) in "
+                                f"{[str(p) for p in paths]}")
     parts, errors = [], []
+    for p, found_in in found.items():      # a path named on purpose that holds no bag is reported, not skipped
+        if not found_in:
+            errors.append(BagError(p, "no rosbag2 bag here (neither metadata.yaml nor a .mcap / .db3 file below it)"))
     for bag in bags:
         try:
             parts.append(read_bag(bag, cfg))
