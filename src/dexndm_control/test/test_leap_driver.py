@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import rclpy
 from dynamixel_sdk import PacketHandler
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Empty, String
 
 from dexndm_control.runtime.joint_state_io import make_joint_state
-from dexndm_control.drivers.leap.bus import RAD_PER_TICK, LeapBusError, LeapHandBus
+from dexndm_control.drivers.leap.bus import RAD_PER_TICK, LeapBusError, LeapHandBus, MotorFault
 from dexndm_control.nodes.leap_driver_node import LeapHandDriverNode
 from dexndm_control.ros.params import node_parameters
-from dexndm_control.testing.fake_dynamixel import SYNC_READ, FakeDynamixelBus, Fault, crc16
+from dexndm_control.testing.fake_dynamixel import (HW_ELECTRICAL_SHOCK, HW_INPUT_VOLTAGE, HW_OVERHEATING, HW_OVERLOAD,
+                                                   SYNC_READ, FakeDynamixelBus, Fault, crc16)
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import JOINT_NAMES, JointCommandError
 
@@ -267,3 +270,75 @@ def test_ros_node_publishes_the_last_goal_written_as_targets():
         assert spin_until(executor, lambda: len(targets) > n + 5, 3)
         np.testing.assert_array_equal(positions(targets), target)
         assert fake.get_all("goal_position")[12] == FLAT + round(0.4 / RAD_PER_TICK)   # th_cmc = motor 12
+
+
+# --- motor alarms (hardware error status) ------------------------------------------------------------
+
+def _goal_writes(fake) -> int:
+    return sum(1 for _, addr, _ in fake.writes if addr == 116)
+
+
+def test_a_motor_alarm_is_named_and_stops_goal_writes(fake, bus):
+    fake.raise_hardware_error(5, HW_OVERLOAD | HW_OVERHEATING)
+    bus.read_state()
+    assert isinstance(bus.fault, MotorFault) and bus.fault.errors == {5: ["overheating", "overload"]}
+    assert "motor 5 (mf_mcp): overheating, overload" in str(bus.fault)
+    before = _goal_writes(fake)
+    with pytest.raises(MotorFault, match="motor 5"):
+        bus.write_targets(np.zeros(16))
+    time.sleep(0.05)
+    assert _goal_writes(fake) == before                          # nothing reached the motors
+    fake.raise_hardware_error(12, HW_INPUT_VOLTAGE)              # a second motor joins the fault
+    bus.read_state()
+    assert bus.fault.errors == {5: ["overheating", "overload"], 12: ["input voltage"]}
+
+
+def test_the_operator_reboots_the_faulted_motors_and_they_hold_where_they_are(fake, bus):
+    fake.set(5, "present_position", FLAT + 300)
+    fake.raise_hardware_error(5, HW_OVERLOAD)
+    bus.read_state()
+    assert fake.get(5, "torque_enable") == 0
+    assert bus.reboot_faulted() == [5]
+    assert bus.fault is None and fake.get(5, "hardware_error_status") == 0
+    assert fake.get(5, "torque_enable") == 1 and fake.get(5, "goal_position") == FLAT + 300   # held, no jump
+    assert fake.instructions[0x08] == 1                                                    # one REBOOT
+    bus.write_targets(np.zeros(16))                                                        # goals accepted again
+    assert _settled(lambda: fake.get(1, "goal_position") == FLAT)
+
+
+def test_a_motor_in_alarm_at_start_refuses_to_open(fake):
+    fake.raise_hardware_error(3, HW_ELECTRICAL_SHOCK)
+    with pytest.raises(MotorFault, match="motor 3 .*electrical shock"):
+        LeapHandBus(fake.port, retries=1).open()
+    assert fake.get_all("torque_enable") == [0] * 16
+
+
+def test_the_driver_node_reports_a_motor_alarm_refuses_goals_and_recovers_on_request(capfd):
+    with FakeDynamixelBus(time_constant=0.05) as fake, ros_context() as (context, executor):
+        driver = LeapHandDriverNode(context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
+        client = rclpy.create_node("fault_client", context=context)
+        faults = []
+        client.create_subscription(String, "/leap_hand/fault", lambda m: faults.append(m.data),
+                                   QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        cmd = client.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+        reboot = client.create_publisher(Empty, "/leap_hand/reboot_motors", 1)
+        for node in (driver, client):
+            executor.add_node(node)
+        assert spin_until(executor, lambda: faults == [""], 5)
+        fake.raise_hardware_error(9, HW_OVERLOAD)
+        assert spin_until(executor, lambda: len(faults) == 2, 5)
+        assert "motor 9 (rf_mcp): overload" in faults[-1]
+        goals = _goal_writes(fake)
+        target = np.zeros(16)
+        target[J["if_mcp"]] = 0.5
+        for _ in range(5):
+            cmd.publish(make_joint_state(client.get_clock().now().to_msg(), target))
+            spin_until(executor, lambda: False, 0.02)
+        assert spin_until(executor, lambda: driver.rejected_commands >= 5, 5) and _goal_writes(fake) == goals
+        reboot.publish(Empty())
+        assert spin_until(executor, lambda: faults[-1] == "", 5)
+        assert fake.get(9, "torque_enable") == 1
+        cmd.publish(make_joint_state(client.get_clock().now().to_msg(), target))
+        assert spin_until(executor, lambda: fake.get(1, "goal_position") == FLAT + round(0.5 / RAD_PER_TICK), 5)
+    err = capfd.readouterr().err
+    assert err.count("motor 9 (rf_mcp): overload") == 1                 # said once, not at every refused command

@@ -10,16 +10,24 @@ before any command, the goal set at torque enable: the pose the hand was in, cli
 limits), are published as ``sensor_msgs/JointState`` (positions only) on ``target_topic`` with
 every joint state, so the policy can start bumplessly on a held object.
 Torque is disabled when the node is destroyed.
+
+Motor alarms (``drivers.leap.bus.MotorFault``): the node logs which motor, joint and error, writes
+no more goals (commands are refused), keeps publishing joint states, and publishes the fault's
+text on ``fault_topic`` (``std_msgs/String``, latched; an empty string once cleared). Recovery is the
+operator's: a message on ``reboot_topic`` (``std_msgs/Empty``) reboots the faulted motors and
+re-enables them where they are (``LeapHandBus.reboot_faulted``).
 """
 from __future__ import annotations
 
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Empty, String
 
 from dexndm_control.ros.node_main import spin
 from dexndm_control.ros.params import declare_from_file
 from dexndm_control.runtime.joint_state_io import command_targets, make_joint_state
-from dexndm_control.drivers.leap.bus import LeapBusError, LeapHandBus
+from dexndm_control.drivers.leap.bus import LeapBusError, LeapHandBus, MotorFault
 from dexndm_learning import joint_order
 
 MIN_PUBLISH_RATE_HZ = 100.0
@@ -48,6 +56,11 @@ class LeapHandDriverNode(Node):
         self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
         self.target_pub = self.create_publisher(JointState, p("target_topic"), 10)
         self.create_subscription(JointState, p("command_topic"), self._on_command, 10)
+        self.fault_pub = self.create_publisher(String, p("fault_topic"),
+                                               QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self.fault_pub.publish(String(data=""))
+        self._reported_fault: MotorFault | None = None
+        self.create_subscription(Empty, p("reboot_topic"), self._on_reboot, 1)
         self.create_timer(1.0 / rate, self._tick)
         self.get_logger().info(f"LEAP Hand on {p('port')} at {p('baudrate')} baud, torque on; "
                                f"state {p('state_topic')} at {rate:g} Hz, commands {p('command_topic')}, "
@@ -59,8 +72,30 @@ class LeapHandDriverNode(Node):
         except joint_order.JointCommandError as exc:
             self.rejected_commands += 1
             self.get_logger().error(f"command refused, previous targets kept: {exc}")
+        except MotorFault:
+            self.rejected_commands += 1      # said once by _report_fault; the hand stays where it is
         except LeapBusError as exc:
             self._bus_error(exc)
+
+    def _on_reboot(self, _msg: Empty) -> None:
+        if self.bus.fault is None:
+            self.get_logger().info("reboot requested, but no motor is in fault")
+            return
+        try:
+            ids = self.bus.reboot_faulted()
+        except LeapBusError as exc:
+            self.get_logger().error(f"reboot failed: {exc}")
+            return
+        self.get_logger().info(f"motors {ids} rebooted and holding where they are; goals accepted again")
+        self._report_fault()
+
+    def _report_fault(self) -> None:
+        if self.bus.fault is self._reported_fault:
+            return
+        self._reported_fault = self.bus.fault
+        if self.bus.fault is not None:
+            self.get_logger().error(str(self.bus.fault))
+        self.fault_pub.publish(String(data="" if self.bus.fault is None else str(self.bus.fault)))
 
     def _tick(self) -> None:
         try:
@@ -68,6 +103,7 @@ class LeapHandDriverNode(Node):
         except LeapBusError as exc:
             self._bus_error(exc)
             return
+        self._report_fault()
         stamp = self.get_clock().now().to_msg()
         if self.bus.targets is not None:   # set when the bus opened
             self.target_pub.publish(make_joint_state(stamp, self.bus.targets, frame_id=self.frame_id))

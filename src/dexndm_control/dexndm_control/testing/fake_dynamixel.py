@@ -5,10 +5,14 @@ The driver under test opens :attr:`FakeDynamixelBus.port` (the pty's slave path)
 instruction packets and answers them from per-motor control tables. Tests inspect and set the
 control tables directly and inject faults (dropped replies, corrupted CRCs, missing motors).
 
-Only what the LEAP Hand driver needs is emulated: PING, READ, WRITE, SYNC_READ and SYNC_WRITE,
-byte stuffing, the XC330-M288-T control-table addresses (``CONTROL_TABLE``) and the rule that EEPROM
-(addresses < 64) is read-only while torque is on. With ``time_constant`` set, a motor with torque on
-moves its present position toward its goal position (first order), so a driver sees motion.
+Only what the LEAP Hand driver needs is emulated: PING, READ, WRITE, REBOOT, SYNC_READ and
+SYNC_WRITE, byte stuffing, the XC330-M288-T control-table addresses (``CONTROL_TABLE``) and the rule
+that EEPROM (addresses < 64) is read-only while torque is on. A hardware error
+(``raise_hardware_error``: overload, overheating, ...) behaves as on the motor: torque goes off,
+Hardware Error Status holds the error's bits, every status packet of that motor carries the
+hardware-alert bit (0x80) until a REBOOT instruction clears it (torque stays off).
+With ``time_constant`` set, a motor with torque on moves its present position toward its goal
+position (first order), so a driver sees motion.
 
 The emulator's addresses come from the motor's manual, not from the driver, so a wrong address in
 the driver shows up as a test failure rather than being mirrored here.
@@ -26,11 +30,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 # Instructions (Protocol 2.0).
-PING, READ, WRITE, STATUS, SYNC_READ, SYNC_WRITE = 0x01, 0x02, 0x03, 0x55, 0x82, 0x83
+PING, READ, WRITE, REBOOT, STATUS, SYNC_READ, SYNC_WRITE = 0x01, 0x02, 0x03, 0x08, 0x55, 0x82, 0x83
 BROADCAST_ID = 0xFE
 HEADER = b"\xff\xff\xfd\x00"
 # Status-packet error numbers.
 ERR_INSTRUCTION, ERR_CRC, ERR_DATA_LENGTH, ERR_ACCESS = 0x02, 0x03, 0x05, 0x07
+HARDWARE_ALERT = 0x80
+# Hardware Error Status bits (address 70).
+HW_INPUT_VOLTAGE, HW_OVERHEATING, HW_ENCODER, HW_ELECTRICAL_SHOCK, HW_OVERLOAD = 0x01, 0x04, 0x08, 0x10, 0x20
 
 TABLE_SIZE = 148
 EEPROM_END = 64
@@ -45,6 +52,7 @@ CONTROL_TABLE = {
     "operating_mode": (11, 1),
     "current_limit": (38, 2),
     "torque_enable": (64, 1),
+    "hardware_error_status": (70, 1),
     "position_d_gain": (80, 2),
     "position_i_gain": (82, 2),
     "position_p_gain": (84, 2),
@@ -53,12 +61,15 @@ CONTROL_TABLE = {
     "present_current": (126, 2),
     "present_velocity": (128, 4),
     "present_position": (132, 4),
+    "present_input_voltage": (144, 2),
+    "present_temperature": (146, 1),
 }
 _SIGNED = {"goal_current", "goal_position", "present_current", "present_velocity", "present_position"}
 _INITIAL = {
     "model_number": 1240, "firmware_version": 52, "return_delay_time": 250, "operating_mode": 3,
     "current_limit": 2352, "torque_enable": 0, "position_d_gain": 500, "position_i_gain": 0,
     "position_p_gain": 1100, "goal_current": 2352, "goal_position": 2048, "present_position": 2048,
+    "present_input_voltage": 50, "present_temperature": 32,
 }
 RPM_PER_VELOCITY_UNIT = 0.229
 TICKS_PER_REV = 4096
@@ -190,6 +201,13 @@ class FakeDynamixelBus:
             ids = frozenset(motor_ids) if motor_ids is not None else None
             self._faults.append(_FaultRule(Fault(kind), count, ids))
 
+    def raise_hardware_error(self, motor_id: int, bits: int) -> None:
+        """The motor detects a hardware error (``HW_*`` bits): it drops torque and raises the alert."""
+        with self._lock:
+            table = self._tables[motor_id]
+            self._put(table, "hardware_error_status", self._get(table, "hardware_error_status") | bits)
+            self._put(table, "torque_enable", 0)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -262,6 +280,10 @@ class FakeDynamixelBus:
                                          int.from_bytes(params[2:4], "little"))
             elif inst == WRITE:
                 error, data = self._write(i, int.from_bytes(params[0:2], "little"), params[2:]), b""
+            elif inst == REBOOT:
+                self._put(self._tables[i], "hardware_error_status", 0)
+                self._put(self._tables[i], "torque_enable", 0)
+                error, data = 0, b""
             else:
                 error, data = ERR_INSTRUCTION, b""
             if target != BROADCAST_ID or inst == PING:
@@ -284,6 +306,8 @@ class FakeDynamixelBus:
         return 0
 
     def _reply(self, motor_id: int, error: int, data: bytes) -> bytes:
+        if self._get(self._tables[motor_id], "hardware_error_status"):
+            error |= HARDWARE_ALERT
         packet = status_packet(motor_id, error, data)
         for rule in self._faults:
             if rule.motor_ids is None or motor_id in rule.motor_ids:

@@ -6,6 +6,13 @@ motor angle offset (pi = flat hand) exist only here, and only through ``joint_or
 Configuration follows LEAP_Hand_API: current-based position control (mode 5), position PID gains
 with 0.75 x P and D on motors 0, 4, 8 (the index/middle/ring abduction joints), and Goal Current
 (address 102) as the current limit, which in mode 5 caps the current the position loop may use.
+
+Motor alarms: a motor that detects a hardware error (overload, overheating, input voltage,
+electrical shock, encoder) drops its torque and sets the hardware-alert bit (0x80) in every status
+packet. ``dynamixel_sdk``'s GroupSyncRead discards the status error byte, so the sync read here
+keeps it (``_SyncReadKeepingErrors``); after a read with the bit set the bus reads each alerting
+motor's Hardware Error Status, latches a ``MotorFault`` naming the motors, joints and errors, and
+refuses goal writes until the operator calls ``reboot_faulted`` (never automatic).
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from dynamixel_sdk import COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler
+from dynamixel_sdk import COMM_RX_FAIL, COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler
 
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import Order
@@ -26,6 +33,7 @@ DEFAULT_BAUDRATE = 4_000_000
 # Control table (XC330-M288-T), address and size in bytes.
 ADDR_OPERATING_MODE = 11
 ADDR_TORQUE_ENABLE = 64
+ADDR_HARDWARE_ERROR_STATUS = 70
 ADDR_POSITION_D_GAIN = 80
 ADDR_POSITION_I_GAIN = 82
 ADDR_POSITION_P_GAIN = 84
@@ -47,10 +55,41 @@ REDUCED_GAIN_MOTORS = (0, 4, 8)
 REDUCED_GAIN_FACTOR = 0.75
 RX_PACKET_ERROR_MASK = 0x7F
 """Status error bits that mean the instruction failed (bit 7 is the hardware-alert flag only)."""
+HARDWARE_ALERT = 0x80
+HARDWARE_ERRORS = {0x01: "input voltage", 0x04: "overheating", 0x08: "motor encoder", 0x10: "electrical shock",
+                   0x20: "overload"}
+"""Hardware Error Status (address 70) bits, as the ROBOTIS e-manual names them."""
 
 
 class LeapBusError(RuntimeError):
     """The motor bus failed: port missing, motors not answering, or repeated communication errors."""
+
+
+class MotorFault(LeapBusError):
+    """Motors reported hardware errors; ``errors`` maps motor id -> error names."""
+
+    def __init__(self, errors: dict[int, list[str]]):
+        self.errors = errors
+        names = joint_order.names(Order.MOTOR)
+        parts = [f"motor {i} ({names[i]}): {', '.join(e) or 'hardware alert'}" for i, e in sorted(errors.items())]
+        super().__init__(f"motor hardware error, torque off on those motors and goal writes stopped: {'; '.join(parts)}. "
+                         "Fix the cause (load, temperature, supply), then reboot the motors (reboot_faulted)")
+
+
+class _SyncReadKeepingErrors(GroupSyncRead):
+    """GroupSyncRead that keeps each motor's status error byte in ``errors`` (the SDK's rxPacket
+    drops it, and with it the hardware-alert bit)."""
+
+    def rxPacket(self):
+        self.last_result = False
+        self.errors = {}
+        result = COMM_RX_FAIL
+        for dxl_id in self.data_dict:
+            self.data_dict[dxl_id], result, self.errors[dxl_id] = self.ph.readRx(self.port, dxl_id, self.data_length)
+            if result != COMM_SUCCESS:
+                return result
+        self.last_result = result == COMM_SUCCESS
+        return result
 
 
 @dataclass(frozen=True)
@@ -85,9 +124,11 @@ class LeapHandBus:
         self.retries = int(retries)
         self.targets: np.ndarray | None = None
         """Last goal positions sent (sim angles, MJ order)."""
+        self.fault: MotorFault | None = None
+        """The latched motor fault (None: no motor alarm since open or the last reboot)."""
         self._port = PortHandler(port)
         self._packet = PacketHandler(2.0)
-        self._reader = GroupSyncRead(self._port, self._packet, ADDR_PRESENT_CURRENT, STATE_READ_LENGTH)
+        self._reader = _SyncReadKeepingErrors(self._port, self._packet, ADDR_PRESENT_CURRENT, STATE_READ_LENGTH)
         self._writer = GroupSyncWrite(self._port, self._packet, ADDR_GOAL_POSITION, 4)
         for i in MOTOR_IDS:
             self._reader.addParam(i)
@@ -155,6 +196,9 @@ class LeapHandBus:
             raw = [(self._reader.getData(i, ADDR_PRESENT_CURRENT, 2),
                     self._reader.getData(i, ADDR_PRESENT_VELOCITY, 4),
                     self._reader.getData(i, ADDR_PRESENT_POSITION, 4)) for i in MOTOR_IDS]
+            alerting = [i for i in MOTOR_IDS if self._reader.errors.get(i, 0) & HARDWARE_ALERT]
+            if alerting and (self.fault is None or set(alerting) - set(self.fault.errors)):
+                self.fault = MotorFault({i: self._hardware_errors(i) for i in alerting})
         current = np.array([_signed(c, 2) for c, _, _ in raw], dtype=float) * CURRENT_MA_PER_UNIT
         velocity = np.array([_signed(v, 4) for _, v, _ in raw], dtype=float) * RAD_S_PER_VELOCITY_UNIT
         position = np.array([_signed(p, 4) for _, _, p in raw], dtype=float) * RAD_PER_TICK
@@ -170,6 +214,8 @@ class LeapHandBus:
         """
         q = joint_order.validate_targets(q_sim_mj)
         self._require_open()
+        if self.fault is not None:
+            raise self.fault
         ticks = np.round(joint_order.sim_to_motor_angles(q) / RAD_PER_TICK).astype(int)
         with self._lock:
             for i, t in zip(MOTOR_IDS, ticks):
@@ -177,7 +223,43 @@ class LeapHandBus:
             self._retry("sync write of goal positions", MOTOR_IDS, lambda: (self._writer.txPacket(), 0))
         self.targets = q
 
+    def reboot_faulted(self) -> list[int]:
+        """The operator's recovery after a motor fault: reboot the faulted motors (clears their
+        error; a motor forgets its RAM settings), configure them again, hold them where they are
+        now and re-enable torque; then accept goals again. Returns the rebooted motor ids."""
+        self._require_open()
+        if self.fault is None:
+            return []
+        ids = sorted(self.fault.errors)
+        with self._lock:
+            for i in ids:
+                self._retry("reboot", (i,), lambda i=i: self._packet.reboot(self._port, i))
+        for i in ids:
+            remaining = self._hardware_errors(i)
+            if remaining:
+                raise MotorFault({i: remaining})
+        self._configure(ids)
+        self.fault = None
+        hold = joint_order.clip_to_limits(self.read_state().position)
+        if self.fault is not None:          # alarmed again right away
+            raise self.fault
+        self.write_targets(hold)
+        for i in ids:
+            self._write(i, ADDR_TORQUE_ENABLE, 1, 1, "torque enable")
+        return ids
+
     # -- internals -------------------------------------------------------------------------------
+
+    def _hardware_errors(self, motor_id: int) -> list[str]:
+        """Names of the bits set in a motor's Hardware Error Status."""
+        status = [0]
+
+        def attempt():
+            status[0], result, error = self._packet.read1ByteTxRx(self._port, motor_id, ADDR_HARDWARE_ERROR_STATUS)
+            return result, error
+
+        self._retry("read of hardware error status", (motor_id,), attempt)
+        return [name for bit, name in HARDWARE_ERRORS.items() if status[0] & bit]
 
     def _require_open(self) -> None:
         if not self._port.is_open:
@@ -195,20 +277,20 @@ class LeapHandBus:
             raise LeapBusError(f"motor ids {missing} did not answer a ping on {self.port_name} at "
                                f"{self.baudrate} baud (expected ids {MOTOR_IDS[0]}-{MOTOR_IDS[-1]})")
 
-    def _configure(self) -> None:
+    def _configure(self, ids=MOTOR_IDS) -> None:
         kp, ki, kd = self.gains
-        self._write_all(ADDR_TORQUE_ENABLE, 1, 0, "torque disable")
-        self._write_all(ADDR_OPERATING_MODE, 1, CURRENT_BASED_POSITION_MODE, "operating mode")
-        for i in MOTOR_IDS:
+        self._write_all(ADDR_TORQUE_ENABLE, 1, 0, "torque disable", ids)
+        self._write_all(ADDR_OPERATING_MODE, 1, CURRENT_BASED_POSITION_MODE, "operating mode", ids)
+        for i in ids:
             scale = REDUCED_GAIN_FACTOR if i in REDUCED_GAIN_MOTORS else 1.0
             self._write(i, ADDR_POSITION_P_GAIN, 2, round(kp * scale), "position P gain")
             self._write(i, ADDR_POSITION_I_GAIN, 2, ki, "position I gain")
             self._write(i, ADDR_POSITION_D_GAIN, 2, round(kd * scale), "position D gain")
         self._write_all(ADDR_GOAL_CURRENT, 2, round(self.current_limit_ma / GOAL_CURRENT_MA_PER_UNIT),
-                        "current limit (goal current)")
+                        "current limit (goal current)", ids)
 
-    def _write_all(self, address: int, size: int, value: int, what: str) -> None:
-        for i in MOTOR_IDS:
+    def _write_all(self, address: int, size: int, value: int, what: str, ids=MOTOR_IDS) -> None:
+        for i in ids:
             self._write(i, address, size, value, what)
 
     def _write(self, motor_id: int, address: int, size: int, value: int, what: str) -> None:
