@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import rclpy
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import Bool, String
 
 from dexndm_control import graphs
 from dexndm_control.commands import rotate_run
@@ -249,3 +250,21 @@ def test_composed_rotate_graph_on_the_simulated_hand_with_an_object(artifacts):
     assert rec.status[-1].residual_action_norm > 0
     policy = next(n for n in nodes if isinstance(n, PolicyNode))
     assert policy.runtime.started_from == StartSource.HAND_TARGETS   # the grasp's targets, wired by default
+
+
+def test_a_hand_motor_alarm_holds_the_policy_until_it_is_cleared(artifacts):
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, artifacts["up"])
+        fault = h.client.create_publisher(String, "/leap_hand/fault",
+                                          QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        h.rotate()
+        h.spin_until(lambda: len(h.commands) > 1)
+        fault.publish(String(data="motor 9 (rf_mcp): overload"))
+        h.spin_until(lambda: h.flags() & Flag.HARDWARE_FAULT)
+        n = len(h.commands)
+        h.spin_until(lambda: len(h.commands) > n + 3)
+        t = h.targets()[n - 1:]
+        np.testing.assert_array_equal(t, np.broadcast_to(t[0], t.shape))          # held
+        fault.publish(String(data=""))
+        h.spin_until(lambda: not h.flags() & Flag.HARDWARE_FAULT)
+        h.spin_until(lambda: np.any(h.targets()[-1] != t[0]))                   # moving again

@@ -244,3 +244,21 @@ def test_tick_clock_counts_skipped_ticks():
     assert math.isnan(periods[0]) and periods[3] == pytest.approx(0.16)
     clock.start(0.40 + 0.049)                       # late, but less than one period
     assert clock.missed == 2
+
+
+def test_a_hand_motor_alarm_holds_and_the_policy_restarts_from_the_hands_targets(policies):
+    rt = running(policies("base", 1.0), max_step=1.0)
+    run(rt, 3)
+    rt.set_hardware_fault(True)
+    held = rt.safe_target.copy()
+    outs = run(rt, 3, t0=1.0)
+    assert all(o.flags & Flag.HARDWARE_FAULT for o in outs)
+    assert all(np.array_equal(o.target, held) for o in outs)
+    # The operator rebooted the motors: they hold where they are, which the driver publishes as
+    # its targets; the policy starts from there, not from its own last target.
+    where_they_are = jo.clip_to_limits(Q0 - 0.05)
+    rt.set_hand_target(where_they_are, 2.0)
+    rt.set_hardware_fault(False)
+    out = rt.tick(Sample(Q0, 2.0), 2.0)
+    assert not out.flags & Flag.HARDWARE_FAULT and rt.started_from == StartSource.HAND_TARGETS
+    np.testing.assert_allclose(out.target, jo.clip_to_limits(where_they_are + contract.ACTION_SCALE), atol=1e-9)

@@ -14,6 +14,9 @@ Inputs
 - ``enable_topic`` (std_msgs/Bool): false disables the policy (holds); true enables it.
 - ``estop_topic`` (std_msgs/Bool): true latches the e-stop (policy disabled, last safe target
   held). Reset: publish false on the e-stop topic, then true on the enable topic.
+- ``fault_topic`` (std_msgs/String, latched; the LEAP driver's motor alarm): a non-empty text holds
+  the last safe target (FLAG_HARDWARE_FAULT); once it is empty again (the operator rebooted the
+  motors) the policy restarts from the hand's targets.
 
 Outputs, once per tick
 - ``command_topic`` (sensor_msgs/JointState, our names): the target, once there is one (nothing
@@ -37,7 +40,8 @@ import torch
 from geometry_msgs.msg import QuaternionStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import Bool, String
 
 from dexndm_control.ros.node_main import spin
 from dexndm_control.ros.params import declare_from_file
@@ -115,6 +119,8 @@ class PolicyNode(Node):
         self.create_subscription(RotationCommand, p("rotation_command_topic"), self._on_command, 10)
         self.create_subscription(Bool, p("enable_topic"), lambda m: self.runtime.set_enabled(m.data), 10)
         self.create_subscription(Bool, p("estop_topic"), self._on_estop, 10)
+        self.create_subscription(String, p("fault_topic"), self._on_fault,
+                                 QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         if trigger == "timer":
             self.create_timer(self.clock.period, self._tick)
         self.get_logger().info(
@@ -155,6 +161,13 @@ class PolicyNode(Node):
             self.runtime.set_command(msg.mode, [msg.axis.x, msg.axis.y, msg.axis.z])
         except ValueError as exc:
             self._ignore(f"rotation command from '{msg.source}': {exc}")
+
+    def _on_fault(self, msg: String) -> None:
+        if msg.data and not self.runtime.hardware_fault:
+            self.get_logger().error(f"hand motor alarm: {msg.data}; holding")
+        elif not msg.data and self.runtime.hardware_fault:
+            self.get_logger().info("hand motor alarm cleared; starting again from the hand's targets")
+        self.runtime.set_hardware_fault(bool(msg.data))
 
     def _on_estop(self, msg: Bool) -> None:
         if msg.data and not self.runtime.estop_latched:

@@ -13,7 +13,9 @@ The residual policy sees the base observation followed by ``a_t``.
 
 Safety, in order, each tick:
 
-- e-stop latched, policy disabled (enable input false or MODE_OFF), MODE_HOLD, or inputs stale
+- e-stop latched, the hand reporting a motor alarm (``set_hardware_fault``; once it is cleared the
+  policy restarts from the hand's targets, as at first activation, since the rebooted motors hold
+  where they are), policy disabled (enable input false or MODE_OFF), MODE_HOLD, or inputs stale
   (joint state, or wrist when it comes from a topic, older than its timeout; a joint state with
   NaN/inf counts as stale): the policy is not evaluated and the last safe target is held;
 - non-finite policy output: the last safe target is held (FLAG_NONFINITE);
@@ -64,6 +66,7 @@ class Flag(enum.IntFlag):
     RESIDUAL_CAPPED = 16
     ESTOP = 32
     DISABLED = 64
+    HARDWARE_FAULT = 128
 
 
 class Mode(enum.IntEnum):
@@ -141,6 +144,7 @@ class PolicyRuntime:
         self.enabled = True
         self.estop_input = False
         self.estop_latched = False
+        self.hardware_fault = False
 
     # ------------------------------------------------------------------ inputs
     def set_wrist(self, quat_wxyz, now: float) -> None:
@@ -176,6 +180,13 @@ class PolicyRuntime:
             self.estop_latched = False
         self.enabled = bool(on)
 
+    def set_hardware_fault(self, on: bool) -> None:
+        """The hand's motor alarm (the driver's fault topic): hold while it lasts; afterwards start
+        again from the hand's targets."""
+        if self.hardware_fault and not on:
+            self.safe_target = None
+        self.hardware_fault = bool(on)
+
     def set_estop(self, on: bool) -> None:
         self.estop_input = bool(on)
         if on:
@@ -187,6 +198,8 @@ class PolicyRuntime:
         flags = Flag(0)
         if self.estop_latched:
             flags |= Flag.ESTOP
+        if self.hardware_fault:
+            flags |= Flag.HARDWARE_FAULT
         if not self.enabled or self.mode == Mode.OFF:
             flags |= Flag.DISABLED
         stale = (state is None or now - state.time > self.cfg.state_timeout
