@@ -342,3 +342,29 @@ def test_the_driver_node_reports_a_motor_alarm_refuses_goals_and_recovers_on_req
         assert spin_until(executor, lambda: fake.get(1, "goal_position") == FLAT + round(0.5 / RAD_PER_TICK), 5)
     err = capfd.readouterr().err
     assert err.count("motor 9 (rf_mcp): overload") == 1                 # said once, not at every refused command
+
+
+# --- a pulled cable ------------------------------------------------------------------------------------
+
+def test_an_unplugged_bus_fails_at_once_and_says_so(fake):
+    bus = LeapHandBus(fake.port, retries=2).open()
+    fake.unplug()
+    for call in (bus.read_state, lambda: bus.write_targets(np.zeros(16))):
+        with pytest.raises(LeapBusError, match="unplugged"):
+            call()
+    with pytest.raises(LeapBusError, match="torque disable failed"):     # said, not hidden
+        bus.close()
+
+
+def test_the_driver_node_stops_when_the_cable_is_pulled():
+    from dexndm_control.ros.node_main import FatalNodeError
+
+    with FakeDynamixelBus(time_constant=None) as fake, ros_context() as (context, executor):
+        driver = LeapHandDriverNode(context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
+        executor.add_node(driver)
+        spin_until(executor, lambda: False, 0.1)
+        writes = len(fake.writes)
+        fake.unplug()
+        with pytest.raises(FatalNodeError, match=f"port {fake.port} is gone"):
+            spin_until(executor, lambda: False, 5)
+        assert len(fake.writes) == writes

@@ -58,3 +58,15 @@ def test_spin_returns_when_ros_shuts_down():
     spin(lambda context: ShutsDown("entry", context=context))
     assert Counting.destroyed == ["entry"]
     assert not rclpy.get_default_context().ok()
+
+
+def test_a_fatal_node_error_ends_an_entry_point_with_status_1(capsys):
+    from dexndm_control.ros.node_main import FatalNodeError
+
+    class Fails(Counting):
+        def _tick(self):
+            raise FatalNodeError("the bus is gone")
+
+    with pytest.raises(SystemExit) as exit_:
+        spin(lambda context: Fails("entry", context=context))
+    assert exit_.value.code == 1 and "fatal: the bus is gone" in capsys.readouterr().err

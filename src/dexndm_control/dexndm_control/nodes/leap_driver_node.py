@@ -16,15 +16,25 @@ no more goals (commands are refused), keeps publishing joint states, and publish
 text on ``fault_topic`` (``std_msgs/String``, latched; an empty string once cleared). Recovery is the
 operator's: a message on ``reboot_topic`` (``std_msgs/Empty``) reboots the faulted motors and
 re-enables them where they are (``LeapHandBus.reboot_faulted``).
+
+A lost bus (the USB cable pulled, the adapter gone): no read succeeds for ``disconnect_timeout_s``,
+or the port's device file disappears. The node then stops with a ``FatalNodeError`` (exit status 1
+from ``ros2 run``): it does not reconnect on its own, because motors that lost power or were
+re-plugged come back with torque off and default settings, and the operator should look at the
+hand before it moves again; restarting the node (by hand or a launch respawn) opens, checks and
+configures the bus from scratch and holds the hand where it is.
 """
 from __future__ import annotations
+
+import os
+import time
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty, String
 
-from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.node_main import FatalNodeError, spin
 from dexndm_control.ros.params import declare_from_file
 from dexndm_control.runtime.joint_state_io import command_targets, make_joint_state
 from dexndm_control.drivers.leap.bus import LeapBusError, LeapHandBus, MotorFault
@@ -47,6 +57,9 @@ class LeapHandDriverNode(Node):
         self.frame_id = p("frame_id")
         self.rejected_commands = 0
         self.bus_errors = 0
+        self.port = p("port")
+        self.disconnect_timeout_s = float(p("disconnect_timeout_s"))
+        self._last_read = time.monotonic()
         try:
             self.bus = LeapHandBus(p("port"), p("baudrate"), kp=p("kp"), ki=p("ki"), kd=p("kd"),
                                    current_limit_ma=p("current_limit_ma"), retries=p("retries")).open()
@@ -102,7 +115,13 @@ class LeapHandDriverNode(Node):
             state = self.bus.read_state()
         except LeapBusError as exc:
             self._bus_error(exc)
+            gone = not os.path.exists(self.port)
+            if gone or time.monotonic() - self._last_read > self.disconnect_timeout_s:
+                why = f"the port {self.port} is gone" if gone else f"no read for {self.disconnect_timeout_s:g} s"
+                raise FatalNodeError(f"LEAP Hand bus lost ({why}; last error: {exc}); no goals are written. "
+                                     "Check the cable and power, then start the driver again") from exc
             return
+        self._last_read = time.monotonic()
         self._report_fault()
         stamp = self.get_clock().now().to_msg()
         if self.bus.targets is not None:   # set when the bus opened

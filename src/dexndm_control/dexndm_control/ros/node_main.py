@@ -8,12 +8,17 @@ graph (demo, rotate, Chaos Box collection, teleop) runs its nodes through ``runn
   and no rclpy signal handlers (the caller decides what a signal means), driven by the caller
   with ``spin_until``.
 
+A node that cannot go on (``FatalNodeError``, e.g. the LEAP Hand's cable pulled) ends ``serve`` and
+``spin`` with its message on stderr and exit status 1, so a launch file's respawn or an operator
+sees it.
+
 On leaving, also on an error or Ctrl-C, each node is removed from the executor and destroyed
 (the bag recorder closes its open bag there; rclpy does it when the context was shut down
 first), then the executor and the context shut down.
 """
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
@@ -22,6 +27,10 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+
+class FatalNodeError(RuntimeError):
+    """Raised from a node's callback when the node cannot continue; ends the process with status 1."""
 
 
 @contextmanager
@@ -60,6 +69,9 @@ def serve(make_nodes: Callable[[Context], Sequence[Node]], args=None) -> None:
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except FatalNodeError as exc:
+        print(f"fatal: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def spin(make_node: Callable[..., Node], args=None) -> None:

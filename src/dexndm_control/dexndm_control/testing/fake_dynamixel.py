@@ -171,7 +171,19 @@ class FakeDynamixelBus:
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+
+    def unplug(self) -> None:
+        """The USB adapter is pulled: the bus stops answering and the port's device file goes away
+        (an open port then fails with EIO)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        for fd in (self._master, self._slave):
             os.close(fd)
+        self._master = self._slave = None
 
     def __enter__(self) -> FakeDynamixelBus:
         return self.start()

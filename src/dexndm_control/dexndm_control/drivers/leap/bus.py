@@ -17,6 +17,7 @@ refuses goal writes until the operator calls ``reboot_faulted`` (never automatic
 from __future__ import annotations
 
 import math
+import termios
 import threading
 from dataclasses import dataclass
 
@@ -311,9 +312,15 @@ class LeapHandBus:
         return f" (no valid reply from motor id {unread[0]})" if unread else ""
 
     def _retry(self, operation: str, ids, attempt, detail=lambda: "") -> None:
-        """Run ``attempt() -> (comm_result, status_error)`` up to 1 + retries times, else raise."""
+        """Run ``attempt() -> (comm_result, status_error)`` up to 1 + retries times, else raise. An
+        error of the port itself (the adapter unplugged: EIO from the tty) is not retried."""
         for _ in range(self.retries + 1):
-            result, error = attempt()
+            try:
+                result, error = attempt()
+            except (OSError, termios.error) as exc:     # pyserial's SerialException is an OSError
+                self._port.is_using = False              # the SDK leaves its transaction flag set
+                raise LeapBusError(f"{operation} on {self.port_name}: the port failed ({exc}); is the hand "
+                                   "unplugged?") from exc
             if result == COMM_SUCCESS and not error & RX_PACKET_ERROR_MASK:
                 return
         reason = (self._packet.getTxRxResult(result) if result != COMM_SUCCESS
