@@ -213,8 +213,14 @@ def _pipeline_overrides(args) -> dict:
 def main(argv=None) -> int:
     from dexndm_learning.cli_errors import run_reporting_input_errors
 
+    from dexndm_control.ros.node_main import FatalNodeError
+
     args = build_parser().parse_args(argv)
-    return run_reporting_input_errors("dexndm", lambda: args.func(args))
+    try:
+        return run_reporting_input_errors("dexndm", lambda: args.func(args))
+    except FatalNodeError as exc:          # a node that cannot go on (a lost bus, a full disk)
+        print(f"dexndm: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

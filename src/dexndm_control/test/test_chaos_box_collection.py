@@ -220,3 +220,36 @@ def test_killed_collection_resumes_without_duplicates_or_gaps(tmp_path):
     assert starts == list(range(n))
     steps, errors = load_bags(out)
     assert errors == [] and len(steps) == n * T and len(make_windows(steps, WINDOW).next_q) == n * (T - WINDOW)
+
+
+def test_a_full_disk_discards_the_bag_in_progress_and_keeps_the_complete_ones(tmp_path, monkeypatch):
+    """ENOSPC while the second bag is written: the collection stops with a message that says what
+    happened; bag 0 and progress.json stay valid; a rerun (with space again) continues."""
+    import errno
+
+    from rosbags.rosbag2 import Writer
+
+    from dexndm_control.chaos_box import chaos_collect
+    from dexndm_control.ros.node_main import FatalNodeError
+
+    write = Writer.write
+
+    def full_disk(self, *args, **kwargs):
+        if self.path.name == "bag_00001":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Writer, "write", full_disk)
+    npz = write_actions(tmp_path / "a.npz")
+    args = cli.build_parser().parse_args(collect_args(npz, tmp_path / "out", "--trajectories", "4", "--per-bag", "2",
+                                                      "--scene", "hand", "--rtf", "10"))
+    with pytest.raises(FatalNodeError, match=r"bag_00001 .*No space left.*discarded.*1 complete bags"):
+        chaos_collect.run(cli.chaos_box_specs(args))
+    progress = CollectionProgress(tmp_path / "out")
+    assert [b["name"] for b in progress.bags] == ["bag_00000"] and progress.completed == [0, 1]
+    assert not (tmp_path / "out" / "bag_00001").exists()
+    steps, errors = load_bags(tmp_path / "out")
+    assert errors == [] and len(np.unique(steps.segment)) == 2
+    monkeypatch.setattr(Writer, "write", write)                     # space freed: the same command continues
+    result = chaos_collect.run(cli.chaos_box_specs(args))
+    assert result["completed"] == 4 and result["resumed_at"] == 2

@@ -27,7 +27,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
-from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.node_main import FatalNodeError, spin
 from dexndm_control.ros.params import declare_from_file
 from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, marker_definition
 from dexndm_msgs.msg import TrajectoryMarker
@@ -97,15 +97,36 @@ class BagRecorder(Node):
             self._buffer.clear()
 
     def _write_trajectory(self) -> None:
-        if self._writer is None:
-            self._open_bag()
-        for topic, t, raw in self._buffer:
-            self._writer.write(self._connections[topic], t, raw)
+        try:
+            if self._writer is None:
+                self._open_bag()
+            for topic, t, raw in self._buffer:
+                self._writer.write(self._connections[topic], t, raw)
+        except OSError as exc:                   # a full disk (ENOSPC), a lost mount
+            self._abandon_bag(exc, [*self._in_bag, self._open])
         self._buffer.clear()
         self._in_bag.append(self._open)
         self.last_written, self._open = self._open, None
         if len(self._in_bag) >= self.per_bag:
             self.close_bag()
+
+    def _abandon_bag(self, exc: OSError, lost: list[int]) -> None:
+        """The bag in progress cannot be written: drop it (the complete bags and progress.json
+        were written before and stay valid), say so, and stop the recording."""
+        name = self._bag_name
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        except Exception:  # noqa: BLE001 - the folder is deleted next; its state does not matter
+            pass
+        self._writer, self._in_bag, self._open = None, [], None
+        self._buffer.clear()
+        self.progress.discard_incomplete()
+        message = (f"cannot write {self.progress.root / name} ({exc}): that bag (trajectories {lost}) was discarded; "
+                   f"the {len(self.progress.bags)} complete bags and {self.progress.root / 'progress.json'} are intact. "
+                   "Free disk space and run the same command again to continue")
+        self.get_logger().error(message)
+        raise FatalNodeError(message) from exc
 
     def _open_bag(self) -> None:
         self._bag_name = self.progress.next_bag_name()
@@ -118,13 +139,19 @@ class BagRecorder(Node):
         """Close the open bag (if any) and list it with its trajectories in the progress file."""
         if self._writer is None:
             return
-        self._writer.close()
-        self.progress.add_bag(self._bag_name, self._in_bag)
+        try:
+            self._writer.close()
+            self.progress.add_bag(self._bag_name, self._in_bag)
+        except OSError as exc:
+            self._abandon_bag(exc, self._in_bag)
         self.get_logger().info(f"closed {self._bag_name}: trajectories {self._in_bag}")
         self._writer, self._in_bag = None, []
 
     def destroy_node(self):
-        self.close_bag()
+        try:
+            self.close_bag()
+        except FatalNodeError:
+            pass            # logged; the bag that could not be closed was discarded
         return super().destroy_node()
 
 
