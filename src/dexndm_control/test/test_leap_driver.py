@@ -368,3 +368,39 @@ def test_the_driver_node_stops_when_the_cable_is_pulled():
         with pytest.raises(FatalNodeError, match=f"port {fake.port} is gone"):
             spin_until(executor, lambda: False, 5)
         assert len(fake.writes) == writes
+
+
+# --- /diagnostics -------------------------------------------------------------------------------------
+
+def test_read_health_reports_temperature_voltage_and_alarms(fake, bus):
+    fake.set(3, "present_temperature", 71)
+    fake.set(3, "present_input_voltage", 118)
+    fake.raise_hardware_error(7, HW_OVERHEATING)
+    health = bus.read_health()
+    assert (health[3].temperature_c, health[3].input_voltage_v, health[3].hardware_errors) == (71, 11.8, [])
+    assert health[7].hardware_errors == ["overheating"] and health[0].hardware_errors == []
+
+
+def test_the_driver_node_publishes_diagnostics_per_motor_and_for_the_bus():
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    with FakeDynamixelBus(time_constant=None) as fake, ros_context() as (context, executor):
+        driver = LeapHandDriverNode(context=context, parameter_overrides=node_parameters(
+            "leap_driver", {"port": fake.port, "diagnostics_period_s": 0.1}))
+        client = rclpy.create_node("diag_client", context=context)
+        got = []
+        client.create_subscription(DiagnosticArray, "/diagnostics", got.append, 10)
+        for node in (driver, client):
+            executor.add_node(node)
+        fake.set(3, "present_temperature", 75)
+        fake.raise_hardware_error(9, HW_OVERLOAD)
+        assert spin_until(executor, lambda: any(s.level == DiagnosticStatus.ERROR for m in got for s in m.status
+                                                if "motor 9" in s.name), 5)
+        status = {s.name: s for s in got[-1].status}
+        assert len(status) == 17
+        hot = status["leap_hand: motor 3 (if_dip)"]
+        assert hot.level == DiagnosticStatus.WARN and {kv.key: kv.value for kv in hot.values}["temperature_c"] == "75"
+        assert "overload" in status["leap_hand: motor 9 (rf_mcp)"].message
+        bus_values = {kv.key: kv.value for kv in status["leap_hand: bus"].values}
+        assert float(bus_values["read_rate_hz"]) > 0 and bus_values["port"] == fake.port
+        assert status["leap_hand: bus"].level == DiagnosticStatus.ERROR       # the latched fault, said on the bus too

@@ -140,3 +140,16 @@ def test_refuses_wrong_joint_count():
         h.command(np.zeros(12))
         assert spin_until(executor, lambda: h.hand.rejected_commands == 1, 3)
         np.testing.assert_array_equal(h.hand.sim.targets, jo.OPEN_POSE)
+
+
+def test_the_simulated_hand_publishes_diagnostics_with_the_real_drivers_names():
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    with ros_context() as (context, executor):
+        h = Harness(context, executor, diagnostics_period_s=0.1)
+        got = []
+        h.client.create_subscription(DiagnosticArray, "/diagnostics", got.append, 10)
+        assert spin_until(executor, lambda: len(got) >= 2, 5)
+        names = [s.name for s in got[-1].status]
+        assert names[0] == "leap_hand: motor 0 (if_rot)" and names[-1] == "leap_hand: bus" and len(names) == 17
+        assert "effort_nm" in {kv.key for kv in got[-1].status[0].values}

@@ -17,6 +17,10 @@ text on ``fault_topic`` (``std_msgs/String``, latched; an empty string once clea
 operator's: a message on ``reboot_topic`` (``std_msgs/Empty``) reboots the faulted motors and
 re-enables them where they are (``LeapHandBus.reboot_faulted``).
 
+Diagnostics: ``diagnostic_msgs/DiagnosticArray`` on ``/diagnostics`` every ``diagnostics_period_s``:
+per motor its present current, temperature, input voltage and hardware errors (ERROR on an alarm,
+WARN when hot), and the bus (state read rate, retried attempts, timeouts, corrupt replies).
+
 A lost bus (the USB cable pulled, the adapter gone): no read succeeds for ``disconnect_timeout_s``,
 or the port's device file disappears. The node then stops with a ``FatalNodeError`` (exit status 1
 from ``ros2 run``): it does not reconnect on its own, because motors that lost power or were
@@ -29,12 +33,15 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import JointState
+from diagnostic_msgs.msg import DiagnosticArray
 from std_msgs.msg import Empty, String
 
 from dexndm_control.ros.node_main import FatalNodeError, spin
+from dexndm_control.ros.diagnostics import hand_diagnostics
 from dexndm_control.ros.params import declare_from_file
 from dexndm_control.runtime.joint_state_io import command_targets, make_joint_state
 from dexndm_control.drivers.leap.bus import LeapBusError, LeapHandBus, MotorFault
@@ -75,6 +82,10 @@ class LeapHandDriverNode(Node):
         self._reported_fault: MotorFault | None = None
         self.create_subscription(Empty, p("reboot_topic"), self._on_reboot, 1)
         self.create_timer(1.0 / rate, self._tick)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._last_current = np.zeros(joint_order.NUM_JOINTS)
+        self._diag_reads, self._diag_time = 0, time.monotonic()
+        self.create_timer(float(p("diagnostics_period_s")), self._publish_diagnostics)
         self.get_logger().info(f"LEAP Hand on {p('port')} at {p('baudrate')} baud, torque on; "
                                f"state {p('state_topic')} at {rate:g} Hz, commands {p('command_topic')}, "
                                f"targets {p('target_topic')}")
@@ -122,12 +133,29 @@ class LeapHandDriverNode(Node):
                                      "Check the cable and power, then start the driver again") from exc
             return
         self._last_read = time.monotonic()
+        self._last_current = state.current_ma
         self._report_fault()
         stamp = self.get_clock().now().to_msg()
         if self.bus.targets is not None:   # set when the bus opened
             self.target_pub.publish(make_joint_state(stamp, self.bus.targets, frame_id=self.frame_id))
         self.state_pub.publish(make_joint_state(
             stamp, state.position, state.velocity, state.current_ma / 1000.0, self.frame_id))
+
+    def _publish_diagnostics(self) -> None:
+        health, error = None, ""
+        try:
+            health = self.bus.read_health()
+        except LeapBusError as exc:
+            error = str(exc)
+        if not error and self.bus.fault is not None:
+            error = str(self.bus.fault)
+        now, stats = time.monotonic(), self.bus.stats
+        bus = {"port": self.port, "read_rate_hz": round((stats.reads - self._diag_reads) / (now - self._diag_time), 1),
+               "retried_attempts": stats.retries, "timeouts": stats.timeouts, "corrupt_replies": stats.corrupt,
+               "rejected_commands": self.rejected_commands}
+        self._diag_reads, self._diag_time = stats.reads, now
+        self.diagnostics_pub.publish(hand_diagnostics(self.get_clock().now().to_msg(), {"current_ma": self._last_current},
+                                                      health, bus, error))
 
     def _bus_error(self, exc: LeapBusError) -> None:
         self.bus_errors += 1

@@ -39,12 +39,14 @@ from typing import Callable
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.time import Time
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 
 from dexndm_control.ros.node_main import spin
+from dexndm_control.ros.diagnostics import hand_diagnostics
 from dexndm_control.ros.params import declare_from_file
 from dexndm_control.runtime.joint_state_io import command_targets, make_joint_state
 from dexndm_control.sim.sim_object import ObjectHandSim
@@ -101,6 +103,10 @@ class SimHandNode(Node):
             self.create_timer(1.0 / (rate * self.rtf), self._tick)
         else:
             self.create_timer(1.0 / rate, self._tick)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_ticks, self._ticks = 0, 0
+        self._diag_wall = self._now()
+        self.create_timer(float(p("diagnostics_period_s")), self._publish_diagnostics)
         held = f", holding '{self.sim.object.name}'" if isinstance(self.sim, ObjectHandSim) else ""
         self.get_logger().info(f"simulated LEAP Hand{held}, scene {p('scene')}, reality {p('reality')}, "
                                f"wrist {wrist}, rtf {self.rtf}, clock {'/clock' if self.publish_clock else 'wall'}, "
@@ -135,8 +141,20 @@ class SimHandNode(Node):
         self.state_pub.publish(make_joint_state(
             stamp, self.hand.measured_positions(), self.sim.joint_velocities(), self.sim.joint_efforts(),
             self.frame_id))
+        self._ticks += 1
         if isinstance(self.sim, ObjectHandSim):
             self._publish_object(stamp)
+
+    def _publish_diagnostics(self) -> None:
+        """What a simulated hand knows: joint torques, the state rate and how far the simulation
+        lags the wall clock (no temperatures, voltages or motor alarms)."""
+        now = self._now()
+        rate = (self._ticks - self._diag_ticks) / max(now - self._diag_wall, 1e-9)
+        bus = {"port": "simulation", "read_rate_hz": round(rate, 1), "lag_events": self.lag_events,
+               "rejected_commands": self.rejected_commands}
+        self._diag_ticks, self._diag_wall = self._ticks, now
+        self.diagnostics_pub.publish(hand_diagnostics(self.get_clock().now().to_msg(),
+                                                      {"effort_nm": self.sim.joint_efforts()}, None, bus))
 
     def _publish_object(self, stamp) -> None:
         pos, quat = self.sim.object_pose()

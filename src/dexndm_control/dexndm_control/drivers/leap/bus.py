@@ -22,7 +22,8 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from dynamixel_sdk import COMM_RX_FAIL, COMM_SUCCESS, GroupSyncRead, GroupSyncWrite, PacketHandler, PortHandler
+from dynamixel_sdk import (COMM_RX_CORRUPT, COMM_RX_FAIL, COMM_RX_TIMEOUT, COMM_SUCCESS, GroupSyncRead, GroupSyncWrite,
+                           PacketHandler, PortHandler)
 
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import Order
@@ -43,6 +44,8 @@ ADDR_GOAL_POSITION = 116
 ADDR_PRESENT_CURRENT = 126     # 2 B, then present velocity (128, 4 B), present position (132, 4 B)
 ADDR_PRESENT_VELOCITY = 128
 ADDR_PRESENT_POSITION = 132
+ADDR_PRESENT_INPUT_VOLTAGE = 144   # 2 B, 0.1 V; then present temperature (146, 1 B, deg C)
+ADDR_PRESENT_TEMPERATURE = 146
 STATE_READ_LENGTH = 10
 CURRENT_BASED_POSITION_MODE = 5
 
@@ -94,6 +97,24 @@ class _SyncReadKeepingErrors(GroupSyncRead):
 
 
 @dataclass(frozen=True)
+class MotorHealth:
+    """One motor's slow readings (``LeapHandBus.read_health``)."""
+    temperature_c: int
+    input_voltage_v: float
+    hardware_errors: list[str]
+
+
+@dataclass
+class BusStats:
+    """Counts since the bus opened: state reads that succeeded, attempts that had to be retried
+    (of any transaction), and the failed attempts' kinds."""
+    reads: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    corrupt: int = 0
+
+
+@dataclass(frozen=True)
 class HandState:
     """One reading of all 16 joints, in MJ order."""
     position: np.ndarray      # sim angles, rad
@@ -131,8 +152,13 @@ class LeapHandBus:
         self._packet = PacketHandler(2.0)
         self._reader = _SyncReadKeepingErrors(self._port, self._packet, ADDR_PRESENT_CURRENT, STATE_READ_LENGTH)
         self._writer = GroupSyncWrite(self._port, self._packet, ADDR_GOAL_POSITION, 4)
+        self._health = _SyncReadKeepingErrors(self._port, self._packet, ADDR_PRESENT_INPUT_VOLTAGE, 3)
+        self._alarms = _SyncReadKeepingErrors(self._port, self._packet, ADDR_HARDWARE_ERROR_STATUS, 1)
+        self.stats = BusStats()
         for i in MOTOR_IDS:
             self._reader.addParam(i)
+            self._health.addParam(i)
+            self._alarms.addParam(i)
             self._writer.addParam(i, _le_bytes(0, 4))   # placeholder: every write sets all 16
         self._lock = threading.Lock()   # one transaction on the bus at a time
 
@@ -200,6 +226,7 @@ class LeapHandBus:
             alerting = [i for i in MOTOR_IDS if self._reader.errors.get(i, 0) & HARDWARE_ALERT]
             if alerting and (self.fault is None or set(alerting) - set(self.fault.errors)):
                 self.fault = MotorFault({i: self._hardware_errors(i) for i in alerting})
+        self.stats.reads += 1
         current = np.array([_signed(c, 2) for c, _, _ in raw], dtype=float) * CURRENT_MA_PER_UNIT
         velocity = np.array([_signed(v, 4) for _, v, _ in raw], dtype=float) * RAD_S_PER_VELOCITY_UNIT
         position = np.array([_signed(p, 4) for _, _, p in raw], dtype=float) * RAD_PER_TICK
@@ -223,6 +250,20 @@ class LeapHandBus:
                 self._writer.changeParam(i, _le_bytes(int(t), 4))
             self._retry("sync write of goal positions", MOTOR_IDS, lambda: (self._writer.txPacket(), 0))
         self.targets = q
+
+    def read_health(self) -> dict[int, MotorHealth]:
+        """Temperature, input voltage and hardware errors of every motor (two sync reads; for
+        diagnostics at about 1 Hz, not for the control loop)."""
+        self._require_open()
+        with self._lock:
+            self._retry("sync read of input voltage/temperature", MOTOR_IDS,
+                        lambda: (self._health.txRxPacket(), 0))
+            self._retry("sync read of hardware error status", MOTOR_IDS, lambda: (self._alarms.txRxPacket(), 0))
+            raw = {i: (self._health.getData(i, ADDR_PRESENT_INPUT_VOLTAGE, 2),
+                       self._health.getData(i, ADDR_PRESENT_TEMPERATURE, 1),
+                       self._alarms.getData(i, ADDR_HARDWARE_ERROR_STATUS, 1)) for i in MOTOR_IDS}
+        return {i: MotorHealth(int(t), v / 10.0, [n for bit, n in HARDWARE_ERRORS.items() if e & bit])
+                for i, (v, t, e) in raw.items()}
 
     def reboot_faulted(self) -> list[int]:
         """The operator's recovery after a motor fault: reboot the faulted motors (clears their
@@ -323,6 +364,9 @@ class LeapHandBus:
                                    "unplugged?") from exc
             if result == COMM_SUCCESS and not error & RX_PACKET_ERROR_MASK:
                 return
+            self.stats.retries += 1
+            self.stats.timeouts += result == COMM_RX_TIMEOUT
+            self.stats.corrupt += result == COMM_RX_CORRUPT
         reason = (self._packet.getTxRxResult(result) if result != COMM_SUCCESS
                   else self._packet.getRxPacketError(error))
         raise LeapBusError(f"{operation} failed for motor ids {list(ids)} on {self.port_name} after "
