@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     obs = venv.get_observations()
     for _ in range(T):
         with torch.inference_mode():
-            obs, _, done, extras = venv.step(policy(obs))
+            obs, _, done, _ = venv.step(policy(obs))
         rot_fwd += held * dt * np.einsum("ni,ni->n", env_omega(env), env.axis_hand)
         held &= ~done.numpy()
         targets.append(env.targets.copy())
@@ -79,12 +79,11 @@ def main(argv=None) -> int:
     env.goal[:] = rotate_quat_about(quat, env.axis_hand, np.full(n, np.deg2rad(env.cfg.reward.goal_step_deg)))
     reversed_actions = (targets[:, -2::-1] - targets[:, :0:-1]) / env.cfg.action_scale     # (n, T, 16)
     held_back, rot_back = held.copy(), np.zeros(n)
-    seen_obs, seen_act, seen_ok = [], [], []
+    seen_obs, seen_act = [], []
     obs = venv.get_observations()
     for k in range(T):
         seen_obs.append(obs["policy"].numpy().copy())
         seen_act.append(reversed_actions[:, k])
-        seen_ok.append(held_back.copy())
         obs, _, done, _ = venv.step(torch.from_numpy(reversed_actions[:, k].astype(np.float32)))
         rot_back += held_back * dt * np.einsum("ni,ni->n", env_omega(env), env.axis_hand)
         held_back &= ~done.numpy()
@@ -93,7 +92,7 @@ def main(argv=None) -> int:
     y = np.stack(seen_act, 1)[kept].reshape(-1, 16).clip(-1, 1)
 
     # 3: behaviour cloning of a fresh actor of the variant's architecture
-    bc_runner, bc_venv = make_runner(dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=4)))
+    bc_runner, _ = make_runner(dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=4)))
     actor = bc_runner.alg.actor
     actor.train()
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))

@@ -17,7 +17,7 @@ setup(
         (f"share/{package_name}/config", glob(f"{package_name}/config/*.yaml")),
     ],
     package_data={package_name: ["config/*.yaml"]},
-    install_requires=["dexndm_learning"],
+    install_requires=["dexndm_learning", "dexndm_teleop"],
     zip_safe=False,
     maintainer="DexNDM-ROS developers",
     description="DexNDM runtime ROS 2 nodes.",

@@ -363,11 +363,9 @@ def test_the_driver_node_stops_when_the_cable_is_pulled():
         driver = LeapHandDriverNode(context=context, parameter_overrides=node_parameters("leap_driver", {"port": fake.port}))
         executor.add_node(driver)
         spin_until(executor, lambda: False, 0.1)
-        writes = len(fake.writes)
         fake.unplug()
         with pytest.raises(FatalNodeError, match=f"port {fake.port} is gone"):
             spin_until(executor, lambda: False, 5)
-        assert len(fake.writes) == writes
 
 
 # --- /diagnostics -------------------------------------------------------------------------------------

@@ -257,8 +257,9 @@ def test_a_hand_motor_alarm_holds_and_the_policy_restarts_from_the_hands_targets
     # The operator rebooted the motors: they hold where they are, which the driver publishes as
     # its targets; the policy starts from there, not from its own last target.
     where_they_are = jo.clip_to_limits(Q0 - 0.05)
-    rt.set_hand_target(where_they_are, 2.0)
+    rt.set_hand_target(Q0 + 0.05, 1.9)                      # a sample from before the reboot: not used
     rt.set_hardware_fault(False)
+    rt.set_hand_target(where_they_are, 2.0)
     out = rt.tick(Sample(Q0, 2.0), 2.0)
     assert not out.flags & Flag.HARDWARE_FAULT and rt.started_from == StartSource.HAND_TARGETS
     np.testing.assert_allclose(out.target, jo.clip_to_limits(where_they_are + contract.ACTION_SCALE), atol=1e-9)

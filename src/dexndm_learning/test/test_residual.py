@@ -132,7 +132,7 @@ def test_export_round_trip_matches_the_training_network(trained):
     net.load_state_dict(result["best_state"])
     x = np.random.default_rng(1).normal(0, 1, (32, RES_DIM)).astype(np.float32)
     with torch.no_grad():
-        expected = BoundedResidual(net, result["obs_mean"], result["obs_std"], BOUND)(torch.from_numpy(x))
+        expected = BoundedResidual(net, result["obs_mean"], result["obs_std"])(torch.from_numpy(x))
     np.testing.assert_allclose(policy(x), expected.numpy(), atol=1e-6)
 
 

@@ -49,8 +49,13 @@ class CollectionProgress:
         self.save()
 
     def add_bag(self, name: str, trajectories: list[int]) -> None:
+        """List a closed bag; if the file cannot be written (a full disk), the bag stays unlisted."""
         self.bags.append({"name": name, "trajectories": [int(i) for i in trajectories]})
-        self.save()
+        try:
+            self.save()
+        except BaseException:
+            self.bags.pop()
+            raise
 
     def discard_incomplete(self) -> list[Path]:
         """Delete bag folders not listed as complete; returns them."""

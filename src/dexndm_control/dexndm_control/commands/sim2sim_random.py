@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from dexndm_control.commands import sim2sim_pipeline
+from dexndm_control.commands.sim2sim_config import RUNTIME_FIELDS
 from dexndm_learning.config import to_dict
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile
@@ -38,7 +39,11 @@ def _knob(value: float | None, fmt: str) -> str:
 
 
 def _ratio(m: dict, direct: dict) -> float:
-    return m["RotR"][0] / direct["RotR"][0] if direct["RotR"][0] > 0 else float("nan")
+    """RotR over direct transfer's; inf where direct does not rotate but the variant does (it
+    helps without bound), nan where neither rotates (no information)."""
+    if direct["RotR"][0] > 0:
+        return m["RotR"][0] / direct["RotR"][0]
+    return float("inf") if m["RotR"][0] > 0 else float("nan")
 
 
 def _cell(x: dict, variant: str) -> str:
@@ -134,7 +139,8 @@ def run(distribution: str, k: int, out: Path, preset: str = "small",
     dist = ProfileDistribution.load(distribution)
     lock_settings(out / "benchmark.yaml", {"distribution": to_dict(dist), "seed": seed, "preset": preset,
                                            "base": str(Path(base).resolve()),
-                                           "overrides": {k_: v for k_, v in overrides.items() if v is not None}},
+                                           "overrides": {k_: v for k_, v in overrides.items()
+                                                         if v is not None and k_ not in RUNTIME_FIELDS}},
                   "random-profile benchmark", "--out (a larger --k continues this one)")
     rows, summary = [], {}
     for i, profile in enumerate(sample_profiles(dist, k, seed)):

@@ -1,4 +1,4 @@
-"""A graph of ``graphs.py`` as a ROS 2 LaunchDescription (imported only by launch files: the
+"""A graph of ``dexndm_control.graphs`` as a ROS 2 LaunchDescription (imported only by launch files: the
 ``launch`` packages exist on real ROS 2 installs, not in the PyPI venv)."""
 import os
 

@@ -66,13 +66,13 @@ class LeapHandDriverNode(Node):
         self.bus_errors = 0
         self.port = p("port")
         self.disconnect_timeout_s = float(p("disconnect_timeout_s"))
-        self._last_read = time.monotonic()
         try:
             self.bus = LeapHandBus(p("port"), p("baudrate"), kp=p("kp"), ki=p("ki"), kd=p("kd"),
                                    current_limit_ma=p("current_limit_ma"), retries=p("retries")).open()
         except Exception:
             super().destroy_node()   # no bus to close yet
             raise
+        self._last_read = time.monotonic()          # after open: a slow open must not count as silence
         self.state_pub = self.create_publisher(JointState, p("state_topic"), 10)
         self.target_pub = self.create_publisher(JointState, p("target_topic"), 10)
         self.create_subscription(JointState, p("command_topic"), self._on_command, 10)

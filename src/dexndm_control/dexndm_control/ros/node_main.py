@@ -13,8 +13,9 @@ A node that cannot go on (``FatalNodeError``, e.g. the LEAP Hand's cable pulled)
 sees it.
 
 On leaving, also on an error or Ctrl-C, each node is removed from the executor and destroyed
-(the bag recorder closes its open bag there; rclpy does it when the context was shut down
-first), then the executor and the context shut down.
+(the bag recorder closes its open bag there, the LEAP driver drops torque), also after rclpy's
+signal handler shut the context down; then the executor and the context shut down. Plain
+``rclpy.init`` / ``try_shutdown`` rather than rclpy's context managers, which Jazzy lacks.
 """
 from __future__ import annotations
 
@@ -37,22 +38,30 @@ class FatalNodeError(RuntimeError):
 def running(make_nodes: Callable[[Context], Sequence[Node]], args=None,
             isolated: bool = True) -> Iterator[tuple[SingleThreadedExecutor, list[Node]]]:
     """Yields (executor, nodes) with the nodes ``make_nodes(context)`` returns added to the executor."""
-    context = rclpy.Context() if isolated else rclpy.get_default_context()
-    with rclpy.init(args=args, context=context,
-                    signal_handler_options=SignalHandlerOptions.NO if isolated else None):
-        executor = SingleThreadedExecutor(context=context)
-        nodes: list[Node] = []
-        try:
-            nodes = list(make_nodes(context))
-            for n in nodes:
-                executor.add_node(n)
-            yield executor, nodes
-        finally:
-            if context.ok():             # after a shutdown, rclpy has destroyed the context's nodes
-                for n in list(executor.get_nodes()):       # also nodes the caller added later
-                    executor.remove_node(n)
-                    n.destroy_node()
-            executor.shutdown()
+    own = rclpy.Context() if isolated else None          # None: the default context (what ros2 run uses)
+    rclpy.init(args=args, context=own, signal_handler_options=SignalHandlerOptions.NO if isolated else None)
+    context = own or rclpy.get_default_context()
+    executor = SingleThreadedExecutor(context=context)
+    nodes: list[Node] = []
+    try:
+        nodes = list(make_nodes(context))
+        for n in nodes:
+            executor.add_node(n)
+        yield executor, nodes
+    finally:
+        # Always, also after rclpy's SIGINT/SIGTERM handler shut the context down (its own cleanup
+        # then does not run): the LEAP driver drops torque and the recorder closes its bag here.
+        for n in dict.fromkeys([*nodes, *executor.get_nodes()]):     # also nodes the caller added later
+            try:
+                executor.remove_node(n)
+            except Exception:  # noqa: BLE001 - a node already removed or a context already gone
+                pass
+            try:
+                n.destroy_node()
+            except Exception as exc:  # noqa: BLE001 - one node's failure must not keep the others up
+                print(f"destroying node {type(n).__name__}: {exc}", file=sys.stderr)
+        executor.shutdown()
+        rclpy.try_shutdown(context=own)         # the default one is then replaced for a next init
 
 
 def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool], timeout_sec: float = 0.01) -> None:

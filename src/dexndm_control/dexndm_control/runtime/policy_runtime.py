@@ -184,7 +184,9 @@ class PolicyRuntime:
         """The hand's motor alarm (the driver's fault topic): hold while it lasts; afterwards start
         again from the hand's targets."""
         if self.hardware_fault and not on:
-            self.safe_target = None
+            # Start again from targets the hand publishes after the reboot (its motors hold where
+            # they are), not from samples that may predate it; without one, from measured q.
+            self.safe_target, self.hand_target = None, None
         self.hardware_fault = bool(on)
 
     def set_estop(self, on: bool) -> None:

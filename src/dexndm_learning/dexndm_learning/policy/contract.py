@@ -12,7 +12,7 @@ history and action scale it was trained with (``policy.artifact``).
   target (16).
 - Action: ``a_t = clip_to_limits(a_{t-1} + ACTION_SCALE * clip(action, -1, 1))`` (``base_target``).
 - Residual: its network's output is ``RESIDUAL_CAP * tanh(.)`` (the artifact records the bound and
-  is refused on load unless it is this one); the hand receives
+  is refused by the policy node and the sim-to-sim actor unless it is this one); the hand receives
   ``clip_to_limits(a_t + clip(a_res_t, -RESIDUAL_CAP, RESIDUAL_CAP))`` (``commanded_target``),
   while the base recursion and the observed target history keep ``a_t`` (method.md section 9).
   The same cap holds in residual training, the sim-to-sim evaluation and the policy node; the

@@ -120,14 +120,14 @@ def chunk_batch(bank: EpisodeBank, chunks: np.ndarray, cfg: ResidualConfig, wind
 
 
 class BoundedResidual(nn.Module):
-    """What the deployed artifact computes: ``bound * tanh(net((x - mean) / std))``."""
+    """What the deployed artifact computes: ``RESIDUAL_CAP * tanh(net((x - mean) / std))``."""
 
-    def __init__(self, net: ResidualMLP, mean: np.ndarray, std: np.ndarray, bound: float = contract.RESIDUAL_CAP):
+    def __init__(self, net: ResidualMLP, mean: np.ndarray, std: np.ndarray):
         super().__init__()
         self.net = net
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
-        self.bound = bound
+        self.bound = contract.RESIDUAL_CAP
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bound * torch.tanh(self.net((x - self.mean) / self.std))

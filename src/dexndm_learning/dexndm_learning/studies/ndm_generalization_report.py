@@ -1,4 +1,4 @@
-"""Tables (``results.md``) and plots of the NDM generalization study (``ndm.generalization``),
+"""Tables (``results.md``) and plots of the NDM generalization study (``studies.ndm_generalization``),
 from its ``results.json`` structure; works on partial results (models still to come are left out)."""
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import termios
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,8 @@ REDUCED_GAIN_FACTOR = 0.75
 RX_PACKET_ERROR_MASK = 0x7F
 """Status error bits that mean the instruction failed (bit 7 is the hardware-alert flag only)."""
 HARDWARE_ALERT = 0x80
+REBOOT_WAIT_S = 0.5
+"""After a REBOOT instruction, before the motor is addressed again (it restarts its firmware)."""
 HARDWARE_ERRORS = {0x01: "input voltage", 0x04: "overheating", 0x08: "motor encoder", 0x10: "electrical shock",
                    0x20: "overload"}
 """Hardware Error Status (address 70) bits, as the ROBOTIS e-manual names them."""
@@ -270,24 +273,30 @@ class LeapHandBus:
         error; a motor forgets its RAM settings), configure them again, hold them where they are
         now and re-enable torque; then accept goals again. Returns the rebooted motor ids."""
         self._require_open()
-        if self.fault is None:
+        fault = self.fault
+        if fault is None:
             return []
-        ids = sorted(self.fault.errors)
-        with self._lock:
+        ids = sorted(fault.errors)
+        try:
+            with self._lock:
+                for i in ids:
+                    self._retry("reboot", (i,), lambda i=i: self._packet.reboot(self._port, i))
+            time.sleep(REBOOT_WAIT_S)       # a rebooting motor does not answer at once
             for i in ids:
-                self._retry("reboot", (i,), lambda i=i: self._packet.reboot(self._port, i))
-        for i in ids:
-            remaining = self._hardware_errors(i)
-            if remaining:
-                raise MotorFault({i: remaining})
-        self._configure(ids)
-        self.fault = None
-        hold = joint_order.clip_to_limits(self.read_state().position)
-        if self.fault is not None:          # alarmed again right away
-            raise self.fault
-        self.write_targets(hold)
-        for i in ids:
-            self._write(i, ADDR_TORQUE_ENABLE, 1, 1, "torque enable")
+                remaining = self._hardware_errors(i)
+                if remaining:
+                    raise MotorFault({i: remaining})
+            self._configure(ids)
+            self.fault = None               # for the hold below; restored if anything fails
+            hold = joint_order.clip_to_limits(self.read_state().position)
+            if self.fault is not None:      # alarmed again right away
+                raise self.fault
+            self.write_targets(hold)
+            for i in ids:
+                self._write(i, ADDR_TORQUE_ENABLE, 1, 1, "torque enable")
+        except BaseException:
+            self.fault = self.fault or fault   # the motors are not back: goals stay refused
+            raise
         return ids
 
     # -- internals -------------------------------------------------------------------------------
