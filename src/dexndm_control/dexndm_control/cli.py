@@ -29,32 +29,46 @@ def _sim_hand(args) -> int:
     return 0
 
 
-def rotate_specs(args):
-    """The "rotate" graph for parsed ``dexndm rotate`` arguments."""
+def graph_options(p: argparse.ArgumentParser, graph: str, names: list[str], flags: dict[str, str] | None = None) -> None:
+    """Options for arguments of a node graph (``graphs.GRAPHS``): defaults, help and parsing come
+    from the graph, the definition the launch files use too. Booleans are flags, axes 3 numbers."""
     from dexndm_control import graphs
 
-    given = {"object_set": args.object_set, "object_index": args.object_index}
-    return graphs.build("rotate", wrist=args.wrist, sim=args.sim, base=args.base, residual=args.residual,
-                        axis=[float(a) for a in args.axis], **{k: v for k, v in given.items() if v is not None})
+    spec = graphs.GRAPHS[graph].args
+    for name in names:
+        a, flag = spec[name], "--" + (flags or {}).get(name, name).replace("_", "-")
+        if a.parse is graphs.parse_bool:
+            p.add_argument(flag, dest=name, action="store_true", help=a.help)
+        elif a.parse is graphs.parse_axis:
+            p.add_argument(flag, dest=name, nargs=3, type=float, metavar=("X", "Y", "Z"), default=a.parse(a.default),
+                           help=f"{a.help} (default {a.default})")
+        else:
+            p.add_argument(flag, dest=name, type=a.parse, default=a.parse(a.default), help=f"{a.help} (default {a.default!r})")
+    p.set_defaults(graph=graph, graph_args=list(names))
+
+
+def graph_specs(args, **fixed):
+    """The nodes of the parser's graph for parsed arguments, with ``fixed`` values."""
+    from dexndm_control import graphs
+
+    return graphs.build(args.graph, **{n: getattr(args, n) for n in args.graph_args}, **fixed)
+
+
+def rotate_specs(args):
+    """The "rotate" graph for parsed ``dexndm rotate`` arguments."""
+    return graph_specs(args)
 
 
 def teleop_specs(args):
     """The "teleop" graph for parsed ``dexndm teleop`` arguments."""
-    from dexndm_control import graphs
-
-    return graphs.build("teleop", base=args.base, residual=args.residual, replay_file=args.replay_file)
+    return graph_specs(args)
 
 
 def chaos_box_specs(args):
     """The "chaos_box" graph (simulated hand, the project's recorder) for parsed
     ``dexndm collect chaos-box`` arguments."""
-    from dexndm_control import graphs
-
-    source = args.from_dataset or args.actions
-    return graphs.build("chaos_box", wrist=args.wrist, sim=True, scene=args.scene, profile=args.profile,
-                        balls=args.balls, real_time_factor=args.rtf, source=str(Path(source).resolve()),
-                        trajectories=args.trajectories, steps=args.steps, noise_sigma=args.noise_sigma, recorder="node",
-                        out=str(Path(args.out).resolve()), per_bag=args.per_bag)
+    return graph_specs(args, sim=True, recorder="node", source=str(Path(args.from_dataset or args.actions).resolve()),
+                       out=str(Path(args.out).resolve()))
 
 
 def _collect_chaos_box(args) -> int:
@@ -135,22 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rotate", help="policy with a fixed wrist and axis on the LEAP Hand or (--sim) the "
                                       "simulated hand holding an object; rotation, time to fall, plot")
-    p.add_argument("--wrist", default="palm_up")
-    p.add_argument("--sim", action="store_true", help="simulated hand with an object instead of the LEAP Hand")
-    p.add_argument("--base", default="", help="base policy (default: config/policy.yaml)")
-    p.add_argument("--residual", default="", help="residual policy (default: none)")
-    p.add_argument("--axis", nargs=3, type=float, default=[0.0, 0.0, 1.0], metavar=("X", "Y", "Z"),
-                   help="rotation axis, world frame")
+    graph_options(p, "rotate", ["wrist", "sim", "base", "residual", "axis", "object_set", "object_index"])
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
-    p.add_argument("--object-set", default=None, help="sim: object set (default: the rotate graph's)")
-    p.add_argument("--object-index", type=int, default=None, help="sim: object in the set (default: the rotate graph's)")
     p.add_argument("--out", default="outputs/rotate")
     p.set_defaults(func=_rotate)
 
     p = sub.add_parser("teleop", help="LEAP Hand + Franka bridge + Quest 3 teleop + policy, until Ctrl-C")
-    p.add_argument("--base", default="", help="base policy (default: config/policy.yaml)")
-    p.add_argument("--residual", default="", help="residual policy (default: none)")
-    p.add_argument("--replay-file", default="", help="recorded Quest stream instead of the headset")
+    graph_options(p, "teleop", ["base", "residual", "replay_file"])
     p.set_defaults(func=_teleop)
 
     collect = sub.add_parser("collect", help="data collection").add_subparsers(dest="what", required=True)
@@ -159,18 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-dataset", metavar="DIR", help="rollout dataset (its episodes for --wrist)")
     src.add_argument("--actions", metavar="NPZ", help=".npz with actions (K, T, 16)")
-    p.add_argument("--wrist", default="palm_down")
-    p.add_argument("--profile", default="nominal", help="reality profile (config/reality/ name or path)")
-    p.add_argument("--trajectories", type=int, required=True, help="collection size N")
     p.add_argument("--out", required=True, help="collection folder (bags + progress.json); rerun to continue")
-    p.add_argument("--steps", type=int, default=0, help="actions per trajectory (0: all)")
-    p.add_argument("--noise-sigma", type=float, default=0.01,
-                   help="std (rad) of the noise on the targets of a noisy trajectory (half of them)")
-    p.add_argument("--scene", default="auto", help="chaos_box | chaos_box_strapped | hand | auto "
-                                                    "(strapped for palm_up, else the ball box)")
-    p.add_argument("--balls", type=int, default=0, help="balls in the box (0: enough to cover the hand)")
-    p.add_argument("--rtf", type=float, default=1.0, help="at most this many sim seconds per wall second")
-    p.add_argument("--per-bag", type=int, default=20, help="trajectories per bag")
+    graph_options(p, "chaos_box", ["wrist", "profile", "trajectories", "steps", "noise_sigma", "scene", "balls",
+                                   "real_time_factor", "per_bag"], flags={"real_time_factor": "rtf"})
     p.set_defaults(func=_collect_chaos_box)
 
     p = sub.add_parser("sim2sim", help="a reality profile's sim-to-sim table end to end: base rollouts, Chaos Box "
