@@ -12,6 +12,8 @@ from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from dexndm_control.graphs.launch_description import robot_description_node
+
 
 def generate_launch_description():
     config = os.path.join(get_package_share_directory("dexndm_control"), "config")
@@ -29,4 +31,5 @@ def generate_launch_description():
                  "real_time_factor": LaunchConfiguration("real_time_factor")},
             ],
         ),
+        robot_description_node(),
     ])
