@@ -1,4 +1,6 @@
-"""Look at a policy: render episodes of the rotation env to a contact sheet (PNG) and a GIF.
+"""Look at a policy: render episodes of the rotation env to a contact sheet (PNG) and a video
+(MP4, H.264 through imageio-ffmpeg's packaged ffmpeg; or a GIF) with the time, each env's axis and
+its rotation so far drawn on the frames.
 
 Numbers say how often the object falls; pictures say how (e.g. specialist (a) about +z slid
 the object off the open side of the palm, which pointed at the object linear-velocity term).
@@ -17,10 +19,12 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import argparse  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from dexndm_learning.sim.axes import axis_label  # noqa: E402
 from dexndm_learning.sim.metrics import CONTROL_DT  # noqa: E402
 
 CAMERA_TILT_DEG = 30.0      # off the palm normal, so finger motion reads in the picture
@@ -74,24 +78,36 @@ class EnvRenderer:
             r.close()
 
 
-def record(env, act, env_ids, steps: int, every: int, size: int = 240):
-    """Run ``steps`` control steps; returns (frames[t][k] images, times, fell_at per env or None)."""
+@dataclass
+class Recording:
+    frames: list            # frames[t][k]: image of env k at the t-th rendered step
+    times: list[int]        # control step of each rendered step
+    fell_at: dict           # env -> control step of its first drop (None: held)
+    rotation: list          # rotation[t][k]: rad about the env's axis so far (first episode)
+    axes: list[str]         # each env's axis label
+
+
+def record(env, act, env_ids, steps: int, every: int, size: int = 240) -> Recording:
+    """Run ``steps`` control steps, rendering every ``every``-th."""
     renderer = EnvRenderer(env, env_ids, size)
     obs = env.observations()
-    frames, times = [], []
-    fell_at = {i: None for i in env_ids}
+    rec = Recording([], [], {i: None for i in env_ids}, [], [axis_label(env.axis_world[i]) for i in env_ids])
+    turned = np.zeros(len(env_ids))
     try:
         for t in range(steps):
             if t % every == 0:
-                frames.append([renderer.frame(i) for i in env_ids])
-                times.append(t)
+                rec.frames.append([renderer.frame(i) for i in env_ids])
+                rec.times.append(t)
+                rec.rotation.append(turned.copy())
             obs, _, _, info = env.step(act(obs))
-            for i in env_ids:
-                if info["dropped"][i] and fell_at[i] is None:
-                    fell_at[i] = t
+            for k, i in enumerate(env_ids):
+                if rec.fell_at[i] is None:
+                    turned[k] += CONTROL_DT * float(np.dot(info["omega"][i], info["axis_hand"][i]))
+                    if info["dropped"][i]:
+                        rec.fell_at[i] = t
     finally:
         renderer.close()
-    return frames, times, fell_at
+    return rec
 
 
 def save_contact_sheet(frames, times, labels, path: Path, title: str) -> None:
@@ -118,12 +134,36 @@ def save_contact_sheet(frames, times, labels, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def save_gif(frames, path: Path, fps: float) -> None:
-    """One GIF with the rendered environments side by side."""
+def annotated(rec: Recording) -> list[np.ndarray]:
+    """Per rendered step, the environments side by side, each with its time, axis and rotation so far."""
+    from PIL import Image, ImageDraw
+
+    out = []
+    for t, row, turned in zip(rec.times, rec.frames, rec.rotation):
+        tiles = []
+        for k, img in enumerate(row):
+            tile = Image.fromarray(img)
+            ImageDraw.Draw(tile).text((3, 2), f"{t * CONTROL_DT:.1f} s  {rec.axes[k]}\n{turned[k]:+.2f} rad",
+                                      fill=(255, 255, 255))
+            tiles.append(np.asarray(tile))
+        out.append(np.concatenate(tiles, axis=1))
+    return out
+
+
+def save_gif(rec: Recording, path: Path, fps: float) -> None:
     from PIL import Image
 
-    images = [Image.fromarray(np.concatenate(row, axis=1)) for row in frames]
+    images = [Image.fromarray(f) for f in annotated(rec)]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+
+def save_mp4(rec: Recording, path: Path, fps: float) -> None:
+    """H.264 MP4 (yuv420p, plays everywhere) through imageio-ffmpeg's packaged ffmpeg."""
+    import imageio.v2 as imageio
+
+    with imageio.get_writer(path, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2) as writer:
+        for frame in annotated(rec):
+            writer.append_data(frame)
 
 
 def main(argv=None) -> int:
@@ -139,6 +179,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=240, help="pixels per frame")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="output folder (default <run>/render)")
+    ap.add_argument("--video", choices=["mp4", "gif"], default="mp4", help="video format")
     args = ap.parse_args(argv)
 
     from dexndm_learning.rl.evaluate import artifact_actor, specialist_actor
@@ -159,23 +200,23 @@ def main(argv=None) -> int:
     else:
         env, act = specialist_actor(run, args.envs, args.seed, overrides)
         name = run.name
-    from dexndm_learning.sim.axes import axis_label
-
     ids = list(range(args.envs))
     # the first episode of each env is what is labelled (an env that drops restarts with new draws)
     from dexndm_learning.sim.wrist import wrist_name
 
     labels = [f"{env.objects[env.obj_of_env[i]].name}\n{wrist_name(env.wrist[i]) or 'random wrist'}, "
               f"{axis_label(env.axis_world[i])}" for i in ids]
-    frames, times, fell_at = record(env, act, ids, int(round(args.seconds / CONTROL_DT)), args.every, args.size)
+    rec = record(env, act, ids, int(round(args.seconds / CONTROL_DT)), args.every, args.size)
+    fell_at = rec.fell_at
     labels = [lab + ("" if fell_at[i] is None else f", fell {fell_at[i] * CONTROL_DT:.1f} s") for lab, i in zip(labels, ids)]
     out = Path(args.out or run / "render")
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{name}_{args.axis_set or 'axes'}_{args.wrist or 'wrists'}".replace("+", "p").replace("-", "m")
-    save_contact_sheet(frames, times, labels, out / f"{stem}.png", f"{name}: every {args.every * CONTROL_DT:.2f} s")
-    save_gif(frames, out / f"{stem}.gif", fps=2.0 / (args.every * CONTROL_DT))   # twice real time
+    save_contact_sheet(rec.frames, rec.times, labels, out / f"{stem}.png", f"{name}: every {args.every * CONTROL_DT:.2f} s")
+    fps = 2.0 / (args.every * CONTROL_DT)                                          # twice real time
+    (save_mp4 if args.video == "mp4" else save_gif)(rec, out / f"{stem}.{args.video}", fps)
     falls = ", ".join(f"env {i} at {fell_at[i] * CONTROL_DT:.1f} s" for i in ids if fell_at[i] is not None)
-    print(f"wrote {out / stem}.png and .gif; first falls: {falls or 'none'}")
+    print(f"wrote {out / stem}.png and .{args.video}; first falls: {falls or 'none'}")
     return 0
 
 
