@@ -46,7 +46,8 @@ def test_the_installed_packages_are_the_ones_imported(installed, tmp_path):
 def test_train_specialist_and_the_runtime_cli_run_from_the_install(installed, tmp_path):
     target, _ = installed
     out = run(installed, sys.executable, "-m", "dexndm_learning.cli", "train-specialist", "--config", "cyl_palm_up",
-              "--iterations", "1", "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+              "--iterations", "1", "--run-dir", str(tmp_path / "run"),
+              "--set", "env.num_envs=16", "env.grasp.candidates=8", cwd=tmp_path)   # small: the configs are the point
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     out = run(installed, sys.executable, str(target / "bin" / "dexndm"), "rotate", "--help", cwd=tmp_path)
