@@ -82,8 +82,10 @@ def _file_digest(path: Path) -> str:
 
 
 class Pipeline:
-    def __init__(self, cfg: PipelineConfig, profile: str | Path, base: Path, out: Path):
+    def __init__(self, cfg: PipelineConfig, profile: str | Path, base: Path, out: Path,
+                 rollouts_dir: Path | None = None):
         self.cfg, self.base, self.out = cfg, Path(base).resolve(), Path(out)
+        self.rollouts_dir = Path(rollouts_dir) if rollouts_dir else self.out / "rollouts"
         self.profile_path = resolve_config(profile, "reality").resolve()
         self.profile_name = Path(profile).stem
         self.profile = load_profile(self.profile_path)        # a file outside the schema fails here
@@ -110,7 +112,7 @@ class Pipeline:
     # ------------------------------------------------------------------ phases
     def rollouts(self) -> Path:
         """Phase 1: the base policy's successful episodes in nominal sim."""
-        cfg, root = self.cfg, self.out / "rollouts"
+        cfg, root = self.cfg, self.rollouts_dir
         if (root / DONE).exists():
             return root
         torch.set_num_threads(1)
@@ -240,7 +242,7 @@ class Pipeline:
     def appendix(self) -> str:
         """Residual losses, settings and phase times, for the end of ``sim2sim.md``."""
         cfg = self.cfg
-        rollouts = json.loads((self.out / "rollouts" / DONE).read_text())
+        rollouts = json.loads((self.rollouts_dir / DONE).read_text())
         lines = ["", f"Data: base-policy rollouts kept per wrist {rollouts['per_wrist']}; Chaos Box "
                  f"{cfg.box_trajectories} x {cfg.box_steps} steps per wrist, scene {cfg.scene}, "
                  f"noise sigma {cfg.noise_sigma} rad.", "",
@@ -265,9 +267,11 @@ def _load_bag_steps(folders: list[Path], ingest) -> Steps:
 
 
 def run(profile: str, out: Path, preset: str = "small", base: Path = Path("models/generalist/base.pt"),
-        **overrides) -> dict:
-    """The pipeline with ``preset``'s sizes and ``overrides`` (PipelineConfig fields; None = preset's)."""
+        rollouts_dir: Path | None = None, **overrides) -> dict:
+    """The pipeline with ``preset``'s sizes and ``overrides`` (PipelineConfig fields; None = preset's);
+    ``rollouts_dir``: phase 1's folder when it is shared by several runs (default ``out/rollouts``:
+    the rollouts do not depend on the profile, so runs of one base policy and settings can share them)."""
     cfg = from_preset(PRESETS, preset, **overrides)
     if cfg.scene not in ("auto", *SCENES):
         raise ValueError(f"scene must be auto or one of {list(SCENES)}, got '{cfg.scene}'")
-    return Pipeline(cfg, profile, base, out).run()
+    return Pipeline(cfg, profile, base, out, rollouts_dir).run()

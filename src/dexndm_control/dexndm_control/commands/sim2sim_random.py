@@ -6,7 +6,8 @@ DexNDM is measured on worlds nobody tuned for (issue 19).
 Profiles come from ``sim.reality_sampler`` (``config/reality/distributions/<name>.yaml``, seeded;
 profile i depends only on the seed and i, so a rerun with a larger K keeps the first ones). Each
 is written to ``profiles/profile_<i>.yaml`` and run through ``sim2sim_pipeline`` in
-``profile_<i>/`` (resumable phase by phase, as ``dexndm sim2sim``). After every profile the
+``profile_<i>/`` (resumable phase by phase, as ``dexndm sim2sim``); the base policy's rollouts do
+not depend on the profile and are collected once, in ``rollouts/``. After every profile the
 report is rewritten: ``random_profiles.md`` / ``.json`` / ``.png``, per profile and over all,
 for the training and the test objects: DexNDM / direct and whole-hand / direct RotR ratios, TTF
 differences, and the median, the worst and the share of profiles where DexNDM helps.
@@ -149,7 +150,7 @@ def run(distribution: str, k: int, out: Path, preset: str = "small",
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(yaml.safe_dump(to_dict(profile), sort_keys=False, default_flow_style=None))
         print(f"=== profile {i} of {k}: {path}", flush=True)
-        results = sim2sim_pipeline.run(str(path), out / f"profile_{i:02d}", preset, base, **overrides)
+        results = sim2sim_pipeline.run(str(path), out / f"profile_{i:02d}", preset, base, out / "rollouts", **overrides)
         rows.append(profile_row(i, profile, results))
         summary = {s: aggregate(rows, s) for s in rows[0]["sets"]}
         header = (f"Distribution `{distribution}` (seed {seed}), preset `{preset}`, base `{base}`; "
