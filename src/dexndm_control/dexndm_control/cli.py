@@ -89,7 +89,7 @@ def _sim2sim(args) -> int:
 
     try:
         sim2sim_pipeline.run(args.profile, Path(args.out), args.preset, resolve_model_path(args.base),
-                             **_pipeline_overrides(args))
+                             Path(args.rollouts) if args.rollouts else None, **_pipeline_overrides(args))
     except (KeyboardInterrupt, sim2sim_pipeline.Interrupted) as stop:
         print(f"stopped{': ' + str(stop) if str(stop) else ''}; run the same command again to continue")
         return 130
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "bags through ROS 2, NDMs, residuals, evaluation; resumable")
     p.add_argument("--profile", required=True, help="reality profile: name in config/reality/ or a YAML path")
     p.add_argument("--out", required=True, help="run folder (every phase's outputs and the report); rerun to continue")
+    p.add_argument("--rollouts", help="phase 1's folder, shared by runs of one base policy (default OUT/rollouts)")
     _pipeline_options(p)
     p.set_defaults(func=_sim2sim)
 

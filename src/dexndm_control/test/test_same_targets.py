@@ -12,7 +12,7 @@ from dexndm_learning.data.rollout_dataset import RolloutWriter
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual import deploy
-from dexndm_learning.residual.train import BoundedResidual, ResidualConfig, chunk_batch, prediction_error
+from dexndm_learning.residual.train import BoundedResidual, ResidualConfig, chunk_batch, predict
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
@@ -71,7 +71,7 @@ def test_node_sim2sim_and_residual_training_command_the_same_targets(tmp_path, m
     policy = load_policy(residual)
     trained_as = BoundedResidual(policy.net, policy.spec.obs_mean, policy.spec.obs_std)
     with torch.no_grad():
-        err = prediction_error(lambda x: x[:, -1, :, 1], 1, batch, trained_as(batch.obs))
+        err = predict(lambda x: x[:, -1, :, 1], 1, batch, trained_as(batch.obs))[0]
     training = (err + batch.next_q.reshape(-1, jo.NUM_JOINTS)).numpy()
     np.testing.assert_allclose(batch.obs[0, :, :contract.obs_dim()].numpy(), rec["proprio"], atol=1e-6)
     np.testing.assert_allclose(training, rec["commanded"], atol=1e-5)

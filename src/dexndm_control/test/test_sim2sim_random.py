@@ -6,6 +6,7 @@ import pytest
 from dexndm_control import cli
 from dexndm_control.commands import sim2sim_random
 from dexndm_control.testing.policies import random_policy
+from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile
 
@@ -34,6 +35,18 @@ def test_aggregate_reports_median_worst_share_and_the_bars():
     assert sim2sim_random.aggregate(good, "normal_cylinders")["bars_met"]
     table = sim2sim_random.markdown(rows, {"normal_cylinders": agg}, "header")
     assert "| 1 |" in table and "0.90x" in table and "helps on 67 %" in table and "not met" in table
+    assert "robust" not in agg
+
+    def with_robust(r, robust, ttf=0.5):
+        r["normal_cylinders"][VARIANT_OF_KIND["robust"]] = {"all": {"RotR": [robust, 0.1], "TTF": [ttf, 0.0],
+                                                                    "RotP": [1.0, 0.0]}}
+        return r
+    rows = [sim2sim_random.profile_row(i, RealityProfile(), with_robust(results(10, 9, 11), robust))
+            for i, robust in enumerate((14, 13, 16))]
+    rob = sim2sim_random.aggregate(rows, "normal_cylinders")["robust"]
+    assert rob["robust_over_direct"] == {"median": pytest.approx(1.4), "worst": pytest.approx(1.3)}
+    assert rob["share_beats_dexndm"] == 1.0 and rob["bars_met"]
+    assert "1.40x" in sim2sim_random.markdown(rows, {"normal_cylinders": sim2sim_random.aggregate(rows, "normal_cylinders")}, "h")
 
 
 def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
@@ -51,4 +64,20 @@ def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
         assert (out / "profiles" / f"profile_{i:02d}.yaml").is_file()
         assert json.loads((out / f"profile_{i:02d}" / "sim2sim.json").read_text()).keys() == {"normal_cylinders", "test"}
     assert "DexNDM / direct median" in (out / "random_profiles.md").read_text()
+    assert (out / "rollouts" / "done.json").is_file() and not (out / "profile_00" / "rollouts").exists()   # shared
     assert cli.main(argv[:-2] + ["--base", str(tmp_path / "base.pt"), "--seed", "1"]) == 2   # other settings: refused
+
+    # The robust variant is added to the finished benchmark: nothing else is redone.
+    kept = {p: p.stat().st_mtime_ns for p in out.glob("profile_*/ndm_*/best.pt")}
+    robust = ["--ndm-ensemble", "2", "--gate-quantile", "0.9", "--disagreement-weight", "0.5"]
+    assert cli.main(argv + robust) == 0
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    data = json.loads((out / "random_profiles.json").read_text())
+    for i in (0, 1):
+        run = out / f"profile_{i:02d}"
+        assert (run / "ndm_joint_seed1" / "best.pt").is_file()
+        assert load_policy(run / "residual_robust" / "residual.pt").gate is not None
+        assert VARIANT_OF_KIND["robust"] in json.loads((run / "sim2sim.json").read_text())["test"]
+    assert "robust_over_direct" in data["rows"][1]["sets"]["normal_cylinders"]
+    assert "robust" in data["summary"]["test"] and "Robust DexNDM / direct median" in (out / "random_profiles.md").read_text()
+    assert cli.main(argv + robust[:2] + ["--gate-quantile", "0.5"]) == 2        # other robust settings: refused

@@ -22,6 +22,12 @@ their start):
    and epochs) fit on the bags.
 5. ``residual_joint/``, ``residual_whole/``: a residual trained through each frozen NDM on the
    rollouts (``residual.train``).
+5b. with ``ndm_ensemble`` > 1, ``gate_quantile`` or ``disagreement_weight`` set, the robust
+   variant (issue 19): joint-wise NDMs from seeds 1..K-1 (``ndm_joint_seed<i>/``; member 0 is
+   ``ndm_joint``), a gate calibrated on the bags (``residual.gate``) and ``residual_robust/``
+   trained through the ensemble's mean with the disagreement penalty. Its settings are locked in
+   ``robust.yaml``, apart from ``pipeline.yaml``: a finished run gains the variant by the same
+   command with these options, and nothing else is redone.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
    training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
    RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
@@ -53,16 +59,21 @@ import yaml
 from dexndm_control.chaos_box import chaos_collect
 from dexndm_control import graphs
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
-from dexndm_control.commands.sim2sim_config import PRESETS, RUNTIME_FIELDS, PipelineConfig
+from dexndm_control.commands.sim2sim_config import (PRESETS, ROBUST_FIELDS, RUNTIME_FIELDS, PipelineConfig,
+                                                    robust_enabled)
 from dexndm_control.sim.sim_scene import SCENES
 from dexndm_learning.bc.collect import collect
 from dexndm_learning.config import resolve_config, to_dict
 from dexndm_learning.ndm.bag_ingest import load_bags
+from dexndm_learning.ndm.models import load_model
+from dexndm_learning.ndm.steps import make_windows
 from dexndm_learning.ndm.config import NdmConfig
 from dexndm_learning.ndm.sim_data import ActionTrajectories, chaos_box_steps, free_hand_steps, rollout_actions
 from dexndm_learning.ndm.steps import Steps
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual import sim2sim
+from dexndm_learning.residual import train as residual_train
+from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate, calibrate
 from dexndm_learning.residual.train import ResidualConfig
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
@@ -70,7 +81,9 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, Rot
 from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
 
 KINDS = ("joint", "whole")
+ROBUST = "robust"
 DONE = "done.json"
+GATE_CALIBRATION_WINDOWS = 100_000
 
 
 class Interrupted(Exception):
@@ -96,13 +109,16 @@ class Pipeline:
 
     # ------------------------------------------------------------------ bookkeeping
     def settings(self) -> dict:
-        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS}
+        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS + ROBUST_FIELDS}
         return {"pipeline": cfg, "profile": {"name": self.profile_name, **to_dict(self.profile)},
                 "base": {"path": str(self.base), "sha256": _file_digest(self.base)}}
 
     def check_out_dir(self) -> None:
         """An output folder belongs to one study: other settings would mix data."""
         lock_settings(self.out / "pipeline.yaml", self.settings(), "sim2sim run", "--out")
+        if robust_enabled(self.cfg):
+            lock_settings(self.out / "robust.yaml", {k: getattr(self.cfg, k) for k in ROBUST_FIELDS},
+                          "robust variant", "--out (or the robust options of the run in it)")
 
     def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
         cfg = self.cfg
@@ -176,10 +192,14 @@ class Pipeline:
         return dataclasses.replace(base, model=dataclasses.replace(base.model, width=cfg.ndm_width),
                                    train=dataclasses.replace(base.train, epochs=cfg.ndm_epochs, threads=self.threads))
 
-    def fit_ndm(self, run: Path, kind: str, get_steps: Callable[[], Steps], init: Path | None = None) -> Path:
+    def fit_ndm(self, run: Path, kind: str, get_steps: Callable[[], Steps], init: Path | None = None,
+                seed: int | None = None) -> Path:
         """Phases 3b and 4: an NDM of ``kind`` on ``get_steps()`` (called only if it must be trained)."""
         if not (run / DONE).exists():
-            sim2sim.fit_target_ndm(get_steps(), kind, run, self.ndm_config(), init)
+            cfg = self.ndm_config()
+            if seed is not None:
+                cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+            sim2sim.fit_target_ndm(get_steps(), kind, run, cfg, init)
             write_json(run / DONE, {"kind": kind, "init": str(init or "")})
         return run / "best.pt"
 
@@ -194,6 +214,22 @@ class Pipeline:
         run = self.out / f"residual_{kind}"
         if not (run / "residual_result.json").exists():      # written last by residual training
             sim2sim.train_residual(ndm, [str(rollouts)], run, self.residual_config())
+        return run / "residual.pt"
+
+    def robust_residual(self, members: list[Path], rollouts: Path, get_steps: Callable[[], Steps]) -> Path:
+        """Phase 5b: the residual through the ensemble of ``members``, gated and penalized."""
+        cfg, run = self.cfg, self.out / f"residual_{ROBUST}"
+        if not (run / "residual_result.json").exists():
+            ensemble = NdmEnsemble([load_model(p) for p in members])
+            gate = None
+            if cfg.gate_quantile:
+                windows = make_windows(get_steps(), ensemble.config.window).windows
+                pick = np.random.default_rng(0).permutation(len(windows))[:GATE_CALIBRATION_WINDOWS]
+                gate = ResidualGate(ensemble, calibrate(ensemble, windows[np.sort(pick)], cfg.gate_quantile),
+                                    cfg.gate_quantile)
+            rcfg = dataclasses.replace(self.residual_config(), disagreement_weight=cfg.disagreement_weight,
+                                       data=[str(rollouts)])
+            residual_train.train(rcfg, ensemble, ensemble.config.window, run, gate=gate)
         return run / "residual.pt"
 
     def evaluate(self, residuals: dict[str, Path | None]) -> tuple[dict, dict]:
@@ -234,6 +270,14 @@ class Pipeline:
                 ndm = self.fit_ndm(self.out / f"ndm_{kind}", kind, bag_steps, init)
             with self.phase(f"train {kind} residual"):
                 residuals[kind] = self.residual(kind, ndm, rollouts)
+        if robust_enabled(cfg):
+            members = [self.out / "ndm_joint" / "best.pt"]
+            for seed in range(1, cfg.ndm_ensemble):
+                init = self.out / "pretrain" / "ndm_joint" / "best.pt" if cfg.pretrain_trajectories else None
+                with self.phase(f"fit joint NDM, ensemble member {seed} (bags)"):
+                    members.append(self.fit_ndm(self.out / f"ndm_joint_seed{seed}", "joint", bag_steps, init, seed))
+            with self.phase("train robust residual"):
+                residuals[ROBUST] = self.robust_residual(members, rollouts, bag_steps)
         with self.phase("evaluate"):
             results, skipped = self.evaluate(residuals)
         sim2sim.write_report(results, self.profile_name, self.out, skipped, self.appendix())
@@ -248,9 +292,11 @@ class Pipeline:
                  f"noise sigma {cfg.noise_sigma} rad.", "",
                  "## Residual training (validation loss of the NDM's prediction vs the sim next state)", "",
                  "| NDM | loss | no residual | with residual |", "|---|---|---|---|"]
-        for kind in KINDS:
+        for kind in KINDS + ((ROBUST,) if robust_enabled(cfg) else ()):
             r = json.loads((self.out / f"residual_{kind}" / "residual_result.json").read_text())
             lines.append(f"| {kind} | {r['loss']} | {r['zero_residual_val_loss']:.4g} | {r['best_val_loss']:.4g} |")
+        if robust_enabled(cfg):
+            lines += ["", "Robust variant: " + ", ".join(f"{k} {getattr(cfg, k)}" for k in ROBUST_FIELDS) + "."]
         lines += ["", "## Settings", "", "```yaml",
                   yaml.safe_dump(self.settings(), sort_keys=False, default_flow_style=None).rstrip(), "```", "",
                   "## Wall time per phase (s)", "", "```json", (self.out / "timings.json").read_text(), "```", ""]

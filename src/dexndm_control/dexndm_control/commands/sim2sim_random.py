@@ -10,7 +10,9 @@ is written to ``profiles/profile_<i>.yaml`` and run through ``sim2sim_pipeline``
 not depend on the profile and are collected once, in ``rollouts/``. After every profile the
 report is rewritten: ``random_profiles.md`` / ``.json`` / ``.png``, per profile and over all,
 for the training and the test objects: DexNDM / direct and whole-hand / direct RotR ratios, TTF
-differences, and the median, the worst and the share of profiles where DexNDM helps.
+differences, and the median, the worst and the share of profiles where DexNDM helps. With the
+robust variant's options (``--ndm-ensemble``, ``--gate-quantile``, ``--disagreement-weight``) a
+finished benchmark gains that variant in every profile (nothing else is redone) and its columns.
 """
 from __future__ import annotations
 
@@ -20,14 +22,14 @@ import numpy as np
 import yaml
 
 from dexndm_control.commands import sim2sim_pipeline
-from dexndm_control.commands.sim2sim_config import RUNTIME_FIELDS
+from dexndm_control.commands.sim2sim_config import ROBUST_FIELDS, RUNTIME_FIELDS
 from dexndm_learning.config import to_dict
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile
 from dexndm_learning.sim.reality_sampler import ProfileDistribution, sample_profiles
 from dexndm_learning.studies.resumable import lock_settings, write_json
 
-JOINT, WHOLE = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"]
+JOINT, WHOLE, ROBUST = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"], VARIANT_OF_KIND["robust"]
 KNOBS = ("kp_scale", "torque_limit", "latency_steps", "frictionloss_scale", "backlash", "damping_scale")
 
 
@@ -63,26 +65,44 @@ def profile_row(index: int, profile: RealityProfile, results: dict) -> dict:
             "dexndm_over_direct": _ratio(j, d), "whole_over_direct": _ratio(w, d),
             "dexndm_ttf_minus_direct": j["TTF"][0] - d["TTF"][0],
         }
+        if ROBUST in variants:
+            r = variants[ROBUST]["all"]
+            x = row["sets"][object_set]
+            x["RotR"]["robust"], x["TTF"]["robust"] = r["RotR"][0], r["TTF"][0]
+            x["robust_over_direct"], x["robust_ttf_minus_direct"] = _ratio(r, d), r["TTF"][0] - d["TTF"][0]
     return row
+
+
+def _bars(ratio: np.ndarray, whole: np.ndarray, ttf: np.ndarray) -> bool:
+    """The issue's bars: >= 1.0x on every profile, >= 1.3x on the median, above whole-hand's
+    median, TTF no more than 0.05 below direct anywhere."""
+    return bool(np.nanmin(ratio) >= 1.0 and np.nanmedian(ratio) >= 1.3
+                and np.nanmedian(ratio) > np.nanmedian(whole) and np.min(ttf) >= -0.05)
 
 
 def aggregate(rows: list[dict], object_set: str) -> dict:
     """Over the profiles: median and worst of each ratio, the share where DexNDM helps (ratio > 1)
-    and where it beats whole-hand, the worst TTF difference, and the issue's bars."""
+    and where it beats whole-hand, the worst TTF difference, and the issue's bars; the same for
+    the robust variant where every profile has it."""
     s = [r["sets"][object_set] for r in rows if object_set in r["sets"]]
+    if not len(s):
+        return {}
     dex = np.array([x["dexndm_over_direct"] for x in s])
     whole = np.array([x["whole_over_direct"] for x in s])
     ttf = np.array([x["dexndm_ttf_minus_direct"] for x in s])
-    if not len(s):
-        return {}
     out = {"profiles": len(s),
            "dexndm_over_direct": {"median": float(np.nanmedian(dex)), "worst": float(np.nanmin(dex))},
            "whole_over_direct": {"median": float(np.nanmedian(whole)), "worst": float(np.nanmin(whole))},
            "share_dexndm_helps": float(np.mean(dex > 1.0)),
            "share_dexndm_beats_whole": float(np.mean(dex > whole)),
-           "worst_ttf_minus_direct": float(np.min(ttf))}
-    out["bars_met"] = bool(np.nanmin(dex) >= 1.0 and np.nanmedian(dex) >= 1.3
-                           and np.nanmedian(dex) > np.nanmedian(whole) and np.min(ttf) >= -0.05)
+           "worst_ttf_minus_direct": float(np.min(ttf)),
+           "bars_met": _bars(dex, whole, ttf)}
+    if all("robust_over_direct" in x for x in s):
+        rob = np.array([x["robust_over_direct"] for x in s])
+        rob_ttf = np.array([x["robust_ttf_minus_direct"] for x in s])
+        out["robust"] = {"robust_over_direct": {"median": float(np.nanmedian(rob)), "worst": float(np.nanmin(rob))},
+                         "share_helps": float(np.mean(rob > 1.0)), "share_beats_dexndm": float(np.mean(rob > dex)),
+                         "worst_ttf_minus_direct": float(np.min(rob_ttf)), "bars_met": _bars(rob, whole, rob_ttf)}
     return out
 
 
@@ -91,16 +111,21 @@ def markdown(rows: list[dict], summary: dict, header: str) -> str:
     for object_set, agg in summary.items():
         if not agg:
             continue
+        robust = "robust" in agg
         lines += [f"## {object_set}\n", "| profile | kp | torque (N m) | latency | friction | backlash (rad) | damping | "
-                  "direct RotR / TTF | DexNDM RotR / TTF | whole-hand RotR / TTF | DexNDM / direct | whole / direct |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "direct RotR / TTF | DexNDM RotR / TTF | whole-hand RotR / TTF | "
+                  + ("robust DexNDM RotR / TTF | " if robust else "") + "DexNDM / direct | whole / direct |"
+                  + (" robust / direct |" if robust else ""),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if robust else "")]
         for r in rows:
             x, k = r["sets"].get(object_set), r["knobs"]
             if x is None:
                 continue
             knobs = " | ".join(_knob(k[name], fmt) for name, fmt in zip(KNOBS, (".2f", ".2f", ".0f", ".2f", ".3f", ".2f")))
             lines.append(f"| {r['profile']} | {knobs} | {_cell(x, 'direct')} | {_cell(x, 'dexndm')} | {_cell(x, 'whole')} | "
-                         f"{x['dexndm_over_direct']:.2f}x | {x['whole_over_direct']:.2f}x |")
+                         + (f"{_cell(x, 'robust')} | " if robust else "")
+                         + f"{x['dexndm_over_direct']:.2f}x | {x['whole_over_direct']:.2f}x |"
+                         + (f" {x['robust_over_direct']:.2f}x |" if robust else ""))
         d, w = agg["dexndm_over_direct"], agg["whole_over_direct"]
         lines += ["", f"Over {agg['profiles']} profiles: DexNDM / direct median {d['median']:.2f}x, worst {d['worst']:.2f}x; "
                   f"whole-hand / direct median {w['median']:.2f}x, worst {w['worst']:.2f}x; DexNDM helps on "
@@ -108,6 +133,12 @@ def markdown(rows: list[dict], summary: dict, header: str) -> str:
                   f"{100 * agg['share_dexndm_beats_whole']:.0f} %; worst TTF change {agg['worst_ttf_minus_direct']:+.2f}. "
                   f"Bars (>= 1.0x everywhere, >= 1.3x median, above whole-hand, TTF >= direct - 0.05): "
                   f"{'met' if agg['bars_met'] else 'not met'}.", ""]
+        if robust:
+            rb = agg["robust"]
+            lines += [f"Robust DexNDM / direct median {rb['robust_over_direct']['median']:.2f}x, worst "
+                      f"{rb['robust_over_direct']['worst']:.2f}x; helps on {100 * rb['share_helps']:.0f} % of the profiles, "
+                      f"beats today's DexNDM on {100 * rb['share_beats_dexndm']:.0f} %; worst TTF change "
+                      f"{rb['worst_ttf_minus_direct']:+.2f}. Bars: {'met' if rb['bars_met'] else 'not met'}.", ""]
     return "\n".join(lines)
 
 
@@ -119,8 +150,12 @@ def plot(rows: list[dict], path: Path, object_set: str) -> None:
         return
     x = np.arange(len(s))
     fig, ax = plt.subplots(figsize=(max(4, 1.0 * len(s) + 2), 3.2))
-    ax.bar(x - 0.2, [v["dexndm_over_direct"] for _, v in s], 0.4, label="DexNDM / direct")
-    ax.bar(x + 0.2, [v["whole_over_direct"] for _, v in s], 0.4, label="whole-hand / direct")
+    bars = [("dexndm_over_direct", "DexNDM / direct"), ("whole_over_direct", "whole-hand / direct")]
+    if all("robust_over_direct" in v for _, v in s):
+        bars.append(("robust_over_direct", "robust DexNDM / direct"))
+    width = 0.8 / len(bars)
+    for i, (key, label) in enumerate(bars):
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, [v[key] for _, v in s], width, label=label)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axhline(1.3, color="g", lw=0.8, ls="--", label="1.3x")
     ax.set_xticks(x, [str(p) for p, _ in s])
@@ -141,7 +176,8 @@ def run(distribution: str, k: int, out: Path, preset: str = "small",
     lock_settings(out / "benchmark.yaml", {"distribution": to_dict(dist), "seed": seed, "preset": preset,
                                            "base": str(Path(base).resolve()),
                                            "overrides": {k_: v for k_, v in overrides.items()
-                                                         if v is not None and k_ not in RUNTIME_FIELDS}},
+                                                         if v is not None
+                                                         and k_ not in RUNTIME_FIELDS + ROBUST_FIELDS}},
                   "random-profile benchmark", "--out (a larger --k continues this one)")
     rows, summary = [], {}
     for i, profile in enumerate(sample_profiles(dist, k, seed)):

@@ -192,6 +192,7 @@ class PolicyNode(Node):
         status = PolicyStatus(tick=self.tick_count, missed_ticks=self.clock.missed if self.count_missed else 0,
                               tick_duration_ms=1e3 * duration, period_ms=1e3 * period,
                               base_action_norm=out.base_norm, residual_action_norm=out.residual_norm,
+                              residual_scale=out.residual_scale,
                               flags=int(out.flags))
         status.header.stamp = stamp
         self.status_pub.publish(status)

@@ -9,7 +9,9 @@ target that was in force while it was reached (the one the previous tick compute
 Base and residual: the base target follows the training recursion
 ``a_t = clip_to_limits(a_{t-1} + action_scale * da_t)`` and never includes the residual (so the
 residual cannot accumulate); the commanded target is ``a_t + residual`` (method.md section 9).
-The residual policy sees the base observation followed by ``a_t``.
+The residual policy sees the base observation followed by ``a_t``. A residual that carries a gate
+(``dexndm_learning.residual.gate``) is scaled per joint by it before the cap's composition, from the
+last W (measured q, commanded target) pairs; the mean scale goes out in ``PolicyStatus``.
 
 Safety, in order, each tick:
 
@@ -51,6 +53,7 @@ import numpy as np
 from dexndm_learning import joint_order
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import ArtifactError, DeployablePolicy
+from dexndm_learning.residual.gate import GateHistory
 from dexndm_learning.sim.wrist import from_wxyz, to_wxyz
 
 NJ = joint_order.NUM_JOINTS
@@ -97,7 +100,8 @@ class TickOutput:
     target: np.ndarray | None   # None: nothing safe to command yet
     flags: Flag
     base_norm: float = 0.0      # |da| of the base policy's raw action
-    residual_norm: float = 0.0  # |residual| after the cap (rad)
+    residual_norm: float = 0.0  # |residual| after the cap and the gate (rad)
+    residual_scale: float = 1.0  # mean over joints of the residual gate's scale (1: no gate)
 
 
 def check_artifacts(base: DeployablePolicy, residual: DeployablePolicy | None) -> None:
@@ -145,6 +149,8 @@ class PolicyRuntime:
         self.estop_input = False
         self.estop_latched = False
         self.hardware_fault = False
+        gate = None if residual is None else residual.gate
+        self._gate = None if gate is None else GateHistory(gate, 1)   # residual.gate: scale by NDM confidence
 
     # ------------------------------------------------------------------ inputs
     def set_wrist(self, quat_wxyz, now: float) -> None:
@@ -241,6 +247,10 @@ class PolicyRuntime:
             if np.any(np.abs(res) > contract.RESIDUAL_CAP * (1 + 1e-6)):     # float32 tanh may round just above
                 flags |= Flag.RESIDUAL_CAPPED
             res = np.clip(res, -contract.RESIDUAL_CAP, contract.RESIDUAL_CAP)
+        scale = 1.0
+        if self._gate is not None:
+            gated, joint_scale = self._gate.apply(q[None], base_target[None], res[None])
+            res, scale = gated[0], float(joint_scale.mean())
         self._base_target = base_target
 
         target = contract.commanded_target(base_target, res)
@@ -252,7 +262,9 @@ class PolicyRuntime:
             target = joint_order.clip_to_limits(
                 self.safe_target + np.clip(step, -self.cfg.max_step, self.cfg.max_step))
         self.safe_target = target
-        return TickOutput(target, flags, float(np.linalg.norm(da)), float(np.linalg.norm(res)))
+        if self._gate is not None:
+            self._gate.set_last_command(target[None])
+        return TickOutput(target, flags, float(np.linalg.norm(da)), float(np.linalg.norm(res)), scale)
 
     def _restart(self, q: np.ndarray, now: float) -> None:
         if self.safe_target is None:
@@ -264,4 +276,6 @@ class PolicyRuntime:
         self._hist[:, 0] = q
         self._hist[:, 1] = self.safe_target
         self._base_target = self.safe_target.copy()
+        if self._gate is not None:
+            self._gate.reset([0], q[None], self.safe_target[None])
         self._running = True

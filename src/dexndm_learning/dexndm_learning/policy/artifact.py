@@ -13,6 +13,9 @@ One ``.pt`` file (``torch.save`` of a plain dict, loaded with ``weights_only=Tru
 
 Inputs: the observation of ``policy.contract``; a residual policy takes the same observation
 followed by the base policy's target for this step (16).
+
+A residual may carry ``gate`` (``residual.gate``): the NDM ensemble that scales its output down
+where the target-world model is unsure; every runtime that loads the file applies it.
 """
 from __future__ import annotations
 
@@ -49,10 +52,11 @@ class PolicySpec:
 class DeployablePolicy:
     """numpy in, numpy out; float32; no gradients."""
 
-    def __init__(self, kind: str, net: ResidualMLP, spec: PolicySpec):
+    def __init__(self, kind: str, net: ResidualMLP, spec: PolicySpec, gate=None):
         self.kind = kind
         self.net = net.eval()
         self.spec = spec
+        self.gate = gate        # residual.gate.ResidualGate or None
         self._mean = torch.as_tensor(spec.obs_mean, dtype=torch.float32)
         self._std = torch.as_tensor(spec.obs_std, dtype=torch.float32)
 
@@ -81,9 +85,12 @@ class DeployablePolicy:
         return y.numpy()
 
 
-def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec) -> None:
+def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec, gate=None) -> None:
+    """``gate``: a ``residual.gate.ResidualGate`` (residuals only) stored with the weights."""
     if kind not in ("base", "residual"):
         raise ValueError(f"kind must be 'base' or 'residual', got {kind!r}")
+    if gate is not None and kind != "residual":
+        raise ValueError("only a residual policy carries a gate")
     blob = {
         "format": FORMAT,
         "kind": kind,
@@ -101,6 +108,8 @@ def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec)
             "control_dt": float(spec.control_dt),
         },
     }
+    if gate is not None:
+        blob["gate"] = gate.payload()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -121,8 +130,16 @@ def load_policy(path: str | Path) -> DeployablePolicy:
         raise ArtifactError(f"{path}: joint order {spec['joint_names']} differs from ours {joint_order.JOINT_NAMES}")
     net = ResidualMLP(**blob["arch"])
     net.load_state_dict(blob["state_dict"])
+    gate = None
+    if blob.get("gate") is not None:
+        from dexndm_learning.residual.gate import gate_from_payload     # residual imports this module
+
+        try:
+            gate = gate_from_payload(blob["gate"], path)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ArtifactError(f"{path}: unusable residual gate: {exc}") from exc
     return DeployablePolicy(blob["kind"], net, PolicySpec(
         history=int(spec["history"]), obs_mean=spec["obs_mean"].numpy(), obs_std=spec["obs_std"].numpy(),
         action_scale=float(spec["action_scale"]), action_clip=float(spec["action_clip"]),
         residual_bound=spec["residual_bound"], hand_version=spec.get("hand_version") or "v1",
-        control_dt=float(spec.get("control_dt", CONTROL_DT))))
+        control_dt=float(spec.get("control_dt", CONTROL_DT))), gate)

@@ -7,7 +7,9 @@ the observed target history stay the base targets, which is what the base policy
 and what the residual was trained to see.
 
 The residual reaches the world through ``RotationEnv.target_offset``, which is added to the
-command only on the world's side.
+command only on the world's side. A residual that carries a gate (``residual.gate``) is scaled by
+it per env and joint, from each env's last W (observed q, commanded target) pairs; the scales of
+the last step are in ``actor.scale``.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from dexndm_learning import joint_order
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import DeployablePolicy, load_policy
+from dexndm_learning.residual.gate import GateHistory
 from dexndm_learning.sim.rotation_env import RotationEnv
 
 
@@ -54,6 +57,9 @@ class BaseResidualActor:
             if self.residual.obs_dim != self.base.obs_dim + joint_order.NUM_JOINTS:
                 raise ValueError(f"{residual}: residual wants {self.residual.obs_dim} inputs; need base obs + 16 "
                                  f"({self.base.obs_dim + joint_order.NUM_JOINTS})")
+        gate = None if self.residual is None else self.residual.gate
+        self.gate_history = None if gate is None else GateHistory(gate, env.num_envs)
+        self.scale = np.ones((env.num_envs, joint_order.NUM_JOINTS))
 
     def __call__(self, obs: dict) -> np.ndarray:
         o = obs["proprio"]
@@ -61,5 +67,11 @@ class BaseResidualActor:
         if self.residual is not None:
             step = np.nan_to_num(action, nan=0.0)                         # as RotationEnv.step applies it
             base_target = contract.base_target(self.env.targets, step, self.env.cfg.action_scale)
-            self.env.target_offset[:] = bounded_residual(self.residual, o, base_target)
+            res = bounded_residual(self.residual, o, base_target)
+            if self.gate_history is not None:
+                started = np.flatnonzero(self.env.episode_length == 0)      # first step of an episode
+                if len(started):
+                    self.gate_history.reset(started, self.env.q_hist[started, -1], self.env.targets[started])
+                res, self.scale = self.gate_history.apply(self.env.q_hist[:, -1], base_target, res)
+            self.env.target_offset[:] = res
         return action

@@ -45,7 +45,8 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
 DIRECT = "direct"
 VARIANT_OF_KIND = {"joint": "joint-wise NDM + residual", "finger": "finger-wise NDM + residual",
-                   "whole": "whole-hand NDM + residual"}
+                   "whole": "whole-hand NDM + residual",
+                   "robust": "joint-wise NDM ensemble + gated residual (robust DexNDM)"}
 PLOT_METRICS = ("RotR", "TTF", "RotP")
 
 

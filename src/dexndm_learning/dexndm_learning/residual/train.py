@@ -24,6 +24,14 @@ far off (rare contact events, unusual commands) a squared loss's gradient grows 
 and lets those few transitions set the residual, while L1 weighs every transition equally and
 fits the typical (median) correction.
 
+Robust options (issue 19), for an NDM ensemble (``residual.gate.NdmEnsemble``: the prediction is
+the members' mean): ``disagreement_weight`` adds that weight times the members' mean spread (rad)
+to the loss, so the residual is steered away from commands the model is unsure about (model
+exploitation); a ``gate`` (``residual.gate.ResidualGate``) scales the residual per joint and step
+as deployment will, computed without gradient from the ungated commands (steps before a chunk's
+first full window take the first window's scale), and is saved inside the artifact. Checkpoints
+are chosen on the validation objective (loss plus the spread term).
+
 The output layer starts at zero, so training starts from direct transfer (no correction). The
 run folder gets ``residual.pt`` (artifact of the best validation loss, ``policy.artifact``),
 ``residual_config.json``, ``residual_result.json`` (losses, including the zero-residual
@@ -51,6 +59,7 @@ from dexndm_learning.policy.contract import proprio_at_steps as proprio_obs
 from dexndm_learning.ndm.models import load_model
 from dexndm_learning.policy.artifact import PolicySpec, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
+from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate
 
 
 @dataclass
@@ -69,6 +78,7 @@ class ResidualConfig:
     history: int = contract.HISTORY
     action_scale: float = contract.ACTION_SCALE
     seed: int = 0
+    disagreement_weight: float = 0.0   # x mean ensemble spread (rad) added to the loss; needs an ensemble
     torch_threads: int = 2
     data: list[str] = field(default_factory=list)
 
@@ -139,30 +149,52 @@ def ndm_windows(q: torch.Tensor, commands: torch.Tensor, window: int) -> torch.T
     return x.permute(0, 1, 4, 2, 3).reshape(-1, window, joint_order.NUM_JOINTS, 2)
 
 
-def prediction_error(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None) -> torch.Tensor:
-    """NDM(history with a + a_res) - sim next q, (N, 16); ``res`` None = no residual."""
-    commands = b.base if res is None else contract.commanded_target(b.base, res)
-    return ndm(ndm_windows(b.q, commands, window)) - b.next_q.reshape(-1, joint_order.NUM_JOINTS)
+def predict(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None, gate: ResidualGate | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """NDM(history with a + a_res) - sim next q (N, 16), the ensemble's spread (N, 16; None for
+    one model) and the residual actually applied (B, L, 16; the gate's scale times ``res``).
+    ``res`` None = no residual."""
+    if res is None:
+        commands = b.base
+    else:
+        if gate is not None:
+            with torch.no_grad():
+                s = gate.scale(ndm_windows(b.q, contract.commanded_target(b.base, res), window))
+                s = s.reshape(res.shape[0], -1, joint_order.NUM_JOINTS)
+                s = torch.cat([s[:, :1].expand(-1, window - 1, -1), s], 1)
+            res = res * s
+        commands = contract.commanded_target(b.base, res)
+    x = ndm_windows(b.q, commands, window)
+    mean, spread = ndm.mean_and_spread(x) if isinstance(ndm, NdmEnsemble) else (ndm(x), None)
+    return mean - b.next_q.reshape(-1, joint_order.NUM_JOINTS), spread, res
+
+
+def objective(cfg: ResidualConfig, err: torch.Tensor, spread: torch.Tensor | None) -> torch.Tensor:
+    loss = LOSSES[cfg.loss](err)
+    return loss if spread is None or not cfg.disagreement_weight else loss + cfg.disagreement_weight * spread.mean()
 
 
 @torch.no_grad()
 def validate(policy: BoundedResidual | None, ndm: nn.Module, window: int, bank: EpisodeBank, chunks: np.ndarray,
-             cfg: ResidualConfig) -> dict:
-    """Loss and per-joint mean |a_res| (MJ order) over the steps of ``chunks`` (``policy`` None:
-    no residual, i.e. direct transfer); the observation noise is seeded so every validation sees
-    the same inputs."""
+             cfg: ResidualConfig, gate: ResidualGate | None = None) -> dict:
+    """Loss, objective, mean ensemble spread and per-joint mean |a_res| (MJ order, after the
+    gate) over the steps of ``chunks`` (``policy`` None: no residual, i.e. direct transfer); the
+    observation noise is seeded so every validation sees the same inputs."""
     rng = np.random.default_rng(cfg.seed + 1)
-    loss, abs_res = 0.0, torch.zeros(joint_order.NUM_JOINTS, dtype=torch.float64)
+    loss = obj = spread_sum = 0.0
+    abs_res = torch.zeros(joint_order.NUM_JOINTS, dtype=torch.float64)
     n_pred = n_res = 0
     for i in range(0, len(chunks), cfg.batch_chunks):
         b = chunk_batch(bank, chunks[i:i + cfg.batch_chunks], cfg, window, rng)
-        res = None if policy is None else policy(b.obs)
-        err = prediction_error(ndm, window, b, res)
+        err, spread, res = predict(ndm, window, b, None if policy is None else policy(b.obs), gate)
         loss += LOSSES[cfg.loss](err).item() * len(err)
+        obj += objective(cfg, err, spread).item() * len(err)
+        spread_sum += 0.0 if spread is None else spread.mean().item() * len(err)
         n_pred, n_res = n_pred + len(err), n_res + b.base.shape[0] * b.base.shape[1]
         if res is not None:
             abs_res += res.abs().reshape(-1, joint_order.NUM_JOINTS).double().sum(0)
-    return {"loss": loss / n_pred, "mean_abs_residual": (abs_res / n_res).numpy()}
+    return {"loss": loss / n_pred, "objective": obj / n_pred, "spread": spread_sum / n_pred,
+            "mean_abs_residual": (abs_res / n_res).numpy()}
 
 
 def magnitude_report(mean_abs_mj: np.ndarray) -> dict:
@@ -183,10 +215,14 @@ def split_episodes(n: int, val_fraction: float, rng: np.random.Generator) -> tup
     return perm[n_val:], perm[:n_val]
 
 
-def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress: bool = True) -> dict:
-    """Train on the episodes of ``cfg.data`` through the frozen ``ndm`` (input window ``window``)."""
+def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress: bool = True,
+          gate: ResidualGate | None = None) -> dict:
+    """Train on the episodes of ``cfg.data`` through the frozen ``ndm`` (input window ``window``;
+    an ``NdmEnsemble`` for ``disagreement_weight``), with the residual scaled by ``gate`` if given."""
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
+    if cfg.disagreement_weight and not (isinstance(ndm, NdmEnsemble) and len(ndm.members) > 1):
+        raise ValueError("disagreement_weight needs an NDM ensemble of at least 2 members")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
@@ -216,7 +252,8 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(out / "tb"))
-    zero_loss = validate(None, ndm, window, bank, val_chunks, cfg)["loss"]
+    zero = validate(None, ndm, window, bank, val_chunks, cfg)
+    zero_loss = zero["loss"]
     best, best_state, best_val, history = math.inf, None, None, []
     bar = tqdm(total=total, desc="residual", unit="step", disable=not progress)
     step = 0
@@ -224,7 +261,8 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
         order = rng.permutation(len(train_chunks))
         for i in range(0, len(order), cfg.batch_chunks):
             b = chunk_batch(bank, train_chunks[order[i:i + cfg.batch_chunks]], cfg, window, rng)
-            loss = LOSSES[cfg.loss](prediction_error(ndm, window, b, policy(b.obs)))
+            err, spread, _ = predict(ndm, window, b, policy(b.obs), gate)
+            loss = objective(cfg, err, spread)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -234,21 +272,26 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
             bar.update()
             if step % eval_every and step != total:
                 continue
-            val = validate(policy, ndm, window, bank, val_chunks, cfg)
+            val = validate(policy, ndm, window, bank, val_chunks, cfg, gate)
             writer.add_scalar("residual/val_loss", val["loss"], step)
+            writer.add_scalar("residual/val_spread", val["spread"], step)
             writer.add_scalar("residual/val_zero_residual_loss", zero_loss, step)
             writer.add_scalar("residual/val_mean_abs_residual", float(val["mean_abs_residual"].mean()), step)
-            history.append({"step": step, "train_loss": loss.item(), "val_loss": val["loss"]})
+            history.append({"step": step, "train_loss": loss.item(), "val_loss": val["loss"],
+                            "val_objective": val["objective"], "val_spread": val["spread"]})
             bar.set_postfix(val=f"{val['loss']:.3g}", zero=f"{zero_loss:.3g}")
-            if val["loss"] < best:
-                best, best_val = val["loss"], val
+            if val["objective"] < best:
+                best, best_val = val["objective"], val
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                save_policy(out / "residual.pt", "residual", net, spec)
+                save_policy(out / "residual.pt", "residual", net, spec, gate)
     bar.close()
     writer.close()
     magnitude = magnitude_report(best_val["mean_abs_residual"])
     (out / "residual_magnitude.json").write_text(json.dumps(magnitude, indent=1))
-    result = {"best_val_loss": best, "zero_residual_val_loss": zero_loss,
+    result = {"best_val_loss": best_val["loss"], "zero_residual_val_loss": zero_loss,
+              "best_val_objective": best, "best_val_spread": best_val["spread"], "zero_residual_val_spread": zero["spread"],
+              "gate": None if gate is None else {"quantile": gate.quantile, "sigma_ref": gate.sigma_ref.tolist()},
+              "members": len(ndm.members) if isinstance(ndm, NdmEnsemble) else 1,
               "loss": cfg.loss, "window": window, "train_episodes": len(train_eps), "val_episodes": len(val_eps),
               "history": history}
     (out / "residual_result.json").write_text(json.dumps(result, indent=1))
