@@ -1,4 +1,6 @@
 """The one rclpy set-up/teardown helper (dexndm_control.ros.node_main)."""
+import sys
+
 import pytest
 import rclpy
 from rclpy.node import Node
@@ -106,3 +108,38 @@ def test_an_entry_point_stopped_by_a_signal_destroys_its_node(tmp_path, sig):
     proc.send_signal(getattr(signal, sig))
     assert proc.wait(timeout=30) == 0
     assert mark.with_suffix(".destroyed").exists()
+
+
+def test_a_private_graph_talks_inside_but_not_to_another_process():
+    """Two processes publish on one topic and domain; each graph also listens to it. A private
+    graph hears only itself, a plain one hears both."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys, time
+        from std_msgs.msg import String
+        from rclpy.node import Node
+        from dexndm_control.ros.node_main import running
+        me, private = sys.argv[1], sys.argv[2] == "1"
+        got = set()
+        def make(context):
+            a, b = Node("talker_" + me, context=context), Node("listener_" + me, context=context)
+            b.create_subscription(String, "/private_probe", lambda m: got.add(m.data), 10)
+            make.pub = a.create_publisher(String, "/private_probe", 10)
+            return [a, b]
+        with running(make, private=private) as (executor, _):
+            end = time.monotonic() + 4.0
+            while time.monotonic() < end:
+                make.pub.publish(String(data=me))
+                executor.spin_once(timeout_sec=0.05)
+        print(",".join(sorted(got)))
+    """)
+    for private, want in (("1", {"P": "P", "Q": "Q"}), ("0", {"P": "P,Q", "Q": "P,Q"})):
+        procs = {me: subprocess.Popen([sys.executable, "-c", script, me, private], stdout=subprocess.PIPE, text=True)
+                 for me in ("P", "Q")}
+        heard = {me: p.communicate(timeout=60)[0].strip() for me, p in procs.items()}
+        assert heard == want, (private, heard)
+    with pytest.raises(ValueError, match="private"):
+        with running(lambda context: [], isolated=False, private=True):
+            pass

@@ -36,8 +36,10 @@ def collection_settings(specs: list[NodeSpec]) -> dict:
     return {f"{s.name}.{k}": parameters(s)[k] for s in specs for k in SETTINGS.get(s.name, ())}
 
 
-def run(specs: list[NodeSpec]) -> dict:
-    """Run the collection ``specs`` describe (hand, chaos_replay, bag_recorder) to its end or a stop."""
+def run(specs: list[NodeSpec], private: bool = False) -> dict:
+    """Run the collection ``specs`` describe (hand, chaos_replay, bag_recorder) to its end or a stop;
+    ``private``: invisible to other processes on the ROS domain (``node_main.running``), for a
+    simulated collection inside a pipeline."""
     by_name = {s.name: s for s in specs}
     progress = CollectionProgress(parameters(by_name["bag_recorder"])["out_dir"])
     progress.require_config(collection_settings(specs))
@@ -48,7 +50,8 @@ def run(specs: list[NodeSpec]) -> dict:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with running(lambda context: compose(specs, context)) as (executor, nodes):   # the recorder closes its bag on exit
+        # the recorder closes its bag on exit
+        with running(lambda context: compose(specs, context), private=private) as (executor, nodes):
             replay, recorder = (nodes[[s.name for s in specs].index(k)] for k in ("chaos_replay", "bag_recorder"))
             last = replay.end_index - 1
             finished_at = None

@@ -15,7 +15,8 @@ their start):
    the object become a rollout dataset.
 2. ``bags/<wrist>/``: Chaos Box collection in the target profile through the "chaos_box" graph
    (the simulated hand in the scene under the profile, the replay of those episodes' actions,
-   the bag recorder; ``chaos_collect``). ``--noise-sigma`` and ``--scene`` change only this phase.
+   the bag recorder; ``chaos_collect``, private to the process: other ROS 2 processes on the
+   machine neither see nor disturb it). ``--noise-sigma`` and ``--scene`` change only this phase.
 3. ``pretrain/`` (if ``pretrain_trajectories``): the same replay in nominal sim without ROS
    (``ndm.sim_data``) and an NDM of each kind trained on it, to be fine-tuned in 4.
 4. ``ndm_joint/``, ``ndm_whole/``: a joint-wise and a whole-hand NDM (same width, depth, window
@@ -158,7 +159,7 @@ class Pipeline:
                                  balls=cfg.n_balls, real_time_factor=float(cfg.rtf), source=str(rollouts.resolve()),
                                  trajectories=cfg.box_trajectories, steps=cfg.box_steps,
                                  noise_sigma=float(cfg.noise_sigma), recorder="node", out=str(folder))
-            result = chaos_collect.run(specs)
+            result = chaos_collect.run(specs, private=True)     # two pipelines on one machine stay apart
             if result["interrupted"]:
                 raise Interrupted(f"Chaos Box collection stopped with {result['completed']} trajectories of {wrist} "
                                   "in complete bags")

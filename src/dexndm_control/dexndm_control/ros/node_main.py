@@ -6,7 +6,10 @@ graph (demo, rotate, Chaos Box collection, teleop) runs its nodes through ``runn
   SIGINT/SIGTERM handling, until shut down.
 - ``running(make_nodes, isolated=True)``: nodes of an in-process graph in a context of their own
   and no rclpy signal handlers (the caller decides what a signal means), driven by the caller
-  with ``spin_until``.
+  with ``spin_until``. ``private=True`` also keeps the graph to itself: its participant is created
+  with ``ROS_AUTOMATIC_DISCOVERY_RANGE=OFF``, so it neither sees nor disturbs other processes on
+  the same ROS domain (two sim-to-sim pipelines on one machine would otherwise exchange joint
+  states and commands and record each other's).
 
 A node that cannot go on (``FatalNodeError``, e.g. the LEAP Hand's cable pulled) ends ``serve`` and
 ``spin`` with its message on stderr and exit status 1, so a launch file's respawn or an operator
@@ -19,6 +22,7 @@ signal handler shut the context down; then the executor and the context shut dow
 """
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
@@ -35,11 +39,14 @@ class FatalNodeError(RuntimeError):
 
 
 @contextmanager
-def running(make_nodes: Callable[[Context], Sequence[Node]], args=None,
-            isolated: bool = True) -> Iterator[tuple[SingleThreadedExecutor, list[Node]]]:
+def running(make_nodes: Callable[[Context], Sequence[Node]], args=None, isolated: bool = True,
+            private: bool = False) -> Iterator[tuple[SingleThreadedExecutor, list[Node]]]:
     """Yields (executor, nodes) with the nodes ``make_nodes(context)`` returns added to the executor."""
+    if private and not isolated:
+        raise ValueError("a private graph needs a context of its own (isolated=True)")
     own = rclpy.Context() if isolated else None          # None: the default context (what ros2 run uses)
-    rclpy.init(args=args, context=own, signal_handler_options=SignalHandlerOptions.NO if isolated else None)
+    with _discovery_off(private):                        # read when the context's participant is made
+        rclpy.init(args=args, context=own, signal_handler_options=SignalHandlerOptions.NO if isolated else None)
     context = own or rclpy.get_default_context()
     executor = SingleThreadedExecutor(context=context)
     nodes: list[Node] = []
@@ -62,6 +69,21 @@ def running(make_nodes: Callable[[Context], Sequence[Node]], args=None,
                 print(f"destroying node {type(n).__name__}: {exc}", file=sys.stderr)
         executor.shutdown()
         rclpy.try_shutdown(context=own)         # the default one is then replaced for a next init
+
+
+@contextmanager
+def _discovery_off(on: bool) -> Iterator[None]:
+    key = "ROS_AUTOMATIC_DISCOVERY_RANGE"
+    before = os.environ.get(key)
+    if on:
+        os.environ[key] = "OFF"
+    try:
+        yield
+    finally:
+        if on and before is None:
+            os.environ.pop(key, None)
+        elif on:
+            os.environ[key] = before
 
 
 def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool], timeout_sec: float = 0.01) -> None:
