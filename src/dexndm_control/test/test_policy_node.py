@@ -97,6 +97,7 @@ def test_commands_flow_with_base_and_residual(artifacts):
         assert list(msg.name) == list(jo.JOINT_NAMES) and jo.within_limits(msg.position)
         last = h.status[-1]
         assert last.residual_action_norm > 0 and last.base_action_norm > 0 and last.tick_duration_ms > 0
+        assert last.residual_scale == 1.0                              # no gate in this residual
         assert [s.tick for s in h.status] == list(range(len(h.status)))
 
 

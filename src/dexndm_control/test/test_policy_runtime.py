@@ -263,3 +263,25 @@ def test_a_hand_motor_alarm_holds_and_the_policy_restarts_from_the_hands_targets
     out = rt.tick(Sample(Q0, 2.0), 2.0)
     assert not out.flags & Flag.HARDWARE_FAULT and rt.started_from == StartSource.HAND_TARGETS
     np.testing.assert_allclose(out.target, jo.clip_to_limits(where_they_are + contract.ACTION_SCALE), atol=1e-9)
+
+
+def test_a_gated_residual_is_scaled_by_the_models_confidence(policies):
+    """Two NDMs that disagree by 12 mrad on joint 0 only (spread 6 mrad = 1.5 x the reference):
+    joint 0 gets half the residual, the others all of it; the mean scale is reported."""
+    import copy
+
+    from dexndm_learning.ndm.models import build_model
+    from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate
+
+    a = build_model("joint", window=4, width=8, depth=1)
+    b = copy.deepcopy(a)
+    b.delta_mean[0] += 0.012
+    residual = policies("residual", 100.0)                            # saturates at the cap
+    residual.gate = ResidualGate(NdmEnsemble([a, b]), np.full(jo.NUM_JOINTS, 0.004), 0.95)
+    cap = contract.RESIDUAL_CAP
+    for out in run(running(policies("base", 0.0), residual), 3):
+        want = Q0 + cap
+        want[0] = Q0[0] + 0.5 * cap
+        np.testing.assert_allclose(out.target, jo.clip_to_limits(want), atol=1e-5)
+        assert out.residual_scale == pytest.approx((15 + 0.5) / 16, abs=1e-5)
+    assert run(running(policies("base", 0.0), policies("residual", 100.0)), 1)[0].residual_scale == 1.0

@@ -75,3 +75,33 @@ def test_node_sim2sim_and_residual_training_command_the_same_targets(tmp_path, m
     training = (err + batch.next_q.reshape(-1, jo.NUM_JOINTS)).numpy()
     np.testing.assert_allclose(batch.obs[0, :, :contract.obs_dim()].numpy(), rec["proprio"], atol=1e-6)
     np.testing.assert_allclose(training, rec["commanded"], atol=1e-5)
+
+
+def test_a_gated_residual_commands_the_same_targets_in_the_node_and_in_sim2sim(tmp_path, monkeypatch):
+    """The gate (residual.gate) depends on the history of measured q and commanded targets: the
+    node's runtime and the sim-to-sim actor keep the same history and scale alike. (Residual
+    training computes its gate from the ungated commands, an approximation its docstring states.)"""
+    from dexndm_learning.ndm.models import build_model
+    from dexndm_learning.policy.artifact import save_policy
+    from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate
+
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    base = random_policy(tmp_path / "base.pt", "base", seed=1)
+    plain = load_policy(random_policy(tmp_path / "plain.pt", "residual", seed=2))
+    torch.manual_seed(3)
+    ensemble = NdmEnsemble([build_model("joint", window=4, width=16, depth=1) for _ in range(2)])
+    probe = torch.as_tensor(np.random.default_rng(0).normal(jo.CANONICAL_GRASP[:, None], 0.05, (64, 4, 16, 2)),
+                            dtype=torch.float32)
+    ref = ensemble.mean_and_spread(probe)[1].median(0).values.detach().numpy()    # scales well inside (0, 1)
+    save_policy(tmp_path / "gated.pt", "residual", plain.net, plain.spec, ResidualGate(ensemble, ref, 0.5))
+    rec = record_sim2sim_episode(tmp_path, base, tmp_path / "gated.pt")
+    ungated = record_sim2sim_episode(tmp_path, base, tmp_path / "plain.pt")
+    assert np.abs(rec["commanded"] - ungated["commanded"]).max() > 1e-3         # the gate acts
+
+    rt = PolicyRuntime(load_policy(base), load_policy(tmp_path / "gated.pt"), SafetyConfig(max_step=1.0))
+    rt.set_wrist(rec["wrist"], 0.0)
+    rt.set_command(Mode.ROTATE, rec["axis"])
+    rt.set_hand_target(rec["targets"][0], 0.0)
+    outs = [rt.tick(Sample(q, 0.05 * k), 0.05 * k) for k, q in enumerate(rec["q"][:STEPS])]
+    np.testing.assert_allclose(np.array([o.target for o in outs]), rec["commanded"], atol=1e-6)
+    assert 0.0 < min(o.residual_scale for o in outs) < 1.0
