@@ -7,6 +7,7 @@ import pytest
 
 from dexndm_control.commands import sim2sim_pipeline
 from dexndm_control.testing.policies import random_policy
+from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.studies import sim2sim_diagnosis
 
 
@@ -23,7 +24,8 @@ def runs(tmp_path_factory):
     for profile in ("nominal", "worn_hand"):
         out[profile] = root / profile
         sim2sim_pipeline.run(profile, out[profile], "tiny", base, rollouts_dir=root / "rollouts", rollout_steps=40,
-                             box_trajectories=6, ndm_ensemble=2, gate_quantile=0.9, disagreement_weight=0.5)
+                             box_trajectories=6, ndm_ensemble=2, ensemble_whole=True, gate_quantile=0.9,
+                             disagreement_weight=0.5)
     return out
 
 
@@ -44,6 +46,8 @@ def test_every_stage_is_reported_and_summarized(runs, tmp_path):
         assert set(model) == {"chaos_box", "direct", "joint", "whole", "robust"}
         assert np.isfinite(model["chaos_box"]["one_step"]) and model["chaos_box"]["n"] > 0
     assert np.isfinite(result["ndm"]["ensemble"]["chaos_box"]["spread"])
+    gate = load_policy(runs["worn_hand"] / "residual_robust" / "residual.pt").gate
+    assert len(gate.ensemble.members) == 3 and gate.ensemble.predictors == 2     # 2 joint-wise seeds + whole
     assert len(result["sensitivity"]) == sim2sim_diagnosis.LAGS and all(s >= 0 for s in result["sensitivity"])
     assert result["latency_steps"] == 1                            # worn_hand's
     assert (runs["worn_hand"] / "diagnosis" / "diagnosis.png").stat().st_size > 0

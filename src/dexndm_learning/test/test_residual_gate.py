@@ -53,6 +53,11 @@ def test_ensemble_predicts_the_mean_and_its_spread():
     torch.testing.assert_close(spread[:, 0], torch.full((5,), 0.01))
     assert spread[:, 1:].abs().max() < 1e-6
     assert NdmEnsemble([ens.members[0]]).mean_and_spread(x)[1].abs().max() == 0       # one member: no spread
+    first = NdmEnsemble(list(ens.members), predictors=1)             # the second member only adds doubt
+    torch.testing.assert_close(first(x), p[0])
+    torch.testing.assert_close(first.mean_and_spread(x)[1], spread)
+    with pytest.raises(ValueError, match="predictors"):
+        NdmEnsemble(list(ens.members), predictors=3)
     with pytest.raises(ValueError, match="different windows"):
         NdmEnsemble([ens.members[0], build_model("joint", window=W + 1, width=8, depth=1)])
 
@@ -74,7 +79,7 @@ def test_gate_travels_inside_the_residual_artifact(tmp_path):
     spec = PolicySpec(10, np.zeros(RES_DIM), np.ones(RES_DIM), 1 / 24, residual_bound=contract.RESIDUAL_CAP)
     save_policy(tmp_path / "res.pt", "residual", net, spec, gate)
     loaded = load_policy(tmp_path / "res.pt").gate
-    assert loaded.quantile == 0.95 and loaded.window == W
+    assert loaded.quantile == 0.95 and loaded.window == W and loaded.ensemble.predictors == 2
     np.testing.assert_allclose(loaded.sigma_ref, gate.sigma_ref)
     torch.testing.assert_close(loaded.scale(windows(4)), gate.scale(windows(4)))
     save_policy(tmp_path / "plain.pt", "residual", net, spec)

@@ -29,9 +29,11 @@ class PipelineConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     grasp_candidates: int = 64
     # The robust variant (issue 19; added next to today's when any of these is set): an ensemble of
-    # joint-wise NDMs (seeds 0..K-1; member 0 is today's), the residual trained through its mean
-    # with a disagreement penalty and scaled online by its confidence gate (residual.gate).
-    ndm_ensemble: int = 1                        # members (>= 2 for a spread)
+    # joint-wise NDMs (seeds 0..K-1; member 0 is today's), optionally with the whole-hand NDM as a
+    # member that only adds to the spread, the residual trained through the joint-wise mean with a
+    # disagreement penalty and scaled online by the ensemble's confidence gate (residual.gate).
+    ndm_ensemble: int = 1                        # joint-wise members
+    ensemble_whole: bool = False                 # the whole-hand NDM joins the ensemble (spread only)
     gate_quantile: float = 0.0                   # quantile of the Chaos Box data's spread at full strength (0: no gate)
     disagreement_weight: float = 0.0             # x mean ensemble spread (rad) in the residual loss
     rtf: float = 50.0                            # Chaos Box pacing: at most this many sim seconds per wall second
@@ -48,10 +50,10 @@ PRESETS = {
 }
 RUNTIME_FIELDS = ("rtf", "threads")
 """Fields that do not change the results; a resumed run may use other values."""
-ROBUST_FIELDS = ("ndm_ensemble", "gate_quantile", "disagreement_weight")
+ROBUST_FIELDS = ("ndm_ensemble", "ensemble_whole", "gate_quantile", "disagreement_weight")
 """Fields of the robust variant only: locked apart (``robust.yaml``), so a finished run gains the
 variant without redoing the others."""
 
 
 def robust_enabled(cfg: PipelineConfig) -> bool:
-    return cfg.ndm_ensemble > 1 or cfg.gate_quantile > 0 or cfg.disagreement_weight > 0
+    return cfg.ndm_ensemble > 1 or cfg.ensemble_whole or cfg.gate_quantile > 0 or cfg.disagreement_weight > 0

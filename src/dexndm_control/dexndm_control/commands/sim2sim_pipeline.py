@@ -25,8 +25,9 @@ their start):
    rollouts (``residual.train``).
 5b. with ``ndm_ensemble`` > 1, ``gate_quantile`` or ``disagreement_weight`` set, the robust
    variant (issue 19): joint-wise NDMs from seeds 1..K-1 (``ndm_joint_seed<i>/``; member 0 is
-   ``ndm_joint``), a gate calibrated on the bags (``residual.gate``) and ``residual_robust/``
-   trained through the ensemble's mean with the disagreement penalty. Its settings are locked in
+   ``ndm_joint``), with ``ensemble_whole`` also ``ndm_whole`` (its spread only), a gate calibrated
+   on the bags (``residual.gate``) and ``residual_robust/`` trained through the joint-wise mean
+   with the disagreement penalty. Its settings are locked in
    ``robust.yaml``, apart from ``pipeline.yaml``: a finished run gains the variant by the same
    command with these options, and nothing else is redone.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
@@ -218,10 +219,11 @@ class Pipeline:
         return run / "residual.pt"
 
     def robust_residual(self, members: list[Path], rollouts: Path, get_steps: Callable[[], Steps]) -> Path:
-        """Phase 5b: the residual through the ensemble of ``members``, gated and penalized."""
+        """Phase 5b: the residual through the ensemble of ``members`` (joint-wise ones predict; a
+        whole-hand one last adds to the spread only), gated and penalized."""
         cfg, run = self.cfg, self.out / f"residual_{ROBUST}"
         if not (run / "residual_result.json").exists():
-            ensemble = NdmEnsemble([load_model(p) for p in members])
+            ensemble = NdmEnsemble([load_model(p) for p in members], cfg.ndm_ensemble)
             gate = None
             if cfg.gate_quantile:
                 windows = make_windows(get_steps(), ensemble.config.window).windows
@@ -277,6 +279,8 @@ class Pipeline:
                 init = self.out / "pretrain" / "ndm_joint" / "best.pt" if cfg.pretrain_trajectories else None
                 with self.phase(f"fit joint NDM, ensemble member {seed} (bags)"):
                     members.append(self.fit_ndm(self.out / f"ndm_joint_seed{seed}", "joint", bag_steps, init, seed))
+            if cfg.ensemble_whole:
+                members.append(self.out / "ndm_whole" / "best.pt")
             with self.phase("train robust residual"):
                 residuals[ROBUST] = self.robust_residual(members, rollouts, bag_steps)
         with self.phase("evaluate"):

@@ -25,26 +25,31 @@ residual trained with a gate cannot be deployed without it.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from dexndm_learning.joint_order import NUM_JOINTS
-from dexndm_learning.ndm.models import NDM, load_model, model_from_payload, model_payload
+from dexndm_learning.ndm.models import NDM, model_from_payload, model_payload
 from dexndm_learning.policy import contract
 
 FORMAT = "dexndm-residual-gate-1"
 
 
 class NdmEnsemble(nn.Module):
-    """K NDMs of one world and window; ``forward`` is their mean prediction (a drop-in NDM)."""
+    """K NDMs of one world and window; ``forward`` is the mean prediction of the first
+    ``predictors`` (default all; a drop-in NDM), the spread is over all K. ``predictors`` < K keeps
+    the prediction to some models (DexNDM's joint-wise ones) and lets others, of another structure
+    (a whole-hand NDM of the same data), only voice doubt."""
 
-    def __init__(self, members: list[NDM]):
+    def __init__(self, members: list[NDM], predictors: int | None = None):
         super().__init__()
         if not members:
             raise ValueError("an NDM ensemble needs at least one member")
+        self.predictors = len(members) if predictors is None else int(predictors)
+        if not 1 <= self.predictors <= len(members):
+            raise ValueError(f"predictors must be in 1..{len(members)}, got {predictors}")
         windows = {m.config.window for m in members}
         if len(windows) != 1:
             raise ValueError(f"ensemble members have different windows {sorted(windows)}")
@@ -56,16 +61,12 @@ class NdmEnsemble(nn.Module):
         return torch.stack([m(x) for m in self.members])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.all(x).mean(0)
+        return self.mean_and_spread(x)[0]
 
     def mean_and_spread(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 16) mean prediction and spread (std over members; zero for one member)."""
+        """(B, 16) prediction (mean of the predictors) and spread (std over all members; zero for one)."""
         p = self.all(x)
-        return p.mean(0), p.std(0, unbiased=False)
-
-
-def load_ensemble(paths: list[str | Path]) -> NdmEnsemble:
-    return NdmEnsemble([load_model(p) for p in paths])
+        return p[:self.predictors].mean(0), p.std(0, unbiased=False)
 
 
 def scale_from_spread(spread: torch.Tensor | np.ndarray, sigma_ref) -> torch.Tensor | np.ndarray:
@@ -107,13 +108,14 @@ class ResidualGate:
 
     def payload(self) -> dict:
         return {"format": FORMAT, "members": [model_payload(m) for m in self.ensemble.members],
+                "predictors": self.ensemble.predictors,
                 "sigma_ref": torch.as_tensor(self.sigma_ref), "quantile": self.quantile}
 
 
 def gate_from_payload(payload: dict, what) -> ResidualGate:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{what}: its residual gate is not a {FORMAT} entry")
-    ensemble = NdmEnsemble([model_from_payload(p) for p in payload["members"]])
+    ensemble = NdmEnsemble([model_from_payload(p) for p in payload["members"]], payload.get("predictors"))
     return ResidualGate(ensemble, payload["sigma_ref"].numpy(), payload["quantile"])
 
 

@@ -42,6 +42,7 @@ from dexndm_learning.ndm.config import NdmConfig
 from dexndm_learning.ndm.dataset import split_blocks
 from dexndm_learning.ndm.models import load_model
 from dexndm_learning.ndm.steps import Steps, transition_steps
+from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual.deploy import BaseResidualActor
 from dexndm_learning.residual.gate import NdmEnsemble
 from dexndm_learning.sim.grasps import GraspConfig
@@ -161,8 +162,14 @@ def held_out_stretches(steps: Steps, window: int, ndm_cfg: NdmConfig, limit: int
     return x, c, y
 
 
-def _members(run: Path) -> list[Path]:
-    return [run / "ndm_joint" / "best.pt", *sorted(run.glob("ndm_joint_seed*/best.pt"))]
+def _ensemble(run: Path) -> NdmEnsemble | None:
+    """The robust residual's gate ensemble, else the joint-wise seeds of the run (None: one model)."""
+    robust = run / "residual_robust" / "residual.pt"
+    gate = load_policy(robust).gate if robust.exists() else None
+    if gate is not None:
+        return gate.ensemble
+    members = [run / "ndm_joint" / "best.pt", *sorted(run.glob("ndm_joint_seed*/best.pt"))]
+    return NdmEnsemble([load_model(p) for p in members]) if len(members) > 1 else None
 
 
 def diagnose(run: Path, envs: int = 32, steps: int = 200, seed: int = 0, bag_windows: int = 20000) -> dict:
@@ -187,9 +194,9 @@ def diagnose(run: Path, envs: int = 32, steps: int = 200, seed: int = 0, bag_win
     ndm_cfg = NdmConfig.load()
     steps_ = load_bags(sorted((run / "bags").iterdir()), ndm_cfg.ingest)[0]
     models = {"joint": load_model(run / "ndm_joint" / "best.pt"), "whole": load_model(run / "ndm_whole" / "best.pt")}
-    members = _members(run)
-    if len(members) > 1:
-        models["ensemble"] = NdmEnsemble([load_model(p) for p in members])
+    ensemble = _ensemble(run)
+    if ensemble is not None:
+        models["ensemble"] = ensemble
     window = models["joint"].config.window
     box_x, box_c, box_y = held_out_stretches(steps_, window, ndm_cfg, bag_windows, seed)
 
