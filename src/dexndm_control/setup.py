@@ -34,6 +34,7 @@ setup(
             "chaos_replay = dexndm_control.nodes.chaos_replay_node:main",
             "bag_recorder = dexndm_control.nodes.bag_recorder:main",
             "quest_teleop = dexndm_control.nodes.teleop_node:main",
+            "live_view = dexndm_control.nodes.live_view_node:main",
         ]
     },
 )

@@ -25,7 +25,17 @@ def _sim_hand(args) -> int:
     from dexndm_control.nodes.sim_hand_node import SimHandNode
 
     overrides = {"wrist": args.wrist, "real_time_factor": args.rtf}
-    spin(lambda context: SimHandNode(context=context, parameter_overrides=node_parameters("sim_hand", overrides)))
+    make_hand = lambda context: SimHandNode(context=context,   # noqa: E731
+                                            parameter_overrides=node_parameters("sim_hand", overrides))
+    if not args.viz:
+        spin(make_hand)
+        return 0
+    from dexndm_control.nodes.live_view_node import LiveViewNode
+    from dexndm_control.ros.node_main import serve
+
+    view = {"port": args.viz_port, "wrist": args.wrist}
+    serve(lambda context: [make_hand(context), LiveViewNode(
+        context=context, parameter_overrides=node_parameters("live_view", view))])
     return 0
 
 
@@ -145,17 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sim-hand", help="run the simulated LEAP Hand node (same topics as the driver)")
     p.add_argument("--wrist", default="palm_up")
     p.add_argument("--rtf", type=float, default=1.0, help="real-time factor")
+    graph_options(p, "rotate", ["viz", "viz_port"])
     p.set_defaults(func=_sim_hand)
 
     p = sub.add_parser("rotate", help="policy with a fixed wrist and axis on the LEAP Hand or (--sim) the "
                                       "simulated hand holding an object; rotation, time to fall, plot")
-    graph_options(p, "rotate", ["wrist", "sim", "base", "residual", "axis", "object_set", "object_index"])
+    graph_options(p, "rotate", ["wrist", "sim", "base", "residual", "axis", "object_set", "object_index", "viz",
+                                "viz_port"])
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
     p.add_argument("--out", default="outputs/rotate")
     p.set_defaults(func=_rotate)
 
     p = sub.add_parser("teleop", help="LEAP Hand + Franka bridge + Quest 3 teleop + policy, until Ctrl-C")
-    graph_options(p, "teleop", ["base", "residual", "replay_file"])
+    graph_options(p, "teleop", ["base", "residual", "replay_file", "viz", "viz_port"])
     p.set_defaults(func=_teleop)
 
     collect = sub.add_parser("collect", help="data collection").add_subparsers(dest="what", required=True)
@@ -166,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--actions", metavar="NPZ", help=".npz with actions (K, T, 16)")
     p.add_argument("--out", required=True, help="collection folder (bags + progress.json); rerun to continue")
     graph_options(p, "chaos_box", ["wrist", "profile", "trajectories", "steps", "noise_sigma", "scene", "balls",
-                                   "real_time_factor", "per_bag"], flags={"real_time_factor": "rtf"})
+                                   "real_time_factor", "per_bag", "viz", "viz_port"], flags={"real_time_factor": "rtf"})
     p.set_defaults(func=_collect_chaos_box)
 
     p = sub.add_parser("sim2sim", help="a reality profile's sim-to-sim table end to end: base rollouts, Chaos Box "

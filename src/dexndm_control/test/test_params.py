@@ -20,7 +20,7 @@ def test_file_values_are_the_defaults_and_overrides_win():
         node.destroy_node()
 
 
-SPECS = {s.name: s for g, kw in (("rotate", {"sim": True}), ("rotate", {}), ("teleop", {}),
+SPECS = {s.name: s for g, kw in (("rotate", {"sim": True, "viz": True, "viz_port": 0}), ("rotate", {}), ("teleop", {}),
                                   ("chaos_box", {"sim": True, "recorder": "node"}))
          for s in graphs.build(g, **kw) if isinstance(s, graphs.NodeSpec)}
 
@@ -29,7 +29,7 @@ def test_the_graphs_cover_every_node_class():
     assert {s.factory.rsplit(".", 1)[-1] for s in SPECS.values()} >= {
         "sim_hand_node:SimHandNode", "leap_driver_node:LeapHandDriverNode", "policy_node:PolicyNode",
         "franka_bridge_node:FrankaBridgeNode", "teleop_node:QuestTeleopNode", "chaos_replay_node:ChaosReplayNode",
-        "bag_recorder:BagRecorder"}
+        "bag_recorder:BagRecorder", "live_view_node:LiveViewNode"}
 
 
 @pytest.mark.parametrize("spec", SPECS.values(), ids=list(SPECS))

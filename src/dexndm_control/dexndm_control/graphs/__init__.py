@@ -105,6 +105,16 @@ def bag_recorder(**overrides) -> NodeSpec:
                     "bag_recorder.yaml", overrides)
 
 
+def live_view(**overrides) -> NodeSpec:
+    return NodeSpec("dexndm_control", "live_view", "live_view", "dexndm_control.nodes.live_view_node:LiveViewNode",
+                    "live_view.yaml", overrides)
+
+
+def _with_view(nodes: list, viz: bool, viz_port: int, wrist: str) -> list:
+    """``nodes`` plus the Foxglove live view when ``viz``."""
+    return [*nodes, live_view(port=viz_port, wrist=wrist)] if viz else nodes
+
+
 CHAOS_BOX_TOPICS = {
     "/leap_hand/joint_states": "sensor_msgs/msg/JointState",
     "/leap_hand/joint_commands": "sensor_msgs/msg/JointState",
@@ -132,21 +142,23 @@ def chaos_box_scene(scene: str, wrist: str) -> str:
 
 # ---------------------------------------------------------------------- graphs
 def _rotate(wrist: str, sim: bool, base: str, residual: str, axis: list[float], object_set: str,
-            object_index: int) -> list[NodeSpec]:
+            object_index: int, viz: bool, viz_port: int) -> list[NodeSpec]:
     """LEAP Hand (or the simulated hand holding an object) + policy with a fixed wrist + a fixed axis."""
     hand = (sim_hand(wrist=wrist, object_set=object_set, object_index=object_index) if sim else leap_driver())
-    return [hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist), rotation_commander(axis=axis)]
+    return _with_view([hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist),
+                       rotation_commander(axis=axis)], viz, viz_port, wrist)
 
 
-def _teleop(base: str, residual: str, replay_file: str) -> list[NodeSpec]:
+def _teleop(base: str, residual: str, replay_file: str, viz: bool, viz_port: int) -> list[NodeSpec]:
     """LEAP Hand + Franka bridge (wrist from the arm) + Quest 3 teleop (axis) + policy."""
     quest = quest_teleop(replay_file=replay_file) if replay_file else quest_teleop()
-    return [leap_driver(), franka_bridge(), quest, rotation_policy(base, residual, wrist_source="topic")]
+    return _with_view([leap_driver(), franka_bridge(), quest, rotation_policy(base, residual, wrist_source="topic")],
+                      viz, viz_port, "palm_down")
 
 
 def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real_time_factor: float, source: str,
                trajectories: int, steps: int, noise_sigma: float, start_index: int, recorder: str, out: str,
-               per_bag: int) -> list[NodeSpec | ProcessSpec]:
+               per_bag: int, viz: bool, viz_port: int) -> list[NodeSpec | ProcessSpec]:
     """Chaos Box collection: the LEAP Hand (or the simulated hand in a Chaos Box scene under a
     reality profile, the graph's clock) + the replay + a recorder (``ros2 bag record``, or the
     project's bag_recorder node)."""
@@ -164,8 +176,13 @@ def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real
                            types=list(CHAOS_BOX_TOPICS.values()), **({"out_dir": out} if out else {}))
     else:
         raise ValueError(f"recorder must be 'ros2bag' or 'node', got '{recorder}'")
-    return [hand, replay, rec]
+    return _with_view([hand, replay, rec], viz, viz_port, wrist)
 
+
+_VIZ_ARGS = {
+    "viz": Arg("false", "start the Foxglove live view (WebSocket on localhost, config/live_view.yaml)", parse_bool),
+    "viz_port": Arg("8765", "live view: WebSocket port", int),
+}
 
 _POLICY_ARGS = {
     "base": Arg("", "base policy artifact (empty: config/policy.yaml's base_policy)"),
@@ -182,10 +199,12 @@ GRAPHS: dict[str, Graph] = {
         # cylinder_07 (friction 2.05, 37 g): a typical training object. The set's low-friction
         # cylinders (00, 03, 06: friction 0.31-0.41) are dropped far more often by the generalist.
         "object_index": Arg("7", "sim: object in the set", int),
+        **_VIZ_ARGS,
     }),
     "teleop": Graph(_teleop, {
         **_POLICY_ARGS,
         "replay_file": Arg("", "recorded Quest stream to play instead of the headset"),
+        **_VIZ_ARGS,
     }),
     "chaos_box": Graph(_chaos_box, {
         "wrist": Arg("palm_down", "wrist orientation (named) the trajectories were rolled out for"),
@@ -202,6 +221,7 @@ GRAPHS: dict[str, Graph] = {
         "recorder": Arg("ros2bag", "ros2bag (ros2 bag record) | node (the project's bag_recorder)"),
         "out": Arg("", "bag output (empty: ros2 bag's default name / config/bag_recorder.yaml's out_dir)"),
         "per_bag": Arg("20", "recorder node: trajectories per bag", int),
+        **_VIZ_ARGS,
     }),
 }
 

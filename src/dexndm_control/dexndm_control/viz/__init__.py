@@ -1,0 +1,1 @@
+"""Seeing the hand: the Foxglove live view (``live_view``)."""
