@@ -169,6 +169,32 @@ def test_recording_round_trip_through_the_nodes(tmp_path):
     assert [m.noisy for m in markers[::2]] == [p.noisy for p in plans]
     assert {m.wrist for m in markers} == {"palm_down"}
 
+    # The scene rides along, so Foxglove shows the hand: read back with the mcap library (what
+    # Foxglove reads) and with rosbags (ROS types).
+    from mcap.reader import make_reader
+    from dexndm_control.viz.hand_frames import HandFrames
+
+    bag = tmp_path / "out" / "bag_00000"
+    with open(next(bag.glob("*.mcap")), "rb") as f:
+        count = {}
+        for _, channel, _ in make_reader(f).iter_messages():
+            count[channel.topic] = count.get(channel.topic, 0) + 1
+    assert count["/robot_description"] == 1 and count["/tf"] == count["/leap_hand/joint_states"] > 0
+    typestore = get_typestore(Stores.LATEST)
+    with Reader(bag) as reader:
+        conn = {c.topic: c for c in reader.connections}
+        urdf = typestore.deserialize_cdr(next(reader.messages([conn["/robot_description"]]))[2], "std_msgs/msg/String")
+        states = [typestore.deserialize_cdr(r, "sensor_msgs/msg/JointState")
+                  for _, _, r in reader.messages([conn["/leap_hand/joint_states"]])]
+        tfs = [typestore.deserialize_cdr(r, "tf2_msgs/msg/TFMessage") for _, _, r in reader.messages([conn["/tf"]])]
+    assert urdf.data.startswith("<?xml") and '<robot name="leap_hand' in urdf.data
+    want = HandFrames(wrist="palm_down").poses(jo.reorder_by_names(states[-1].position, states[-1].name))
+    got = {t.child_frame_id: t for t in tfs[-1].transforms}
+    for parent, child, pos, _ in want:                  # the last state's frames, body by body
+        assert got[child].header.frame_id == parent
+        np.testing.assert_allclose([got[child].transform.translation.x, got[child].transform.translation.y,
+                                    got[child].transform.translation.z], pos, atol=1e-9)
+
 
 def _start(args, cwd):
     return subprocess.Popen([sys.executable, "-m", "dexndm_control.cli", *args], cwd=cwd, text=True,

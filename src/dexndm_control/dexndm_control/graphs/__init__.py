@@ -172,7 +172,7 @@ def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real
     if recorder == "ros2bag":
         rec = ros2_bag_record(out, sim)
     elif recorder == "node":
-        rec = bag_recorder(use_sim_time=sim, trajectories_per_bag=per_bag, topics=list(CHAOS_BOX_TOPICS),
+        rec = bag_recorder(use_sim_time=sim, trajectories_per_bag=per_bag, topics=list(CHAOS_BOX_TOPICS), scene_wrist=wrist,
                            types=list(CHAOS_BOX_TOPICS.values()), **({"out_dir": out} if out else {}))
     else:
         raise ValueError(f"recorder must be 'ros2bag' or 'node', got '{recorder}'")

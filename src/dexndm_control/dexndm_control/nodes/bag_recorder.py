@@ -14,6 +14,12 @@ command); messages of a trajectory that is aborted or never ends are dropped. Ev
 (``chaos_progress.py``) and the next bag opens with the next trajectory. Destroying the node
 closes the open bag, so a collection stopped cleanly loses only the trajectory in progress; after a
 hard kill the unclosed bag is discarded when the recorder starts again.
+
+With ``scene`` each bag also carries the hand, so Foxglove (or RViz) plays it back with the robot
+shown: ``/robot_description`` (the generated URDF, ``dexndm_learning.sim.urdf``, as
+``std_msgs/String`` at the bag's first message) and ``/tf`` (``tf2_msgs/TFMessage``: the hand's
+frames, ``viz.hand_frames``, for every message on ``scene_state_topic``, at its log time). The
+ingest reads only its own topics, so the extra ones cost it nothing.
 """
 from __future__ import annotations
 
@@ -29,10 +35,16 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.ros.node_main import FatalNodeError, spin
 from dexndm_control.ros.params import declare_from_file
+from dexndm_control.viz.hand_frames import HandFrames
+from dexndm_learning import joint_order
 from dexndm_learning.ndm.bag_ingest import MARKER_TYPE, marker_definition
+from dexndm_learning.sim.hand_model import HandConfig
+from dexndm_learning.sim.urdf import hand_urdf
 from dexndm_msgs.msg import TrajectoryMarker
 
 QUEUE_DEPTH = 1000     # per topic: nothing is dropped while a bag is being written
+SCENE_TYPES = {"/robot_description": "std_msgs/msg/String", "/tf": "tf2_msgs/msg/TFMessage"}
+STATE_TYPE = "sensor_msgs/msg/JointState"
 
 
 def message_class(msgtype: str):
@@ -62,6 +74,12 @@ class BagRecorder(Node):
             self.get_logger().warning(f"discarded incomplete bag {stale}")
         self.typestore = get_typestore(Stores.LATEST)
         self.typestore.register(get_types_from_msg(marker_definition(), MARKER_TYPE))
+        self.scene_topic = p("scene_state_topic") if p("scene") else None
+        if self.scene_topic is not None:
+            if self.types.get(self.scene_topic) != STATE_TYPE:
+                raise ValueError(f"scene_state_topic {self.scene_topic} is not a recorded {STATE_TYPE} topic")
+            self.frames = HandFrames(p("hand_config"), p("scene_wrist"))
+            self.urdf = hand_urdf(HandConfig.load(p("hand_config")))
 
         self._buffer: deque[tuple[str, int, bytes]] = deque()
         self._open: int | None = None             # index of the trajectory being buffered
@@ -102,6 +120,8 @@ class BagRecorder(Node):
                 self._open_bag()
             for topic, t, raw in self._buffer:
                 self._writer.write(self._connections[topic], t, raw)
+                if topic == self.scene_topic:
+                    self._write_tf(t, raw)
         except OSError as exc:                   # a full disk (ENOSPC), a lost mount
             self._abandon_bag(exc, [*self._in_bag, self._open])
         self._buffer.clear()
@@ -132,8 +152,34 @@ class BagRecorder(Node):
         self._bag_name = self.progress.next_bag_name()
         self._writer = Writer(self.progress.root / self._bag_name, version=9, storage_plugin=self.storage)
         self._writer.open()
+        types = {**self.types, **(SCENE_TYPES if self.scene_topic else {})}
         self._connections = {topic: self._writer.add_connection(topic, msgtype, typestore=self.typestore)
-                             for topic, msgtype in self.types.items()}
+                             for topic, msgtype in types.items()}
+        if self.scene_topic and self._buffer:
+            msg = self.typestore.types["std_msgs/msg/String"](data=self.urdf)
+            self._writer.write(self._connections["/robot_description"], self._buffer[0][1],
+                               self.typestore.serialize_cdr(msg, "std_msgs/msg/String"))
+
+    def _write_tf(self, t: int, raw: bytes) -> None:
+        """The hand's frames at the joint state ``raw`` (skipped if it is not 16 finite positions)."""
+        state = self.typestore.deserialize_cdr(raw, STATE_TYPE)
+        try:
+            q = joint_order.reorder_by_names(state.position, state.name) if len(state.name) else state.position
+        except joint_order.JointCommandError:
+            return
+        if len(q) != joint_order.NUM_JOINTS:
+            return
+        T = self.typestore.types
+        stamp = state.header.stamp
+        tfs = [T["geometry_msgs/msg/TransformStamped"](
+            header=T["std_msgs/msg/Header"](stamp=stamp, frame_id=parent), child_frame_id=child,
+            transform=T["geometry_msgs/msg/Transform"](
+                translation=T["geometry_msgs/msg/Vector3"](x=float(pos[0]), y=float(pos[1]), z=float(pos[2])),
+                rotation=T["geometry_msgs/msg/Quaternion"](x=float(quat[1]), y=float(quat[2]), z=float(quat[3]),
+                                                           w=float(quat[0]))))
+               for parent, child, pos, quat in self.frames.poses(q)]
+        msg = T["tf2_msgs/msg/TFMessage"](transforms=tfs)
+        self._writer.write(self._connections["/tf"], t, self.typestore.serialize_cdr(msg, "tf2_msgs/msg/TFMessage"))
 
     def close_bag(self) -> None:
         """Close the open bag (if any) and list it with its trajectories in the progress file."""

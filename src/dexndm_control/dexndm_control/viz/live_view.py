@@ -2,13 +2,10 @@
 collision shapes as scene entities, the held object and the commanded rotation axis, and JSON
 channels for joint states, targets and the policy's status (issue 24).
 
-The shapes and the forward kinematics come from the MuJoCo model every policy trains on
-(``dexndm_learning.sim.hand_model``), so frame names are its body names, which are also the
-links of the generated URDF (``dexndm_learning.sim.urdf``): Foxglove can show either.
-
-Frames: ``world`` (gravity along -z) -> ``mount`` (hand frame H, oriented by the wrist) -> one
-frame per body. The object pose arrives in H (the simulated hand's ``/sim/object_pose``); the
-rotation axis in the world frame, drawn as an arrow from the palm's centre.
+The shapes and frames come from the MuJoCo model every policy trains on (``viz.hand_frames``):
+frame names are its body names, the links of the generated URDF. The object pose arrives in H
+(the simulated hand's ``/sim/object_pose``); the rotation axis in the world frame, drawn as an
+arrow from the palm's centre.
 
 ``LiveView(port=...)`` serves over WebSocket (``foxglove.start_server``, localhost by default) and
 can also write MCAP (``mcap_path``) with the same channels, so a recording opens with the same
@@ -28,8 +25,8 @@ from foxglove.messages import (ArrowPrimitive, Color, CubePrimitive, CylinderPri
                                FrameTransforms, Pose, Quaternion, SceneEntity, SceneUpdate, SpherePrimitive, Timestamp,
                                Vector3)
 
+from dexndm_control.viz.hand_frames import HandFrames
 from dexndm_learning import joint_order
-from dexndm_learning.sim.hand_model import HandConfig, hand_spec, joint_qpos_addr
 
 TOPICS = {"tf": "/tf", "scene": "/scene", "joint_states": "/leap_hand/joint_states",
           "joint_targets": "/leap_hand/joint_targets", "policy_status": "/dexndm/policy_status"}
@@ -62,63 +59,27 @@ def _arrow_quat(direction) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
-class HandFrames:
-    """Forward kinematics and shapes of the simulated hand at wrist ``wrist``."""
-
-    def __init__(self, hand_config: str = "hand", wrist: str = "palm_up"):
-        self.model = hand_spec(HandConfig.load(hand_config), wrist).compile()
-        self.data = mujoco.MjData(self.model)
-        self.qadr = joint_qpos_addr(self.model)
-        m = self.model
-        self.bodies = [m.body(b).name for b in range(1, m.nbody)]          # all but the world body
-        self.parents = {m.body(b).name: ("world" if m.body_parentid[b] == 0 else m.body(m.body_parentid[b]).name)
-                        for b in range(1, m.nbody)}
-        self.palm = m.body("palm").id
-
-    def transforms(self, q, stamp_ns: int) -> FrameTransforms:
-        """Each body's pose in its parent at joint positions ``q`` (MJ order, rad)."""
-        m, d = self.model, self.data
-        d.qpos[self.qadr] = np.clip(np.asarray(q, float), joint_order.LOWER, joint_order.UPPER)
-        mujoco.mj_kinematics(m, d)
-        ts = Timestamp(sec=stamp_ns // 1_000_000_000, nsec=stamp_ns % 1_000_000_000)
-        out = []
-        for b in range(1, m.nbody):
-            p = m.body_parentid[b]
-            rot_p = np.zeros(9)
-            mujoco.mju_quat2Mat(rot_p, d.xquat[p])
-            rel_pos = rot_p.reshape(3, 3).T @ (d.xpos[b] - d.xpos[p])
-            inv = np.zeros(4)
-            mujoco.mju_negQuat(inv, d.xquat[p])
-            rel_q = np.zeros(4)
-            mujoco.mju_mulQuat(rel_q, inv, d.xquat[b])
-            out.append(FrameTransform(timestamp=ts, parent_frame_id=self.parents[m.body(b).name],
-                                      child_frame_id=m.body(b).name, translation=_vec(rel_pos), rotation=_quat(rel_q)))
-        return FrameTransforms(transforms=out)
-
-    def palm_centre(self) -> np.ndarray:
-        return self.data.xpos[self.palm].copy()
-
-    def hand_entities(self) -> list[SceneEntity]:
-        """One frame-locked entity per body with its collision shapes."""
-        m, entities = self.model, []
-        for b in range(1, m.nbody):
-            cubes, cylinders, spheres = [], [], []
-            for g in np.flatnonzero(m.geom_bodyid == b):
-                kind, size, pose = m.geom_type[g], m.geom_size[g], _pose(m.geom_pos[g], m.geom_quat[g])
-                color = TIP_COLOR if "tip" in (m.geom(g).name or "") else HAND_COLOR
-                if kind == mujoco.mjtGeom.mjGEOM_BOX:
-                    cubes.append(CubePrimitive(pose=pose, size=_vec(2 * size), color=color))
-                elif kind in (mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_CYLINDER):
-                    full = 2 * size[1] + (2 * size[0] if kind == mujoco.mjtGeom.mjGEOM_CAPSULE else 0.0)
-                    cylinders.append(CylinderPrimitive(pose=pose, size=_vec([2 * size[0], 2 * size[0], full]),
-                                                       bottom_scale=1.0, top_scale=1.0, color=color))
-                elif kind in (mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom.mjGEOM_ELLIPSOID):
-                    radii = size if kind == mujoco.mjtGeom.mjGEOM_ELLIPSOID else [size[0]] * 3
-                    spheres.append(SpherePrimitive(pose=pose, size=_vec(2 * np.asarray(radii)), color=color))
-            if cubes or cylinders or spheres:
-                entities.append(SceneEntity(frame_id=m.body(b).name, id=f"hand/{m.body(b).name}", frame_locked=True,
-                                            cubes=cubes, cylinders=cylinders, spheres=spheres))
-        return entities
+def hand_entities(model: mujoco.MjModel) -> list[SceneEntity]:
+    """One frame-locked entity per body with its collision shapes."""
+    m, entities = model, []
+    for b in range(1, m.nbody):
+        cubes, cylinders, spheres = [], [], []
+        for g in np.flatnonzero(m.geom_bodyid == b):
+            kind, size, pose = m.geom_type[g], m.geom_size[g], _pose(m.geom_pos[g], m.geom_quat[g])
+            color = TIP_COLOR if "tip" in (m.geom(g).name or "") else HAND_COLOR
+            if kind == mujoco.mjtGeom.mjGEOM_BOX:
+                cubes.append(CubePrimitive(pose=pose, size=_vec(2 * size), color=color))
+            elif kind in (mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_CYLINDER):
+                full = 2 * size[1] + (2 * size[0] if kind == mujoco.mjtGeom.mjGEOM_CAPSULE else 0.0)
+                cylinders.append(CylinderPrimitive(pose=pose, size=_vec([2 * size[0], 2 * size[0], full]),
+                                                   bottom_scale=1.0, top_scale=1.0, color=color))
+            elif kind in (mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom.mjGEOM_ELLIPSOID):
+                radii = size if kind == mujoco.mjtGeom.mjGEOM_ELLIPSOID else [size[0]] * 3
+                spheres.append(SpherePrimitive(pose=pose, size=_vec(2 * np.asarray(radii)), color=color))
+        if cubes or cylinders or spheres:
+            entities.append(SceneEntity(frame_id=m.body(b).name, id=f"hand/{m.body(b).name}", frame_locked=True,
+                                        cubes=cubes, cylinders=cylinders, spheres=spheres))
+    return entities
 
 
 class LiveView:
@@ -152,7 +113,11 @@ class LiveView:
         """Measured positions (MJ order): transforms and the joint-state channel."""
         stamp_ns = time.time_ns() if stamp_ns is None else stamp_ns
         self.q = np.asarray(q, float)
-        self.tf.log(self.frames.transforms(self.q, stamp_ns), log_time=stamp_ns)
+        ts = Timestamp(sec=stamp_ns // 1_000_000_000, nsec=stamp_ns % 1_000_000_000)
+        self.tf.log(FrameTransforms(transforms=[
+            FrameTransform(timestamp=ts, parent_frame_id=parent, child_frame_id=child, translation=_vec(pos),
+                           rotation=_quat(quat)) for parent, child, pos, quat in self.frames.poses(self.q)]),
+                    log_time=stamp_ns)
         self.json["joint_states"].log({"name": list(joint_order.JOINT_NAMES), "position": self.q.tolist()},
                                       log_time=stamp_ns)
 
@@ -176,7 +141,7 @@ class LiveView:
     def publish_scene(self, stamp_ns: int | None = None) -> None:
         """Hand shapes, object and axis; sent periodically so a client that joins later sees them."""
         stamp_ns = time.time_ns() if stamp_ns is None else stamp_ns
-        entities = self.frames.hand_entities()
+        entities = hand_entities(self.frames.model)
         if self.object_pose is not None:
             pos, q = self.object_pose
             entities.append(SceneEntity(frame_id="mount", id="object", cylinders=[CylinderPrimitive(
