@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -122,9 +123,13 @@ def _sim2sim_random(args) -> int:
 
 
 def _rotate(args) -> int:
+    if args.video:
+        os.environ.setdefault("MUJOCO_GL", "egl")       # offscreen rendering: before mujoco is imported
     from dexndm_control.commands import rotate_run
 
-    result = rotate_run.run(rotate_specs(args), args.wrist, args.axis, args.duration, Path(args.out))
+    if args.video and not args.sim:
+        raise ValueError("--video renders the simulated hand: add --sim")
+    result = rotate_run.run(rotate_specs(args), args.wrist, args.axis, args.duration, Path(args.out), args.video)
     print(json.dumps(result, indent=2))
     rot, fall = result["rotation_rad"], result["time_to_fall_s"]
     if rot is None:
@@ -164,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "viz_port"])
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
     p.add_argument("--out", default="outputs/rotate")
+    p.add_argument("--video", nargs="?", const="mp4", default="", choices=["mp4", "gif"],
+                   help="with --sim: also OUT/rotate.mp4 (H.264; or gif), time, axis and rotation drawn on the frames")
     p.set_defaults(func=_rotate)
 
     p = sub.add_parser("teleop", help="LEAP Hand + Franka bridge + Quest 3 teleop + policy, until Ctrl-C")

@@ -49,3 +49,19 @@ def test_cli_rotate_on_the_simulated_hand_measures_what_the_hand_does(tmp_path, 
         assert summary["time_to_fall_s"] is None and "no fall" in printed
         assert abs(summary["rotation_rad"]) < 0.2
     assert (out / "rotate.png").stat().st_size > 10_000
+
+
+def test_cli_rotate_writes_a_video_of_the_simulated_hand(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    base = constant_policy(tmp_path / "base.pt", "base", 0.0)
+    argv = ["rotate", "--sim", "--base", str(base), "--duration", "2", "--out", str(tmp_path / "out"), "--video"]
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "out" / "rotate.json").read_text())
+    frames = iio.imread(result["video"])                        # decoded back: an H.264 MP4 of the run
+    assert result["video"].endswith("rotate.mp4") and frames.shape[1:] == (320, 320, 3)
+    assert 10 <= len(frames) <= 21                              # 10 frames per simulated second
+    assert frames[-1].astype(float).std() > 10                  # the hand and the object, not a blank frame
+    capsys.readouterr()
+    assert cli.main(argv[:1] + argv[2:]) == 2                   # no --sim: nothing to render
+    assert "add --sim" in capsys.readouterr().err

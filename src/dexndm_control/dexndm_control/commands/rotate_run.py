@@ -126,16 +126,30 @@ def plot(rec: Recording, axis_hand, path: Path, title: str, fall: float | None) 
     plt.close(fig)
 
 
-def run(specs: list[NodeSpec], wrist: str, axis, duration: float, out_dir: Path) -> dict:
-    """Compose ``specs`` + a recorder, run ``duration`` seconds, write plot and summary."""
+def run(specs: list[NodeSpec], wrist: str, axis, duration: float, out_dir: Path, video: str = "") -> dict:
+    """Compose ``specs`` + a recorder, run ``duration`` seconds, write plot and summary; ``video``
+    "mp4" or "gif": also a video of the simulated hand (``rotate_video``)."""
     axis_hand = from_wxyz(wrist_quat(wrist)).inv().apply(np.asarray(axis, float) / np.linalg.norm(axis))
-    with running(lambda context: [*compose(specs, context), RotationRecorder(context=context)]) as (executor, nodes):
-        end = time.monotonic() + duration
-        spin_until(executor, lambda: time.monotonic() >= end)
-    rec = nodes[-1].rec
     out_dir = Path(out_dir)
+    camera = None
+    with running(lambda context: [*compose(specs, context), RotationRecorder(context=context)]) as (executor, nodes):
+        if video:
+            from dexndm_control.commands.rotate_video import SimVideo
+            from dexndm_control.sim.sim_object import ObjectHandSim
+
+            sims = [n.sim for n in nodes if isinstance(getattr(n, "sim", None), ObjectHandSim)]
+            if not sims:
+                raise ValueError("--video needs the simulated hand holding an object (--sim)")
+            camera = SimVideo(sims[0])
+        end = time.monotonic() + duration
+        spin_until(executor, lambda: (camera is not None and camera.capture()) or time.monotonic() >= end)
+    rec = nodes[-1].rec
     result = summarize(rec, axis_hand, duration)
     result["plot"] = str(out_dir / "rotate.png")
+    if camera is not None:
+        t = np.asarray(rec.twist_t) - (rec.twist_t[0] if rec.twist_t else 0.0)
+        result["video"] = str(camera.save(out_dir / f"rotate.{video}", t, rotation_angle(rec.twist_t, rec.twist_w, axis_hand),
+                                          axis, result["time_to_fall_s"]))
     plot(rec, axis_hand, out_dir / "rotate.png", f"wrist {wrist}, axis {list(axis)} (world)", result["time_to_fall_s"])
     (out_dir / "rotate.json").write_text(json.dumps(result, indent=2))
     return result
