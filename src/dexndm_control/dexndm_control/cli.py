@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate", help="policy with a fixed wrist and axis on the LEAP Hand or (--sim) the "
                                       "simulated hand holding an object; rotation, time to fall, plot")
     graph_options(p, "rotate", ["wrist", "sim", "base", "residual", "axis", "object_set", "object_index", "viz",
-                                "viz_port"])
+                                "viz_port", "record"])
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
     p.add_argument("--out", default="outputs/rotate")
     p.add_argument("--video", nargs="?", const="mp4", default="", choices=["mp4", "gif"],

@@ -65,3 +65,26 @@ def test_cli_rotate_writes_a_video_of_the_simulated_hand(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(argv[:1] + argv[2:]) == 2                   # no --sim: nothing to render
     assert "add --sim" in capsys.readouterr().err
+
+
+def test_cli_rotate_records_a_bag_with_the_hands_scene(tmp_path):
+    """``--record``: a rosbag2 MCAP of the run that rosbags, the mcap library (Foxglove's reader)
+    and the NDM ingest all read, with the URDF and the hand's frames for Foxglove."""
+    from mcap.reader import make_reader
+    from rosbags.rosbag2 import Reader
+
+    from dexndm_learning.ndm.bag_ingest import load_bags
+    from dexndm_learning.ndm.config import IngestConfig
+
+    base = constant_policy(tmp_path / "base.pt", "base", 0.0)
+    assert cli.main(["rotate", "--sim", "--base", str(base), "--duration", "2", "--out", str(tmp_path / "out"),
+                     "--record", str(tmp_path / "bag")]) == 0
+    bag = tmp_path / "bag" / "bag_00000"
+    with Reader(bag) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts["/robot_description"] == 1 and counts["/tf"] == counts["/leap_hand/joint_states"] > 100
+    assert counts["/leap_hand/joint_commands"] >= 30 and counts["/sim/object_pose"] > 0     # 20 Hz policy
+    with open(next(bag.glob("*.mcap")), "rb") as f:
+        assert {c.topic for _, c, _ in make_reader(f).iter_messages()} >= {"/tf", "/robot_description"}
+    steps, errors = load_bags(bag, IngestConfig(marker_topic=""))
+    assert errors == [] and len(steps) >= 30                   # the policy's steps, for an NDM

@@ -141,12 +141,26 @@ def chaos_box_scene(scene: str, wrist: str) -> str:
 
 
 # ---------------------------------------------------------------------- graphs
+ROTATE_TOPICS = {
+    "/leap_hand/joint_states": "sensor_msgs/msg/JointState",
+    "/leap_hand/joint_commands": "sensor_msgs/msg/JointState",
+    "/leap_hand/joint_targets": "sensor_msgs/msg/JointState",
+    "/sim/object_pose": "geometry_msgs/msg/PoseStamped",
+    "/sim/object_twist": "geometry_msgs/msg/TwistStamped",
+}
+"""What ``rotate``'s ``record`` writes (with the hand's scene: /robot_description and /tf)."""
+
+
 def _rotate(wrist: str, sim: bool, base: str, residual: str, axis: list[float], object_set: str,
-            object_index: int, viz: bool, viz_port: int) -> list[NodeSpec]:
-    """LEAP Hand (or the simulated hand holding an object) + policy with a fixed wrist + a fixed axis."""
+            object_index: int, viz: bool, viz_port: int, record: str) -> list[NodeSpec]:
+    """LEAP Hand (or the simulated hand holding an object) + policy with a fixed wrist + a fixed axis
+    (+ a bag of the run with the hand's scene, with ``record``)."""
     hand = (sim_hand(wrist=wrist, object_set=object_set, object_index=object_index) if sim else leap_driver())
-    return _with_view([hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist),
-                       rotation_commander(axis=axis)], viz, viz_port, wrist)
+    nodes = [hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist), rotation_commander(axis=axis)]
+    if record:
+        nodes.append(bag_recorder(marker_topic="", topics=list(ROTATE_TOPICS), types=list(ROTATE_TOPICS.values()),
+                                  out_dir=record, scene_wrist=wrist))
+    return _with_view(nodes, viz, viz_port, wrist)
 
 
 def _teleop(base: str, residual: str, replay_file: str, viz: bool, viz_port: int) -> list[NodeSpec]:
@@ -199,6 +213,7 @@ GRAPHS: dict[str, Graph] = {
         # cylinder_07 (friction 2.05, 37 g): a typical training object. The set's low-friction
         # cylinders (00, 03, 06: friction 0.31-0.41) are dropped far more often by the generalist.
         "object_index": Arg("7", "sim: object in the set", int),
+        "record": Arg("", "folder: record the run as a rosbag2 MCAP bag with the hand's scene (empty: none)"),
         **_VIZ_ARGS,
     }),
     "teleop": Graph(_teleop, {

@@ -1,4 +1,5 @@
-"""Chaos Box bag recorder: ``ros2 bag record`` for a venv without rosbag2, whole trajectories only.
+"""Chaos Box bag recorder: ``ros2 bag record`` for a venv without rosbag2, whole trajectories only
+(or, with ``marker_topic`` empty, everything as it arrives: ``dexndm rotate --record``).
 
 Subscribes to ``topics`` (types ``types``) with ``raw=True`` and writes the serialized messages to
 rosbag2 bags (``storage``: mcap or sqlite3, metadata version 9) with ``rosbags``; definitions of
@@ -63,7 +64,8 @@ class BagRecorder(Node):
         if len(topics) != len(types):
             raise ValueError(f"{len(topics)} topics but {len(types)} types")
         self.marker_topic = p("marker_topic")
-        if self.marker_topic not in topics:
+        self.continuous = not self.marker_topic      # no trajectories: every message as it arrives, one bag
+        if not self.continuous and self.marker_topic not in topics:
             raise ValueError(f"marker_topic {self.marker_topic} is not among the recorded topics {topics}")
         self.types = dict(zip(topics, types))
         self.per_bag = int(p("trajectories_per_bag"))
@@ -98,6 +100,9 @@ class BagRecorder(Node):
         if now == 0:
             return          # use_sim_time and no /clock yet: no time to log it at
         self._buffer.append((topic, now, raw))
+        if self.continuous:
+            self._write_buffer()
+            return
         if topic == self.marker_topic:
             self._on_marker(self.typestore.deserialize_cdr(raw, MARKER_TYPE))
         elif self._open is None:
@@ -114,7 +119,7 @@ class BagRecorder(Node):
             self._open = None
             self._buffer.clear()
 
-    def _write_trajectory(self) -> None:
+    def _write_buffer(self) -> None:
         try:
             if self._writer is None:
                 self._open_bag()
@@ -123,8 +128,11 @@ class BagRecorder(Node):
                 if topic == self.scene_topic:
                     self._write_tf(t, raw)
         except OSError as exc:                   # a full disk (ENOSPC), a lost mount
-            self._abandon_bag(exc, [*self._in_bag, self._open])
+            self._abandon_bag(exc, [*self._in_bag] + ([] if self._open is None else [self._open]))
         self._buffer.clear()
+
+    def _write_trajectory(self) -> None:
+        self._write_buffer()
         self._in_bag.append(self._open)
         self.last_written, self._open = self._open, None
         if len(self._in_bag) >= self.per_bag:
