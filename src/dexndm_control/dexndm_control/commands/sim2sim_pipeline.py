@@ -7,8 +7,8 @@ collected through the ROS 2 path (method.md sections 8, 9 and 11; the paper's Ta
     dexndm sim2sim --profile worn_hand --out runs/sim2sim/worn_free_hand --scene hand     # other data
 
 Phases, in ``--out``; a rerun with the same settings skips the finished ones and continues the
-interrupted one (Chaos Box collection and NDM training from where they stopped, the others from
-their start):
+interrupted one (Chaos Box collection, NDM and residual training from their last checkpoint, the
+rollouts from their last complete shard, the evaluation from its last finished variant):
 
 1. ``rollouts/``: the base policy in nominal sim (training randomization off, disturbances and
    observation noise on) at its wrists and axes on its training objects; the episodes that keep
@@ -215,7 +215,7 @@ class Pipeline:
         """Phase 5: a residual through the frozen NDM ``ndm``."""
         run = self.out / f"residual_{kind}"
         if not (run / "residual_result.json").exists():      # written last by residual training
-            sim2sim.train_residual(ndm, [str(rollouts)], run, self.residual_config())
+            sim2sim.train_residual(ndm, [str(rollouts)], run, self.residual_config(), resume=True)
         return run / "residual.pt"
 
     def robust_residual(self, members: list[Path], rollouts: Path, get_steps: Callable[[], Steps]) -> Path:
@@ -232,7 +232,7 @@ class Pipeline:
                                     cfg.gate_quantile)
             rcfg = dataclasses.replace(self.residual_config(), disagreement_weight=cfg.disagreement_weight,
                                        data=[str(rollouts)])
-            residual_train.train(rcfg, ensemble, ensemble.config.window, run, gate=gate)
+            residual_train.train(rcfg, ensemble, ensemble.config.window, run, gate=gate, resume=True)
         return run / "residual.pt"
 
     def evaluate(self, residuals: dict[str, Path | None]) -> tuple[dict, dict]:

@@ -17,6 +17,10 @@ easiest condition.
 
 ``init`` continues from a policy artifact (weights and input normalization), as DAgger rounds do
 (``collect-rollouts --student``).
+
+``last.pt`` (weights, optimizer, schedule, random states, best so far) is replaced atomically after
+every epoch; ``--resume`` continues a killed run from it (or starts one), refusing other options
+than the run's, and draws the same batches an uninterrupted run would have (at most one epoch is lost).
 """
 from __future__ import annotations
 
@@ -58,7 +62,19 @@ class BCConfig:
     data: list[str] = field(default_factory=list)
 
 
-def train(cfg: BCConfig, out: Path) -> dict:
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train(cfg: BCConfig, out: Path, resume: bool = False) -> dict:
+    """``resume``: continue the run in ``out`` from its ``last.pt`` if it has one."""
+    ckpt = None
+    if resume and (out / "last.pt").exists():
+        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    elif not resume and (out / "last.pt").exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume or choose another --out")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
@@ -94,8 +110,15 @@ def train(cfg: BCConfig, out: Path) -> dict:
     best = float("inf")
     spec = PolicySpec(cfg.history, mean, std, cfg.action_scale, hand_version=bank.hand_version)
     steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
-    history = []
-    for epoch in tqdm(range(cfg.epochs), desc="BC", unit="epoch"):
+    history, start, best_state = [], 0, None
+    if ckpt is not None:
+        net.load_state_dict(ckpt["net"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        start, best, history, best_state = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"], ckpt["best_state"]
+    for epoch in tqdm(range(start, cfg.epochs), desc="BC", unit="epoch", initial=start, total=cfg.epochs):
         net.train()
         losses = []
         for _ in range(steps_per_epoch):
@@ -117,6 +140,9 @@ def train(cfg: BCConfig, out: Path) -> dict:
             best = val
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             save_policy(out / "policy.pt", "base", net, spec)
+        _save_atomic({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
+                      "best": best, "history": history, "best_state": best_state,
+                      "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, out / "last.pt")
     writer.close()
     result = {"best_val_loss": best, "episodes": bank.episodes, "history": history}
     (out / "bc_result.json").write_text(json.dumps(result, indent=1))
@@ -127,10 +153,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train the generalist by behaviour cloning.")
     ap.add_argument("--data", nargs="+", required=True, help="rollout dataset folders")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", action="store_true", help="continue the killed run in --out (its saved config)")
     fields = add_field_options(ap, BCConfig, exclude=("history", "action_scale"))   # --width, --balance false ...
     args = ap.parse_args(argv)
     cfg = from_dict(BCConfig, {**given_options(args, fields), "data": list(args.data)}, where="command line")
-    result = train(cfg, Path(args.out))
+    if args.resume and (Path(args.out) / "bc_config.json").exists():
+        saved = from_dict(BCConfig, json.loads((Path(args.out) / "bc_config.json").read_text()), where="bc_config.json")
+        ignore = ("width", "blocks") if cfg.init else ()          # an init's architecture replaces the options'
+        if {k: v for k, v in to_dict(saved).items() if k not in ignore} != {k: v for k, v in to_dict(cfg).items()
+                                                                         if k not in ignore}:
+            raise ValueError(f"{args.out} was trained with other settings ({Path(args.out) / 'bc_config.json'}); "
+                             "--resume continues a run with the same options")
+    result = train(cfg, Path(args.out), resume=args.resume)
     print({k: result[k] for k in ("best_val_loss", "episodes")})
     return 0
 

@@ -63,11 +63,12 @@ def fit_target_ndm(steps: Steps, kind: str, out: Path, cfg: NdmConfig | None = N
 
 
 def train_residual(ndm_path: Path, sim_data: list[str], out: Path,
-                   cfg: residual_train.ResidualConfig | None = None, progress: bool = True) -> Path:
-    """Train a residual through the NDM at ``ndm_path``; returns the artifact."""
+                   cfg: residual_train.ResidualConfig | None = None, progress: bool = True, resume: bool = False) -> Path:
+    """Train a residual through the NDM at ``ndm_path`` (``resume``: continue a killed run in
+    ``out``); returns the artifact."""
     cfg = dataclasses.replace(cfg or residual_train.ResidualConfig.load(), data=list(sim_data))
     ndm = load_model(ndm_path)
-    residual_train.train(cfg, ndm, ndm.config.window, out, progress)
+    residual_train.train(cfg, ndm, ndm.config.window, out, progress, resume=resume)
     return out / "residual.pt"
 
 

@@ -32,6 +32,9 @@ as deployment will, computed without gradient from the ungated commands (steps b
 first full window take the first window's scale), and is saved inside the artifact. Checkpoints
 are chosen on the validation objective (loss plus the spread term).
 
+``last.pt`` (weights, optimizer, schedule, random state, best so far) is replaced atomically after
+every epoch; ``resume`` (``--resume``) continues a killed run from it with the same batches.
+
 The output layer starts at zero, so training starts from direct transfer (no correction). The
 run folder gets ``residual.pt`` (artifact of the best validation loss, ``policy.artifact``),
 ``residual_config.json``, ``residual_result.json`` (losses, including the zero-residual
@@ -215,14 +218,27 @@ def split_episodes(n: int, val_fraction: float, rng: np.random.Generator) -> tup
     return perm[n_val:], perm[:n_val]
 
 
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
 def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress: bool = True,
-          gate: ResidualGate | None = None) -> dict:
+          gate: ResidualGate | None = None, resume: bool = False) -> dict:
     """Train on the episodes of ``cfg.data`` through the frozen ``ndm`` (input window ``window``;
     an ``NdmEnsemble`` for ``disagreement_weight``), with the residual scaled by ``gate`` if given."""
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
     if cfg.disagreement_weight and not (isinstance(ndm, NdmEnsemble) and len(ndm.members) > 1):
         raise ValueError("disagreement_weight needs an NDM ensemble of at least 2 members")
+    ckpt = None
+    if resume and (out / "last.pt").exists():
+        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        if ckpt["config"] != to_dict(cfg):
+            raise ValueError(f"{out} holds a residual run with other settings; choose another --out")
+    elif not resume and (out / "last.pt").exists():
+        raise FileExistsError(f"{out} already holds a residual run; pass --resume or choose another --out")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
@@ -255,9 +271,17 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     zero = validate(None, ndm, window, bank, val_chunks, cfg)
     zero_loss = zero["loss"]
     best, best_state, best_val, history = math.inf, None, None, []
-    bar = tqdm(total=total, desc="residual", unit="step", disable=not progress)
-    step = 0
-    for _ in range(cfg.epochs):
+    step, first_epoch = 0, 0
+    if ckpt is not None:
+        net.load_state_dict(ckpt["net"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        rng.bit_generator.state = ckpt["numpy_rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        best, best_state, best_val, history = ckpt["best"], ckpt["best_state"], ckpt["best_val"], ckpt["history"]
+        step, first_epoch = ckpt["step"], ckpt["epoch"] + 1
+    bar = tqdm(total=total, initial=step, desc="residual", unit="step", disable=not progress)
+    for epoch in range(first_epoch, cfg.epochs):
         order = rng.permutation(len(train_chunks))
         for i in range(0, len(order), cfg.batch_chunks):
             b = chunk_batch(bank, train_chunks[order[i:i + cfg.batch_chunks]], cfg, window, rng)
@@ -284,6 +308,10 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
                 best, best_val = val["objective"], val
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 save_policy(out / "residual.pt", "residual", net, spec, gate)
+        _save_atomic({"config": to_dict(cfg), "net": net.state_dict(), "opt": opt.state_dict(),
+                      "sched": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
+                      "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_val": best_val,
+                      "history": history, "step": step, "epoch": epoch}, out / "last.pt")
     bar.close()
     writer.close()
     magnitude = magnitude_report(best_val["mean_abs_residual"])
@@ -305,6 +333,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--config", default="residual", help="config name in config/ or a YAML path")
     ap.add_argument("--epochs", type=int, help="same as --set epochs=N")
+    ap.add_argument("--resume", action="store_true", help="continue the killed run in --out")
     add_set_option(ap)
     args = ap.parse_args(argv)
     overrides = {**dotted_overrides(args.set), "data": list(args.data)}
@@ -312,7 +341,7 @@ def main(argv=None) -> int:
         overrides["epochs"] = args.epochs
     cfg = ResidualConfig.load(args.config, overrides)
     ndm = load_model(args.ndm)
-    result = train(cfg, ndm, ndm.config.window, args.out)
+    result = train(cfg, ndm, ndm.config.window, args.out, resume=args.resume)
     print(f"best val loss {result['best_val_loss']:.4g} (no residual: {result['zero_residual_val_loss']:.4g}); "
           f"artifact: {args.out / 'residual.pt'}")
     return 0

@@ -1,0 +1,169 @@
+"""Kill -9 anywhere (issue 22): every long command, killed at a seeded random point in a subprocess
+and run again the same way, completes; what the kill left on disk is readable by the next step
+(no half-written file is ever read); the resumed training ends where an uninterrupted one does.
+
+CI runs one kill point per command; ``-m killmatrix`` runs ``FULL_POINTS`` per command. The kill
+points are fractions of the command's own uninterrupted wall time (measured in the same test), drawn
+from ``SEED`` and the command's name, so a failure names a point that can be rerun. The Chaos Box
+collection has its own kill test (``test_chaos_box_collection``: resumed without duplicates or gaps).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from dexndm_control.testing.policies import random_policy
+from dexndm_learning import joint_order
+from dexndm_learning.data.rollout_dataset import RolloutDataset, RolloutWriter
+from dexndm_learning.ndm.models import load_model
+from dexndm_learning.ndm.synthetic import linear_steps
+from dexndm_learning.policy.artifact import load_policy
+
+SEED = 20261203
+FULL_POINTS = 3
+REPO = Path(__file__).resolve().parents[3]
+T, EPISODES = 40, 24
+
+
+@dataclass
+class Case:
+    name: str
+    argv: Callable[[Path], list[str]]             # the command for an output folder
+    resume: list[str]                             # what the command takes to continue (or nothing)
+    intact: Callable[[Path], None]                # asserts what a kill left is readable by the next step
+    result: Callable[[Path], object]              # the finished run's result, compared with the reference
+    exact: bool = True                            # resumed result equals the uninterrupted one
+    setup: Callable[[Path], None] = field(default=lambda root: None)
+
+
+def write_rollouts(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    mid = (joint_order.LOWER + joint_order.UPPER) / 2
+    writer = RolloutWriter(root, steps=T, shard_episodes=8, meta={"specialist": "synthetic"})
+    for _ in range(EPISODES):
+        targets = mid + 0.2 * np.sin(0.05 * np.arange(T + 1)[:, None] + rng.uniform(0, 6, 16))
+        q = targets + 0.01 * rng.normal(size=targets.shape)
+        writer.add(q=q, targets=targets, actions=24 * np.diff(targets, axis=0), obj_pos=np.zeros((T + 1, 3)),
+                   obj_quat=np.tile([1.0, 0, 0, 0], (T + 1, 1)), axis=[0, 0, 1.0], wrist=[1.0, 0, 0, 0], object_id=0)
+    writer.close()
+
+
+def _learn(*args) -> list[str]:
+    return [sys.executable, "-m", "dexndm_learning.cli", *args]
+
+
+def _loads(*paths: Path) -> None:
+    for p in paths:
+        if p.exists():
+            torch.load(p, map_location="cpu", weights_only=False)
+
+
+def _weights(path: Path) -> dict:
+    return {k: v for k, v in torch.load(path, map_location="cpu", weights_only=False)["state_dict"].items()}
+
+
+def _ndm_setup(root: Path) -> None:
+    linear_steps(6, 400).save(root / "steps.npz")
+
+
+def _data_setup(root: Path) -> None:
+    write_rollouts(root / "data")
+    _ndm_setup(root)
+    subprocess.run(_learn("train-ndm", "--data", str(root / "steps.npz"), "--kind", "joint", "--out", str(root / "ndm"),
+                          "--epochs", "1", "--set", "model.width=16", "model.window=4", "train.threads=1"),
+                   check=True, capture_output=True)
+
+
+CASES = [
+    Case("train-ndm",
+         lambda out: _learn("train-ndm", "--data", str(out.parent / "steps.npz"), "--kind", "joint", "--out", str(out),
+                            "--epochs", "30", "--set", "model.width=32", "train.threads=1"),
+         ["--resume"],
+         lambda out: _loads(out / "last.pt", out / "best.pt"),
+         lambda out: load_model(out / "best.pt").state_dict(), setup=_ndm_setup),
+    Case("train-generalist",
+         lambda out: _learn("train-generalist", "--data", str(out.parent / "data"), "--out", str(out), "--epochs", "12",
+                            "--width", "64", "--blocks", "1", "--samples-per-epoch", "20000", "--torch-threads", "1"),
+         ["--resume"],
+         lambda out: (_loads(out / "last.pt"), out.joinpath("policy.pt").exists() and load_policy(out / "policy.pt")),
+         lambda out: _weights(out / "policy.pt"), setup=_data_setup),
+    Case("train-residual",
+         lambda out: _learn("train-residual", "--data", str(out.parent / "data"), "--ndm", str(out.parent / "ndm" / "best.pt"),
+                            "--out", str(out), "--epochs", "12", "--set", "width=32", "chunk=16", "batch_chunks=8",
+                            "torch_threads=1"),
+         ["--resume"],
+         lambda out: (_loads(out / "last.pt"), out.joinpath("residual.pt").exists() and load_policy(out / "residual.pt")),
+         lambda out: _weights(out / "residual.pt"), setup=_data_setup),
+    Case("collect-rollouts",
+         lambda out: _learn("collect-rollouts", "--run", str(REPO / "models" / "specialists" / "cyl_palm_up"),
+                            "--out", str(out), "--episodes", "24", "--num-envs", "8"),
+         ["--resume"],
+         lambda out: (out / "manifest.json").exists() and RolloutDataset.open(out).episodes >= 0,
+         lambda out: RolloutDataset.open(out).episodes >= 24, exact=False),
+    Case("sim2sim (every phase)",
+         lambda out: [sys.executable, "-m", "dexndm_control.cli", "sim2sim", "--profile", "worn_hand", "--out", str(out),
+                      "--preset", "tiny", "--base", str(out.parent / "base.pt")],
+         [],
+         lambda out: [_loads(p) for p in out.rglob("*.pt")] and [json.loads(p.read_text()) for p in out.rglob("*.json")],
+         lambda out: sorted(json.loads((out / "sim2sim.json").read_text())["normal_cylinders"]), exact=False,
+         setup=lambda root: random_policy(root / "base.pt", "base")),
+]
+
+
+def kill_points(name: str, n: int) -> np.ndarray:
+    return np.random.default_rng([SEED, zlib.crc32(name.encode())]).uniform(0.25, 0.9, n)
+
+
+def run_to_end(argv: list[str], env: dict, timeout: float = 240.0) -> float:
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return time.monotonic() - t0
+
+
+def kill_and_resume(case: Case, root: Path, points: int) -> None:
+    env = {**os.environ, "DEXNDM_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1"}
+    case.setup(root)
+    reference = root / "reference"
+    wall = run_to_end(case.argv(reference), env)
+    want = case.result(reference)
+    for i, frac in enumerate(kill_points(case.name, points)):
+        out = root / f"killed_{i}"
+        proc = subprocess.Popen(case.argv(out), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        time.sleep(frac * wall)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)          # the process and anything it started
+        proc.wait()
+        if out.exists():
+            case.intact(out)                             # nothing half-written that the next step reads
+        run_to_end(case.argv(out) + case.resume, env)
+        got = case.result(out)
+        if case.exact:
+            assert set(got) == set(want)
+            for k in want:
+                torch.testing.assert_close(got[k], want[k], msg=f"{case.name}, killed at {frac:.2f} x {wall:.1f} s: {k}")
+        else:
+            assert got == want, f"{case.name}, killed at {frac:.2f} x {wall:.1f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_command_killed_at_a_random_point_completes_when_run_again(case, tmp_path):
+    kill_and_resume(case, tmp_path, 1)
+
+
+@pytest.mark.killmatrix
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_kill_matrix_full(case, tmp_path):
+    kill_and_resume(case, tmp_path, FULL_POINTS)
