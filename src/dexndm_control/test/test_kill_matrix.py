@@ -2,10 +2,12 @@
 and run again the same way, completes; what the kill left on disk is readable by the next step
 (no half-written file is ever read); the resumed training ends where an uninterrupted one does.
 
-CI runs one kill point per command; ``-m killmatrix`` runs ``FULL_POINTS`` per command. The kill
-points are fractions of the command's own uninterrupted wall time (measured in the same test), drawn
-from ``SEED`` and the command's name, so a failure names a point that can be rerun. The Chaos Box
-collection has its own kill test (``test_chaos_box_collection``: resumed without duplicates or gaps).
+CI runs one kill point per command; ``-m killmatrix`` runs ``FULL_POINTS`` per command. A kill
+point is a share of the command's own progress (checkpoints written, episodes kept, phases
+finished) plus a delay into the next interval, drawn from ``SEED`` and the command's name, so a
+failure names a point that can be rerun; a kill on wall time alone would mostly land in the Python
+start-up. The Chaos Box collection has its own kill test (``test_chaos_box_collection``: resumed
+without duplicates or gaps).
 """
 import json
 import os
@@ -42,6 +44,7 @@ class Case:
     resume: list[str]                             # what the command takes to continue (or nothing)
     intact: Callable[[Path], None]                # asserts what a kill left is readable by the next step
     result: Callable[[Path], object]              # the finished run's result, compared with the reference
+    progress: Callable[[Path], float]             # 0..1 of the run done, from what it wrote
     exact: bool = True                            # resumed result equals the uninterrupted one
     setup: Callable[[Path], None] = field(default=lambda root: None)
 
@@ -72,6 +75,28 @@ def _weights(path: Path) -> dict:
     return {k: v for k, v in torch.load(path, map_location="cpu", weights_only=False)["state_dict"].items()}
 
 
+def _epochs_done(out: Path, epochs: int) -> float:
+    try:
+        return (torch.load(out / "last.pt", map_location="cpu", weights_only=False)["epoch"] + 1) / epochs
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return 0.0
+
+
+def _episodes_done(out: Path, episodes: int) -> float:
+    try:
+        return RolloutDataset.open(out).episodes / episodes
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
+        return 0.0
+
+
+def _phases_done(out: Path) -> float:
+    """Finished sim2sim phases (their marker files) of the 10 a tiny run writes."""
+    marks = [out / "rollouts" / "done.json", *(out / "bags").glob("*/progress.json"),
+             *(out / d / "done.json" for d in ("ndm_joint", "ndm_whole")),
+             *(out / d / "residual_result.json" for d in ("residual_joint", "residual_whole")), *(out / "eval").glob("*.json")]
+    return sum(p.exists() for p in marks) / 13
+
+
 def _ndm_setup(root: Path) -> None:
     linear_steps(6, 400).save(root / "steps.npz")
 
@@ -90,38 +115,41 @@ CASES = [
                             "--epochs", "30", "--set", "model.width=32", "train.threads=1"),
          ["--resume"],
          lambda out: _loads(out / "last.pt", out / "best.pt"),
-         lambda out: load_model(out / "best.pt").state_dict(), setup=_ndm_setup),
+         lambda out: load_model(out / "best.pt").state_dict(), lambda out: _epochs_done(out, 30), setup=_ndm_setup),
     Case("train-generalist",
          lambda out: _learn("train-generalist", "--data", str(out.parent / "data"), "--out", str(out), "--epochs", "12",
                             "--width", "64", "--blocks", "1", "--samples-per-epoch", "20000", "--torch-threads", "1"),
          ["--resume"],
          lambda out: (_loads(out / "last.pt"), out.joinpath("policy.pt").exists() and load_policy(out / "policy.pt")),
-         lambda out: _weights(out / "policy.pt"), setup=_data_setup),
+         lambda out: _weights(out / "policy.pt"), lambda out: _epochs_done(out, 12), setup=_data_setup),
     Case("train-residual",
          lambda out: _learn("train-residual", "--data", str(out.parent / "data"), "--ndm", str(out.parent / "ndm" / "best.pt"),
-                            "--out", str(out), "--epochs", "12", "--set", "width=32", "chunk=16", "batch_chunks=8",
+                            "--out", str(out), "--epochs", "30", "--set", "width=32", "chunk=16", "batch_chunks=8",
                             "torch_threads=1"),
          ["--resume"],
          lambda out: (_loads(out / "last.pt"), out.joinpath("residual.pt").exists() and load_policy(out / "residual.pt")),
-         lambda out: _weights(out / "residual.pt"), setup=_data_setup),
+         lambda out: _weights(out / "residual.pt"), lambda out: _epochs_done(out, 30), setup=_data_setup),
     Case("collect-rollouts",
          lambda out: _learn("collect-rollouts", "--run", str(REPO / "models" / "specialists" / "cyl_palm_up"),
                             "--out", str(out), "--episodes", "24", "--num-envs", "8"),
          ["--resume"],
          lambda out: (out / "manifest.json").exists() and RolloutDataset.open(out).episodes >= 0,
-         lambda out: RolloutDataset.open(out).episodes >= 24, exact=False),
+         lambda out: RolloutDataset.open(out).episodes >= 24, lambda out: _episodes_done(out, 24), exact=False),
     Case("sim2sim (every phase)",
          lambda out: [sys.executable, "-m", "dexndm_control.cli", "sim2sim", "--profile", "worn_hand", "--out", str(out),
                       "--preset", "tiny", "--base", str(out.parent / "base.pt")],
          [],
          lambda out: [_loads(p) for p in out.rglob("*.pt")] and [json.loads(p.read_text()) for p in out.rglob("*.json")],
-         lambda out: sorted(json.loads((out / "sim2sim.json").read_text())["normal_cylinders"]), exact=False,
+         lambda out: sorted(json.loads((out / "sim2sim.json").read_text())["normal_cylinders"]), _phases_done,
+         exact=False,
          setup=lambda root: random_policy(root / "base.pt", "base")),
 ]
 
 
-def kill_points(name: str, n: int) -> np.ndarray:
-    return np.random.default_rng([SEED, zlib.crc32(name.encode())]).uniform(0.25, 0.9, n)
+def kill_points(name: str, n: int) -> list[tuple[float, float]]:
+    """(share of the progress reached, then seconds more) for each kill."""
+    rng = np.random.default_rng([SEED, zlib.crc32(name.encode())])
+    return list(zip(rng.uniform(0.05, 0.8, n), rng.uniform(0.0, 0.1, n)))
 
 
 def run_to_end(argv: list[str], env: dict, timeout: float = 240.0) -> float:
@@ -135,15 +163,18 @@ def kill_and_resume(case: Case, root: Path, points: int) -> None:
     env = {**os.environ, "DEXNDM_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1"}
     case.setup(root)
     reference = root / "reference"
-    wall = run_to_end(case.argv(reference), env)
+    run_to_end(case.argv(reference), env)
     want = case.result(reference)
-    for i, frac in enumerate(kill_points(case.name, points)):
+    for i, (share, delay) in enumerate(kill_points(case.name, points)):
         out = root / f"killed_{i}"
         proc = subprocess.Popen(case.argv(out), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        time.sleep(frac * wall)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)          # the process and anything it started
+        while proc.poll() is None and case.progress(out) < share:
+            time.sleep(0.05)
+        time.sleep(delay)
+        killed_at = case.progress(out)
+        assert proc.poll() is None, f"{case.name} finished before its kill point (progress {killed_at:.2f})"
+        os.killpg(proc.pid, signal.SIGKILL)              # the process and anything it started
         proc.wait()
         if out.exists():
             case.intact(out)                             # nothing half-written that the next step reads
@@ -152,9 +183,9 @@ def kill_and_resume(case: Case, root: Path, points: int) -> None:
         if case.exact:
             assert set(got) == set(want)
             for k in want:
-                torch.testing.assert_close(got[k], want[k], msg=f"{case.name}, killed at {frac:.2f} x {wall:.1f} s: {k}")
+                torch.testing.assert_close(got[k], want[k], msg=f"{case.name}, killed at progress {killed_at:.2f}: {k}")
         else:
-            assert got == want, f"{case.name}, killed at {frac:.2f} x {wall:.1f} s"
+            assert got == want, f"{case.name}, killed at progress {killed_at:.2f}"
 
 
 @pytest.mark.slow
