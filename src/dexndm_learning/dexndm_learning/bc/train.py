@@ -35,6 +35,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from dexndm_learning import training_state
 from dexndm_learning.config import add_field_options, from_dict, given_options, to_dict
 from dexndm_learning.data.episode_bank import EpisodeBank
 from dexndm_learning.policy import contract
@@ -62,17 +63,11 @@ class BCConfig:
     data: list[str] = field(default_factory=list)
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 def train(cfg: BCConfig, out: Path, resume: bool = False) -> dict:
     """``resume``: continue the run in ``out`` from its ``last.pt`` if it has one."""
     ckpt = None
     if resume and (out / "last.pt").exists():
-        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        ckpt = training_state.load(out / "last.pt")
     elif not resume and (out / "last.pt").exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume or choose another --out")
     torch.manual_seed(cfg.seed)
@@ -112,11 +107,7 @@ def train(cfg: BCConfig, out: Path, resume: bool = False) -> dict:
     steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)
     history, start, best_state = [], 0, None
     if ckpt is not None:
-        net.load_state_dict(ckpt["net"])
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
+        training_state.restore(ckpt, net, opt, sched, rng)
         start, best, history, best_state = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"], ckpt["best_state"]
     for epoch in tqdm(range(start, cfg.epochs), desc="BC", unit="epoch", initial=start, total=cfg.epochs):
         net.train()
@@ -140,9 +131,8 @@ def train(cfg: BCConfig, out: Path, resume: bool = False) -> dict:
             best = val
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             save_policy(out / "policy.pt", "base", net, spec)
-        _save_atomic({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                      "best": best, "history": history, "best_state": best_state,
-                      "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, out / "last.pt")
+        training_state.save_atomic(training_state.snapshot(net, opt, sched, rng, epoch=epoch, best=best, history=history,
+                                                           best_state=best_state), out / "last.pt")
     writer.close()
     result = {"best_val_loss": best, "episodes": bank.episodes, "history": history}
     (out / "bc_result.json").write_text(json.dumps(result, indent=1))

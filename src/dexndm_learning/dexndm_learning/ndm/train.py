@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 from pathlib import Path
 
 import torch
@@ -32,18 +31,13 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
+from dexndm_learning.training_state import save_atomic
 from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, to_dict
 from dexndm_learning.ndm.config import NdmConfig, TrainConfig
 from dexndm_learning.ndm.dataset import load_steps, split_dataset
 from dexndm_learning.ndm.evaluate import one_step_errors
 from dexndm_learning.ndm.models import build_model, load_model, model_from_payload, model_payload, save_model
 from dexndm_learning.ndm.steps import Steps, make_windows
-
-
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
@@ -125,7 +119,7 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
         if eval_loss < best:
             best, best_epoch = eval_loss, epoch
             save_model(model, out / "best.pt")
-        _save_atomic({"model": model_payload(model), "optimizer": opt.state_dict(),
+        save_atomic({"model": model_payload(model), "optimizer": opt.state_dict(),
                       "epoch": epoch, "best_eval": best, "best_epoch": best_epoch}, last)
         bar.set_postfix(train=f"{train_loss:.3g}", eval=f"{eval_loss:.3g}", mse=f"{eval_mse:.2e}")
     writer.close()

@@ -54,7 +54,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from dexndm_learning import joint_order
+from dexndm_learning import joint_order, training_state
 from dexndm_learning.data.episode_bank import EpisodeBank
 from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, resolve_config, to_dict
 from dexndm_learning.policy import contract
@@ -218,12 +218,6 @@ def split_episodes(n: int, val_fraction: float, rng: np.random.Generator) -> tup
     return perm[n_val:], perm[:n_val]
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress: bool = True,
           gate: ResidualGate | None = None, resume: bool = False) -> dict:
     """Train on the episodes of ``cfg.data`` through the frozen ``ndm`` (input window ``window``;
@@ -234,7 +228,7 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
         raise ValueError("disagreement_weight needs an NDM ensemble of at least 2 members")
     ckpt = None
     if resume and (out / "last.pt").exists():
-        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        ckpt = training_state.load(out / "last.pt")
         if ckpt["config"] != to_dict(cfg):
             raise ValueError(f"{out} holds a residual run with other settings; choose another --out")
     elif not resume and (out / "last.pt").exists():
@@ -273,11 +267,7 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     best, best_state, best_val, history = math.inf, None, None, []
     step, first_epoch = 0, 0
     if ckpt is not None:
-        net.load_state_dict(ckpt["net"])
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        rng.bit_generator.state = ckpt["numpy_rng"]
-        torch.set_rng_state(ckpt["torch_rng"])
+        training_state.restore(ckpt, net, opt, sched, rng)
         best, best_state, best_val, history = ckpt["best"], ckpt["best_state"], ckpt["best_val"], ckpt["history"]
         step, first_epoch = ckpt["step"], ckpt["epoch"] + 1
     bar = tqdm(total=total, initial=step, desc="residual", unit="step", disable=not progress)
@@ -308,10 +298,9 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
                 best, best_val = val["objective"], val
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 save_policy(out / "residual.pt", "residual", net, spec, gate)
-        _save_atomic({"config": to_dict(cfg), "net": net.state_dict(), "opt": opt.state_dict(),
-                      "sched": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
-                      "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_val": best_val,
-                      "history": history, "step": step, "epoch": epoch}, out / "last.pt")
+        training_state.save_atomic(training_state.snapshot(
+            net, opt, sched, rng, config=to_dict(cfg), best=best, best_state=best_state, best_val=best_val,
+            history=history, step=step, epoch=epoch), out / "last.pt")
     bar.close()
     writer.close()
     magnitude = magnitude_report(best_val["mean_abs_residual"])
