@@ -7,7 +7,7 @@ COMMANDS = {
     "train-specialist": ("dexndm_learning.rl.specialist", "train a PPO rotation specialist"),
     "eval-specialist": ("dexndm_learning.rl.evaluate", "evaluate a specialist: RotR/TTF/RotP per axis group"),
     "plot-curves": ("dexndm_learning.rl.curves", "learning curves of a specialist run (PNG)"),
-    "render-episodes": ("dexndm_learning.rl.render", "render a policy rotating objects: contact sheet PNG + GIF"),
+    "render-episodes": ("dexndm_learning.rl.render", "render a policy rotating objects: contact sheet PNG + MP4"),
     "collect-rollouts": ("dexndm_learning.bc.collect", "roll out a specialist, keep successful episodes"),
     "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),
     "train-ndm": ("dexndm_learning.ndm.train", "fit a neural dynamics model from step data or bags"),
@@ -16,6 +16,8 @@ COMMANDS = {
                            "joint- vs finger-wise vs whole-hand NDM on Chaos Box data, in-domain and OOD"),
     "train-residual": ("dexndm_learning.residual.train", "residual policy through a frozen NDM"),
     "sim2sim": ("dexndm_learning.residual.sim2sim", "direct transfer vs NDM + residual in a reality profile"),
+    "sim2sim-diagnosis": ("dexndm_learning.studies.sim2sim_diagnosis",
+                          "why a sim2sim run's residual helps or hurts: tracking vs a nominal twin, NDM error, latency"),
     "hold-test": ("dexndm_learning.sim.holding", "still-hand holding test and start-grasp yield per wrist"),
 }
 

@@ -1,7 +1,7 @@
 """Why DexNDM helps or hurts in a reality profile, stage by stage (issue 19), from a finished
 sim-to-sim run folder (``dexndm sim2sim``; its bags, NDMs and residuals):
 
-    python -m dexndm_learning.studies.sim2sim_diagnosis runs/sim2sim_random/profile_00 [more runs] \\
+    dexndm-learn sim2sim-diagnosis runs/sim2sim_random/profile_00 [more runs] \\
         [--envs 32 --steps 200] [--summary docs/sim2sim_diagnosis.md]
 
 Each variant (direct transfer, each residual of the run) drives the base policy in the target
