@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import signal
@@ -25,6 +26,8 @@ from pathlib import Path
 import torch
 import yaml
 from rsl_rl.runners import OnPolicyRunner
+
+from dexndm_learning.rl import distributed
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
@@ -101,10 +104,19 @@ def runner_config(p: PPOConfig) -> dict:
     }
 
 
-def make_runner(cfg: SpecialistConfig, num_envs: int | None = None) -> tuple[OnPolicyRunner, RslRlRotationEnv]:
-    env_cfg = cfg.env if num_envs is None else type(cfg.env)(**{**cfg.env.__dict__, "num_envs": num_envs})
+def make_runner(cfg: SpecialistConfig, num_envs: int | None = None,
+                ranks: distributed.Ranks = distributed.Ranks()) -> tuple[OnPolicyRunner, RslRlRotationEnv]:
+    """The runner and its environments; with several ranks each has its own environment seed and
+    rank 0 builds the start grasps first (the others read them from the cache)."""
+    env_cfg = type(cfg.env)(**{**cfg.env.__dict__, "seed": cfg.env.seed + ranks.rank,
+                               **({"num_envs": num_envs} if num_envs is not None else {})})
+    distributed.start(ranks)
+    if not ranks.main:
+        distributed.barrier(ranks)          # wait for rank 0's grasps
     env = RslRlRotationEnv(RotationEnv(env_cfg))
-    runner = OnPolicyRunner(env, runner_config(cfg.ppo), log_dir=None, device="cpu")
+    if ranks.main:
+        distributed.barrier(ranks)
+    runner = distributed.DistributedRunner(env, runner_config(cfg.ppo), log_dir=None, device="cpu")
     return runner, env
 
 
@@ -150,11 +162,14 @@ def _snapshot_due(cfg: SpecialistConfig, run_dir: Path, budget_time: float) -> l
 
 
 def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations: int | None = None) -> dict:
-    torch.manual_seed(cfg.seed)
+    """Train (or continue) the specialist in ``run_dir``; under torchrun every rank runs this and
+    rank 0 alone writes (``rl.distributed``)."""
+    ranks = distributed.from_environment()
+    torch.manual_seed(cfg.seed + ranks.rank)
     torch.set_num_threads(cfg.torch_threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "checkpoint.pt"
-    runner, env = make_runner(cfg)
+    runner, env = make_runner(cfg, ranks=ranks)
     start_it, env_steps, wall0, budget0 = 0, 0, 0.0, 0.0
     if resume and ckpt.exists():
         state = load_checkpoint(runner, ckpt)
@@ -169,6 +184,10 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
         budget0 = 60 * cfg.init_minutes
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
         env.env.episode_length[:] = torch.randint(0, cfg.env.episode_steps, (env.num_envs,)).numpy()
+    if ranks.distributed:                    # every rank starts from rank 0's weights
+        runner.alg.broadcast_parameters()
+    if not ranks.main:
+        return _follow(cfg, runner, env, ranks, start_it, env_steps, iterations if iterations is not None else cfg.iterations)
     # config.yaml is the config in force from the latest (re)start on; history.txt records every
     # start and resume with its iteration and git commit, so a run that was resumed with changed
     # settings says so.
@@ -195,7 +214,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     t_start = time.monotonic()
     clock = StealCorrectedClock(offset=budget0)
     last_ckpt = t_start
-    steps_per_it = cfg.ppo.steps_per_env * env.num_envs
+    steps_per_it = cfg.ppo.steps_per_env * env.num_envs * ranks.world_size      # all ranks' steps
     summary: dict = {}
     bar = tqdm(range(start_it, total), initial=start_it, total=total, desc="PPO", unit="it")
     try:
@@ -241,7 +260,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "budget_s": budget_time,
                        "mean_reward": mean_rew}
             snapshots = _snapshot_due(cfg, run_dir, budget_time)
-            out_of_time = cfg.budget_minutes > 0 and budget_time >= 60 * cfg.budget_minutes
+            out_of_time = distributed.agree_to_stop(ranks, cfg.budget_minutes > 0 and budget_time >= 60 * cfg.budget_minutes)
             if snapshots or out_of_time or time.monotonic() - last_ckpt > 60 * cfg.checkpoint_minutes:
                 save_checkpoint(runner, ckpt, it, env_steps, wall, budget_time)
                 for snap in snapshots:
@@ -259,7 +278,39 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                             summary["budget_s"])
         progress.close()
         writer.close()
+    if ranks.distributed:
+        per_rank = distributed.gather(ranks, {"digest": distributed.digest([alg.actor, alg.critic]),
+                                              "mean_reward": summary.get("mean_reward")})
+        (run_dir / "ranks.json").write_text(json.dumps({"world_size": ranks.world_size, "ranks": per_rank}, indent=1))
     return summary
+
+
+def _follow(cfg: SpecialistConfig, runner: OnPolicyRunner, env: RslRlRotationEnv, ranks: distributed.Ranks,
+            start_it: int, env_steps: int, total: int) -> dict:
+    """A rank other than 0: the same iterations (rollout, update with the shared gradients), no
+    files; stops when rank 0 does."""
+    alg = runner.alg
+    alg.train_mode()
+    env.env.training_steps = env_steps
+    obs = env.get_observations()
+    steps_per_it = cfg.ppo.steps_per_env * env.num_envs * ranks.world_size
+    last, rew_sum = start_it - 1, 0.0
+    for it in range(start_it, total):
+        last, rew_sum = it, 0.0
+        with torch.inference_mode():
+            for _ in range(cfg.ppo.steps_per_env):
+                obs, rewards, dones, extras = env.step(alg.act(obs))
+                alg.process_env_step(obs, rewards, dones, extras)
+                rew_sum += float(rewards.mean())
+            alg.compute_returns(obs)
+        alg.update()
+        env_steps += steps_per_it
+        env.env.training_steps = env_steps
+        if distributed.agree_to_stop(ranks, False):
+            break
+    distributed.gather(ranks, {"digest": distributed.digest([alg.actor, alg.critic]),
+                               "mean_reward": rew_sum / cfg.ppo.steps_per_env})
+    return {"iteration": last, "env_steps": env_steps, "rank": ranks.rank}
 
 
 def main(argv=None) -> int:
