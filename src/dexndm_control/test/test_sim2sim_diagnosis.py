@@ -50,6 +50,7 @@ def test_every_stage_is_reported_and_summarized(runs, tmp_path):
     assert len(gate.ensemble.members) == 3 and gate.ensemble.predictors == 2     # 2 joint-wise seeds + whole
     assert len(result["sensitivity"]) == sim2sim_diagnosis.LAGS and all(s >= 0 for s in result["sensitivity"])
     assert result["latency_steps"] == 1                            # worn_hand's
+    assert set(result["predicted_gain"]) == set(result["measured_gain"]) == {"joint", "whole", "robust"}
     assert (runs["worn_hand"] / "diagnosis" / "diagnosis.png").stat().st_size > 0
     assert "| worn_hand | 1 |" in (tmp_path / "diag.md").read_text()
     with pytest.raises(SystemExit):

@@ -18,7 +18,10 @@ profile on the training objects, and every control step is measured four ways:
    in-hand rotation inside the Chaos Box data's distribution?
 3. **Model exploitation.** The same NDM errors on each residual run's transitions: a residual that
    drives the commands where the model is wrong shows a larger error there than on direct
-   transfer's transitions (and, with an ensemble, a larger spread).
+   transfer's transitions (and, with an ensemble, a larger spread). And the gain the NDM promised
+   (residual training's validation loss against no residual, ``predicted_gain``) beside the gain
+   measured in 1 (``measured_gain``: tracking error against direct transfer's): a residual that
+   exploits its model promises much more than it delivers.
 4. **Latency.** The joint-wise NDM's mean |d q(t+1) / d a(t-k)| for k = 0..3 on Chaos Box
    windows, against the profile's latency: which past command the model credits for the next
    position, i.e. which step a next-step objective can still act on.
@@ -200,8 +203,16 @@ def diagnose(run: Path, envs: int = 32, steps: int = 200, seed: int = 0, bag_win
     window = models["joint"].config.window
     box_x, box_c, box_y = held_out_stretches(steps_, window, ndm_cfg, bag_windows, seed)
 
+    tracking = {v: tr.tracking() for v, tr in traces.items()}
+    promised = {}
+    for v in traces:
+        path = run / f"residual_{v}" / "residual_result.json"
+        if path.exists():
+            r = json.loads(path.read_text())
+            promised[v] = 1.0 - r["best_val_loss"] / r["zero_residual_val_loss"]
     result = {"run": str(run), "profile": name, "latency_steps": prof.get("latency_steps"),
-              "tracking": {v: tr.tracking() for v, tr in traces.items()},
+              "tracking": tracking, "predicted_gain": promised,
+              "measured_gain": {v: 1.0 - tracking[v] / tracking["direct"] for v in promised},
               "ndm": {}, "sensitivity": command_sensitivity(models["joint"], box_x[:5000]),
               "held_out_box_stretches": int(len(box_x))}
     for mname, ndm in models.items():
@@ -240,14 +251,17 @@ def plot(result: dict, path: Path) -> None:
 
 def summary_markdown(results: list[dict]) -> str:
     mr = lambda v: "-" if v is None or not np.isfinite(v) else f"{1e3 * v:.2f}"   # noqa: E731
-    lines = ["| profile | latency | tracking direct / joint / whole / robust (mrad) | joint NDM 1-step: box / rotation "
+    pct = lambda d, v: "-" if v not in d else f"{100 * d[v]:.0f}"   # noqa: E731
+    lines = ["| profile | latency | tracking direct / joint / whole / robust (mrad) | gain promised by the NDM / measured, "
+             "joint (%) | joint NDM 1-step: box / rotation "
              f"(direct) / joint residual run (mrad) | joint NDM {HORIZON}-step: box / rotation (mrad) | ensemble spread: "
-             "box / direct / robust run (mrad) | |dq/da(t-k)|, k = 0..3 |", "|---|---|---|---|---|---|---|"]
+             "box / direct / robust run (mrad) | |dq/da(t-k)|, k = 0..3 |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         t, j = r["tracking"], r["ndm"]["joint"]
         e = r["ndm"].get("ensemble", {})
         lines.append(
             f"| {r['profile']} | {r['latency_steps']} | " + " / ".join(mr(t.get(v)) for v in VARIANTS) + " | "
+            f"{pct(r.get('predicted_gain', {}), 'joint')} / {pct(r.get('measured_gain', {}), 'joint')} | "
             f"{mr(j['chaos_box']['one_step'])} / {mr(j['direct']['one_step'])} / {mr(j.get('joint', {}).get('one_step'))} | "
             f"{mr(j['chaos_box']['open_loop'])} / {mr(j['direct']['open_loop'])} | "
             + (" / ".join(mr(e.get(k, {}).get("spread")) for k in ("chaos_box", "direct", "robust")) if e else "-")
