@@ -190,10 +190,11 @@ def test_recording_round_trip_through_the_nodes(tmp_path):
     assert urdf.data.startswith("<?xml") and '<robot name="leap_hand' in urdf.data
     want = HandFrames(wrist="palm_down").poses(jo.reorder_by_names(states[-1].position, states[-1].name))
     got = {t.child_frame_id: t for t in tfs[-1].transforms}
-    for parent, child, pos, _ in want:                  # the last state's frames, body by body
+    for parent, child, pos, quat in want:               # the last state's frames, body by body
+        t = got[child].transform
         assert got[child].header.frame_id == parent
-        np.testing.assert_allclose([got[child].transform.translation.x, got[child].transform.translation.y,
-                                    got[child].transform.translation.z], pos, atol=1e-9)
+        np.testing.assert_allclose([t.translation.x, t.translation.y, t.translation.z], pos, atol=1e-9)
+        np.testing.assert_allclose([t.rotation.w, t.rotation.x, t.rotation.y, t.rotation.z], quat, atol=1e-9)
 
 
 def _start(args, cwd):

@@ -42,7 +42,7 @@ class Case:
     name: str
     argv: Callable[[Path], list[str]]             # the command for an output folder
     resume: list[str]                             # what the command takes to continue (or nothing)
-    intact: Callable[[Path], None]                # asserts what a kill left is readable by the next step
+    intact: Callable[[Path], None]                # raises unless what a kill left is readable by the next step
     result: Callable[[Path], object]              # the finished run's result, compared with the reference
     progress: Callable[[Path], float]             # 0..1 of the run done, from what it wrote
     exact: bool = True                            # resumed result equals the uninterrupted one
@@ -66,9 +66,29 @@ def _learn(*args) -> list[str]:
 
 
 def _loads(*paths: Path) -> None:
+    """Every file there loads (a half-written one would raise)."""
     for p in paths:
         if p.exists():
             torch.load(p, map_location="cpu", weights_only=False)
+
+
+def _rollouts_intact(out: Path) -> None:
+    """The listed shards are complete: the dataset opens and every episode reads back."""
+    if (out / "manifest.json").exists():
+        ds = RolloutDataset.open(out)
+        assert sum(len(s["q"]) for s in ds.iter_shards(("q",))) == ds.episodes
+
+
+def _policy_intact(out: Path, name: str) -> None:
+    _loads(out / "last.pt")
+    if (out / name).exists():
+        load_policy(out / name)
+
+
+def _sim2sim_intact(out: Path) -> None:
+    _loads(*out.rglob("*.pt"))
+    for p in out.rglob("*.json"):
+        json.loads(p.read_text())
 
 
 def _weights(path: Path) -> dict:
@@ -90,11 +110,12 @@ def _episodes_done(out: Path, episodes: int) -> float:
 
 
 def _phases_done(out: Path) -> float:
-    """Finished sim2sim phases (their marker files) of the 10 a tiny run writes."""
+    """Finished sim2sim phases: the 12 marker files a tiny run with one wrist writes (rollouts,
+    bags, 2 NDMs, 2 residuals, 2 object sets x 3 variants evaluated)."""
     marks = [out / "rollouts" / "done.json", *(out / "bags").glob("*/progress.json"),
              *(out / d / "done.json" for d in ("ndm_joint", "ndm_whole")),
              *(out / d / "residual_result.json" for d in ("residual_joint", "residual_whole")), *(out / "eval").glob("*.json")]
-    return sum(p.exists() for p in marks) / 13
+    return sum(p.exists() for p in marks) / 12
 
 
 def _ndm_setup(root: Path) -> None:
@@ -120,26 +141,26 @@ CASES = [
          lambda out: _learn("train-generalist", "--data", str(out.parent / "data"), "--out", str(out), "--epochs", "12",
                             "--width", "64", "--blocks", "1", "--samples-per-epoch", "20000", "--torch-threads", "1"),
          ["--resume"],
-         lambda out: (_loads(out / "last.pt"), out.joinpath("policy.pt").exists() and load_policy(out / "policy.pt")),
+         lambda out: _policy_intact(out, "policy.pt"),
          lambda out: _weights(out / "policy.pt"), lambda out: _epochs_done(out, 12), setup=_data_setup),
     Case("train-residual",
          lambda out: _learn("train-residual", "--data", str(out.parent / "data"), "--ndm", str(out.parent / "ndm" / "best.pt"),
                             "--out", str(out), "--epochs", "30", "--set", "width=32", "chunk=16", "batch_chunks=8",
                             "torch_threads=1"),
          ["--resume"],
-         lambda out: (_loads(out / "last.pt"), out.joinpath("residual.pt").exists() and load_policy(out / "residual.pt")),
+         lambda out: _policy_intact(out, "residual.pt"),
          lambda out: _weights(out / "residual.pt"), lambda out: _epochs_done(out, 30), setup=_data_setup),
     Case("collect-rollouts",
          lambda out: _learn("collect-rollouts", "--run", str(REPO / "models" / "specialists" / "cyl_palm_up"),
                             "--out", str(out), "--episodes", "24", "--num-envs", "8"),
          ["--resume"],
-         lambda out: (out / "manifest.json").exists() and RolloutDataset.open(out).episodes >= 0,
+         _rollouts_intact,
          lambda out: RolloutDataset.open(out).episodes >= 24, lambda out: _episodes_done(out, 24), exact=False),
     Case("sim2sim (every phase)",
          lambda out: [sys.executable, "-m", "dexndm_control.cli", "sim2sim", "--profile", "worn_hand", "--out", str(out),
                       "--preset", "tiny", "--base", str(out.parent / "base.pt")],
          [],
-         lambda out: [_loads(p) for p in out.rglob("*.pt")] and [json.loads(p.read_text()) for p in out.rglob("*.json")],
+         _sim2sim_intact,
          lambda out: sorted(json.loads((out / "sim2sim.json").read_text())["normal_cylinders"]), _phases_done,
          exact=False,
          setup=lambda root: random_policy(root / "base.pt", "base")),

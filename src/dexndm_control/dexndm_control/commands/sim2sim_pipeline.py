@@ -68,10 +68,9 @@ from dexndm_learning.bc.collect import collect
 from dexndm_learning.config import resolve_config, to_dict
 from dexndm_learning.ndm.bag_ingest import load_bags
 from dexndm_learning.ndm.models import load_model
-from dexndm_learning.ndm.steps import make_windows
 from dexndm_learning.ndm.config import NdmConfig
 from dexndm_learning.ndm.sim_data import ActionTrajectories, chaos_box_steps, free_hand_steps, rollout_actions
-from dexndm_learning.ndm.steps import Steps
+from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual import sim2sim
 from dexndm_learning.residual import train as residual_train
@@ -159,7 +158,7 @@ class Pipeline:
             specs = graphs.build("chaos_box", wrist=wrist, sim=True, scene=cfg.scene, profile=str(self.profile_path),
                                  balls=cfg.n_balls, real_time_factor=float(cfg.rtf), source=str(rollouts.resolve()),
                                  trajectories=cfg.box_trajectories, steps=cfg.box_steps,
-                                 noise_sigma=float(cfg.noise_sigma), recorder="node", out=str(folder))
+                                 noise_sigma=float(cfg.noise_sigma), recorder="node", out=str(folder), record_scene=False)
             result = chaos_collect.run(specs, private=True)     # two pipelines on one machine stay apart
             if result["interrupted"]:
                 raise Interrupted(f"Chaos Box collection stopped with {result['completed']} trajectories of {wrist} "
@@ -199,8 +198,8 @@ class Pipeline:
         """Phases 3b and 4: an NDM of ``kind`` on ``get_steps()`` (called only if it must be trained)."""
         if not (run / DONE).exists():
             cfg = self.ndm_config()
-            if seed is not None:
-                cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+            if seed is not None:     # another initialization and batch order, the same held-out split
+                cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, split_seed=cfg.train.seed))
             sim2sim.fit_target_ndm(get_steps(), kind, run, cfg, init)
             write_json(run / DONE, {"kind": kind, "init": str(init or "")})
         return run / "best.pt"
@@ -256,6 +255,9 @@ class Pipeline:
     # ------------------------------------------------------------------ all
     def run(self) -> dict:
         cfg = self.cfg
+        if (cfg.gate_quantile or cfg.disagreement_weight) and cfg.ndm_ensemble + cfg.ensemble_whole < 2:
+            raise ValueError("gate_quantile and disagreement_weight need an ensemble of at least 2 NDMs: "
+                             "--ndm-ensemble 2 or more, or --ensemble-whole true")
         self.check_out_dir()
         with self.phase("rollouts (base policy, nominal sim)"):
             rollouts = self.rollouts()

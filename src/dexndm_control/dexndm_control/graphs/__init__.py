@@ -172,7 +172,7 @@ def _teleop(base: str, residual: str, replay_file: str, viz: bool, viz_port: int
 
 def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real_time_factor: float, source: str,
                trajectories: int, steps: int, noise_sigma: float, start_index: int, recorder: str, out: str,
-               per_bag: int, viz: bool, viz_port: int) -> list[NodeSpec | ProcessSpec]:
+               per_bag: int, viz: bool, viz_port: int, record_scene: bool) -> list[NodeSpec | ProcessSpec]:
     """Chaos Box collection: the LEAP Hand (or the simulated hand in a Chaos Box scene under a
     reality profile, the graph's clock) + the replay + a recorder (``ros2 bag record``, or the
     project's bag_recorder node)."""
@@ -187,6 +187,7 @@ def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real
         rec = ros2_bag_record(out, sim)
     elif recorder == "node":
         rec = bag_recorder(use_sim_time=sim, trajectories_per_bag=per_bag, topics=list(CHAOS_BOX_TOPICS), scene_wrist=wrist,
+                           scene=record_scene,
                            types=list(CHAOS_BOX_TOPICS.values()), **({"out_dir": out} if out else {}))
     else:
         raise ValueError(f"recorder must be 'ros2bag' or 'node', got '{recorder}'")
@@ -236,6 +237,8 @@ GRAPHS: dict[str, Graph] = {
         "recorder": Arg("ros2bag", "ros2bag (ros2 bag record) | node (the project's bag_recorder)"),
         "out": Arg("", "bag output (empty: ros2 bag's default name / config/bag_recorder.yaml's out_dir)"),
         "per_bag": Arg("20", "recorder node: trajectories per bag", int),
+        "record_scene": Arg("true", "recorder node: also /robot_description and /tf, so Foxglove shows the hand",
+                            parse_bool),
         **_VIZ_ARGS,
     }),
 }

@@ -28,6 +28,7 @@ import importlib
 from collections import deque
 from functools import partial
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -175,7 +176,7 @@ class BagRecorder(Node):
             q = joint_order.reorder_by_names(state.position, state.name) if len(state.name) else state.position
         except joint_order.JointCommandError:
             return
-        if len(q) != joint_order.NUM_JOINTS:
+        if len(q) != joint_order.NUM_JOINTS or not np.all(np.isfinite(q)):
             return
         T = self.typestore.types
         stamp = state.header.stamp

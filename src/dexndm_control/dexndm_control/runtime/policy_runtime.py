@@ -233,7 +233,7 @@ class PolicyRuntime:
         base_dim = self.base.obs_dim
         da = np.asarray(self.base(obs[:base_dim]), dtype=float)
         if not np.all(np.isfinite(da)):
-            return TickOutput(self.safe_target, flags | Flag.NONFINITE)
+            return self._hold_nonfinite(q, flags)
         base_target = contract.base_target(self._base_target, da, self.base.spec.action_scale)
         if np.any(base_target != self._base_target + self.base.spec.action_scale * np.clip(da, -1.0, 1.0)):
             flags |= Flag.TARGET_CLAMPED
@@ -243,7 +243,7 @@ class PolicyRuntime:
             obs[base_dim:] = base_target
             res = np.asarray(self.residual(obs), dtype=float)
             if not np.all(np.isfinite(res)):
-                return TickOutput(self.safe_target, flags | Flag.NONFINITE, float(np.linalg.norm(da)))
+                return self._hold_nonfinite(q, flags, float(np.linalg.norm(da)))
             if np.any(np.abs(res) > contract.RESIDUAL_CAP * (1 + 1e-6)):     # float32 tanh may round just above
                 flags |= Flag.RESIDUAL_CAPPED
             res = np.clip(res, -contract.RESIDUAL_CAP, contract.RESIDUAL_CAP)
@@ -265,6 +265,13 @@ class PolicyRuntime:
         if self._gate is not None:
             self._gate.set_last_command(target[None])
         return TickOutput(target, flags, float(np.linalg.norm(da)), float(np.linalg.norm(res)), scale)
+
+    def _hold_nonfinite(self, q: np.ndarray, flags: Flag, base_norm: float = 0.0) -> TickOutput:
+        """Hold the last safe target; the gate's history moves on with the observation's (the held
+        target is what the hand is commanded this tick)."""
+        if self._gate is not None:
+            self._gate.apply(q[None], self.safe_target[None], np.zeros((1, NJ)))
+        return TickOutput(self.safe_target, flags | Flag.NONFINITE, base_norm)
 
     def _restart(self, q: np.ndarray, now: float) -> None:
         if self.safe_target is None:

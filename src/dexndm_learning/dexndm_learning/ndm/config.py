@@ -18,7 +18,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     eval_fraction: float = 0.1     # 9:1 train/eval split
     split_block: int = 50          # transitions per split block (see dataset.split_blocks)
-    seed: int = 0
+    seed: int = 0                  # initialization and batch order
+    split_seed: int | None = None  # the train/eval split (None: seed); ensemble members share it
     device: str = "cpu"            # "cuda" on a GPU server
     threads: int = 0               # torch CPU threads; 0 = torch's default
 

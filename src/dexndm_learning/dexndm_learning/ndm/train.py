@@ -78,7 +78,8 @@ def train(cfg: NdmConfig, steps: Steps, out: str | Path, init: str | Path | None
         model = build_model(**dataclasses.asdict(cfg.model))
 
     windows = make_windows(steps, cfg.model.window)
-    train_set, eval_set = split_dataset(windows, tc.eval_fraction, tc.seed, tc.split_block)
+    train_set, eval_set = split_dataset(windows, tc.eval_fraction, tc.seed if tc.split_seed is None else tc.split_seed,
+                                        tc.split_block)
     if ckpt is None and init is None:
         model.fit_normalization(train_set.windows, train_set.next_q)
     model.to(tc.device)

@@ -182,7 +182,8 @@ def run_pipeline(base: Path, reality: str, steps: Steps, sim_data: list[str], ou
     residuals: dict[str, Path | None] = {DIRECT: None}
     for kind in kinds:
         ndm_path = fit_target_ndm(steps, kind, out / f"ndm_{kind}", ndm_cfg)
-        residuals[VARIANT_OF_KIND[kind]] = train_residual(ndm_path, sim_data, out / f"residual_{kind}", residual_cfg)
+        residuals[VARIANT_OF_KIND[kind]] = train_residual(ndm_path, sim_data, out / f"residual_{kind}", residual_cfg,
+                                                          resume=True)
     results = evaluate(base, residuals, reality, object_sets, env_cfg, seeds)
     write_report(results, reality, out)
     return results
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
     pipe = sub.add_parser("pipeline", help="fit NDMs, train residuals, evaluate")
     pipe.add_argument("--steps", required=True, type=Path, help="target-world control steps (.npz or bag dir)")
     pipe.add_argument("--sim-data", nargs="+", required=True, help="base policy rollout datasets (nominal sim)")
-    pipe.add_argument("--kinds", nargs="+", default=["joint", "whole"], choices=sorted(VARIANT_OF_KIND))
+    pipe.add_argument("--kinds", nargs="+", default=["joint", "whole"], choices=["finger", "joint", "whole"])
     pipe.add_argument("--ndm-config", default="ndm")
     pipe.add_argument("--residual-config", default="residual")
     cmp_ = sub.add_parser("compare", help="one table of finished runs (their sim2sim.json)")

@@ -1,5 +1,7 @@
-"""Specialists on every core or GPU: ``torchrun`` starts one training process per rank and rsl_rl
+"""Specialists on every core: ``torchrun`` starts one training process per rank and rsl_rl
 averages gradients, the adaptive learning rate's KL and the observation normalizers across them.
+(The batched environment runs on the CPU today, so the runner's device is ``cpu`` and the group
+uses ``gloo``; ``start`` picks ``nccl`` for a CUDA device, ready for a GPU physics backend.)
 
     torchrun --nproc_per_node 4 -m dexndm_learning.cli train-specialist --config cyl_palm_up
 
@@ -55,6 +57,12 @@ def start(ranks: Ranks, device: str = "cpu") -> None:
     if device.startswith("cuda"):
         torch.cuda.set_device(ranks.local_rank)
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=ranks.rank, world_size=ranks.world_size)
+
+
+def finish(ranks: Ranks) -> None:
+    """Leave the process group (at the end of training)."""
+    if ranks.distributed and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier(ranks: Ranks) -> None:

@@ -278,10 +278,11 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                             summary["budget_s"])
         progress.close()
         writer.close()
-    if ranks.distributed:
+    if ranks.distributed and not summary.get("interrupted"):     # a stopped rank cannot join a collective
         per_rank = distributed.gather(ranks, {"digest": distributed.digest([alg.actor, alg.critic]),
                                               "mean_reward": summary.get("mean_reward")})
         (run_dir / "ranks.json").write_text(json.dumps({"world_size": ranks.world_size, "ranks": per_rank}, indent=1))
+    distributed.finish(ranks)
     return summary
 
 
@@ -310,6 +311,7 @@ def _follow(cfg: SpecialistConfig, runner: OnPolicyRunner, env: RslRlRotationEnv
             break
     distributed.gather(ranks, {"digest": distributed.digest([alg.actor, alg.critic]),
                                "mean_reward": rew_sum / cfg.ppo.steps_per_env})
+    distributed.finish(ranks)
     return {"iteration": last, "env_steps": env_steps, "rank": ranks.rank}
 
 

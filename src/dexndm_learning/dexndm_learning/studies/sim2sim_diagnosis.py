@@ -195,7 +195,7 @@ def diagnose(run: Path, envs: int = 32, steps: int = 200, seed: int = 0, bag_win
     traces = {v: run_variant(env_cfg, str(profile), base, r) for v, r in residuals.items()}
 
     ndm_cfg = NdmConfig.load()
-    steps_ = load_bags(sorted((run / "bags").iterdir()), ndm_cfg.ingest)[0]
+    steps_ = load_bags([run / "bags" / w for w in cfg["wrists"]], ndm_cfg.ingest)[0]   # the pipeline's order
     models = {"joint": load_model(run / "ndm_joint" / "best.pt"), "whole": load_model(run / "ndm_whole" / "best.pt")}
     ensemble = _ensemble(run)
     if ensemble is not None:
