@@ -90,6 +90,23 @@ def test_transforms_follow_the_joints_and_the_scene_has_hand_object_and_axis(vie
         client.close()
 
 
+def test_a_wrist_from_the_arm_turns_the_hand_frame(view):
+    client = FoxgloveClient(f"ws://127.0.0.1:{view.port}")
+    try:
+        client.subscribe(["/tf"])
+        settle(client, view)
+        view.set_wrist([0.0, 0.0, 2.0, 0.0])                   # normalized: 180 deg about y
+        view.joint_states(jo.CANONICAL_GRASP)
+        mount = next(t for t in next_on(client, "/tf").transforms if t.child_frame_id == "mount")
+        assert mount.parent_frame_id == "world"
+        np.testing.assert_allclose([mount.rotation.w, mount.rotation.x, mount.rotation.y, mount.rotation.z],
+                                   [0, 0, 1, 0], atol=1e-12)
+        with pytest.raises(ValueError, match="finite"):
+            view.set_wrist([0.0, 0.0, 0.0, 0.0])
+    finally:
+        client.close()
+
+
 def test_the_same_channels_go_to_mcap(tmp_path):
     v = LiveView(port=None, mcap_path=tmp_path / "view.mcap")
     v.joint_states(jo.CANONICAL_GRASP)

@@ -110,9 +110,10 @@ def live_view(**overrides) -> NodeSpec:
                     "live_view.yaml", overrides)
 
 
-def _with_view(nodes: list, viz: bool, viz_port: int, wrist: str) -> list:
+def _with_view(nodes: list, viz: bool, viz_port: int, wrist: str, wrist_topic: str = "") -> list:
     """``nodes`` plus the Foxglove live view when ``viz``."""
-    return [*nodes, live_view(port=viz_port, wrist=wrist)] if viz else nodes
+    view = live_view(port=viz_port, wrist=wrist, **({"wrist_topic": wrist_topic} if wrist_topic else {}))
+    return [*nodes, view] if viz else nodes
 
 
 CHAOS_BOX_TOPICS = {
@@ -167,7 +168,7 @@ def _teleop(base: str, residual: str, replay_file: str, viz: bool, viz_port: int
     """LEAP Hand + Franka bridge (wrist from the arm) + Quest 3 teleop (axis) + policy."""
     quest = quest_teleop(replay_file=replay_file) if replay_file else quest_teleop()
     return _with_view([leap_driver(), franka_bridge(), quest, rotation_policy(base, residual, wrist_source="topic")],
-                      viz, viz_port, "palm_down")
+                      viz, viz_port, "palm_down", "/dexndm/wrist_orientation")     # the Franka bridge's wrist
 
 
 def _chaos_box(wrist: str, sim: bool, scene: str, profile: str, balls: int, real_time_factor: float, source: str,

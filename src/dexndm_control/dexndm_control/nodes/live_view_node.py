@@ -10,7 +10,7 @@ throttled warning; the view never publishes to ROS.
 from __future__ import annotations
 
 import numpy as np
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -45,6 +45,8 @@ class LiveViewNode(Node):
         self.create_subscription(PolicyStatus, p("status_topic"), self._on_status, 10)
         self.create_subscription(RotationCommand, p("rotation_command_topic"), self._on_command, 10)
         self.create_subscription(PoseStamped, p("object_pose_topic"), self._on_object, 10)
+        if p("wrist_topic"):                      # the wrist follows the arm (teleop)
+            self.create_subscription(QuaternionStamped, p("wrist_topic"), self._on_wrist, 10)
         self.create_timer(float(p("scene_period_s")), self.view.publish_scene)
         self.get_logger().info(f"Foxglove live view on ws://{p('host')}:{self.view.port} (open it in the Foxglove app)")
 
@@ -77,6 +79,13 @@ class LiveViewNode(Node):
             self.view.set_axis([msg.axis.x, msg.axis.y, msg.axis.z])
         else:
             self.view.axis = None
+
+    def _on_wrist(self, msg: QuaternionStamped) -> None:
+        q = msg.quaternion
+        try:
+            self.view.set_wrist([q.w, q.x, q.y, q.z])
+        except ValueError as e:
+            self.get_logger().warning(f"live view: wrist dropped: {e}", throttle_duration_sec=5.0)
 
     def _on_object(self, msg: PoseStamped) -> None:
         o = msg.pose.orientation

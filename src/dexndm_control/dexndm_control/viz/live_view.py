@@ -102,6 +102,7 @@ class LiveView:
         self.object_size = np.asarray(object_size, float)
         self.object_pose: tuple[np.ndarray, np.ndarray] | None = None
         self.axis: np.ndarray | None = None
+        self.wrist: np.ndarray | None = None      # world <- H (w, x, y, z) from a wrist topic; None: the fixed wrist
         self.q: np.ndarray | None = None
 
     @property
@@ -114,10 +115,11 @@ class LiveView:
         stamp_ns = time.time_ns() if stamp_ns is None else stamp_ns
         self.q = np.asarray(q, float)
         ts = Timestamp(sec=stamp_ns // 1_000_000_000, nsec=stamp_ns % 1_000_000_000)
+        poses = [(parent, child, pos, self.wrist if parent == "world" and self.wrist is not None else quat)
+                 for parent, child, pos, quat in self.frames.poses(self.q)]
         self.tf.log(FrameTransforms(transforms=[
             FrameTransform(timestamp=ts, parent_frame_id=parent, child_frame_id=child, translation=_vec(pos),
-                           rotation=_quat(quat)) for parent, child, pos, quat in self.frames.poses(self.q)]),
-                    log_time=stamp_ns)
+                           rotation=_quat(quat)) for parent, child, pos, quat in poses]), log_time=stamp_ns)
         self.json["joint_states"].log({"name": list(joint_order.JOINT_NAMES), "position": self.q.tolist()},
                                       log_time=stamp_ns)
 
@@ -132,6 +134,13 @@ class LiveView:
     def set_object_pose(self, pos, quat_wxyz) -> None:
         """The held object's pose in the hand frame H (``mount``)."""
         self.object_pose = (np.asarray(pos, float), np.asarray(quat_wxyz, float))
+
+    def set_wrist(self, quat_wxyz) -> None:
+        """The hand frame's orientation in the world (w, x, y, z), e.g. from the arm; replaces the fixed wrist."""
+        q = np.asarray(quat_wxyz, float)
+        if q.shape != (4,) or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-9:
+            raise ValueError(f"wrist quaternion must be 4 finite numbers, not all zero; got {q}")
+        self.wrist = q / np.linalg.norm(q)
 
     def set_axis(self, axis) -> None:
         """The commanded rotation axis, world frame."""
