@@ -89,6 +89,7 @@ class LiveView:
     def __init__(self, port: int | None = 8765, host: str = "127.0.0.1", mcap_path: str | Path | None = None,
                  hand_config: str = "hand", wrist: str = "palm_up", object_size=(0.03, 0.03, 0.08)):
         self.frames = HandFrames(hand_config, wrist)
+        self._hand = hand_entities(self.frames.model)     # the shapes never change: built once
         self.context = foxglove.Context()
         self.server = (foxglove.start_server(name="dexndm", host=host, port=port, context=self.context)
                        if port is not None else None)
@@ -150,7 +151,7 @@ class LiveView:
     def publish_scene(self, stamp_ns: int | None = None) -> None:
         """Hand shapes, object and axis; sent periodically so a client that joins later sees them."""
         stamp_ns = time.time_ns() if stamp_ns is None else stamp_ns
-        entities = hand_entities(self.frames.model)
+        entities = list(self._hand)
         if self.object_pose is not None:
             pos, q = self.object_pose
             entities.append(SceneEntity(frame_id="mount", id="object", cylinders=[CylinderPrimitive(

@@ -26,11 +26,10 @@ from pathlib import Path
 import torch
 import yaml
 from rsl_rl.runners import OnPolicyRunner
-
-from dexndm_learning.rl import distributed
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from dexndm_learning.rl import distributed
 from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, repo_root, resolve_config, to_dict
 from dexndm_learning.rl.vec_env import RslRlRotationEnv
 from dexndm_learning.sim.axes import axis_label
