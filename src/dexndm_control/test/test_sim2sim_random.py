@@ -81,3 +81,19 @@ def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
     assert "robust_over_direct" in data["rows"][1]["sets"]["normal_cylinders"]
     assert "robust" in data["summary"]["test"] and "Robust DexNDM / direct median" in (out / "random_profiles.md").read_text()
     assert cli.main(argv + robust[:2] + ["--gate-quantile", "0.5"]) == 2        # other robust settings: refused
+
+    # So is the refined variant (deploy, refit the joint-wise NDM, retrain): the robust one stays.
+    kept = {p: p.stat().st_mtime_ns for p in [*out.glob("profile_*/ndm_*/best.pt"), *out.glob("profile_*/residual_*/residual.pt")]}
+    assert cli.main(argv + robust + ["--refine-rounds", "1"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    data = json.loads((out / "random_profiles.json").read_text())
+    for i in (0, 1):
+        run = out / f"profile_{i:02d}"
+        assert {p.name for p in (run / "refine_1").glob("deployment_*.npz")} == {"deployment_base.npz",
+                                                                                "deployment_residual.npz"}
+        assert load_policy(run / "refine_1" / "residual" / "residual.pt").kind == "residual"
+        assert json.loads((run / "sim2sim.json").read_text())["test"].keys() >= {VARIANT_OF_KIND["refined"],
+                                                                                 VARIANT_OF_KIND["robust"]}
+    assert {"refined", "robust"} <= data["summary"]["normal_cylinders"].keys()
+    assert "Refined DexNDM / direct median" in (out / "random_profiles.md").read_text()
+    assert cli.main(argv + robust + ["--refine-rounds", "1", "--refine-epochs", "2"]) == 2    # other settings: refused

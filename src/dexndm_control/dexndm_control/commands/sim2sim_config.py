@@ -36,6 +36,14 @@ class PipelineConfig:
     ensemble_whole: bool = False                 # the whole-hand NDM joins the ensemble (spread only)
     gate_quantile: float = 0.0                   # quantile of the Chaos Box data's spread at full strength (0: no gate)
     disagreement_weight: float = 0.0             # x mean ensemble spread (rad) in the residual loss
+    # The refined variant (issue 19; added when refine_rounds > 0): rounds of deploying the joint-wise
+    # residual (round 1 also the base alone) in the target, refitting the joint-wise NDM on the Chaos
+    # Box data plus the recorded steps (from the previous round's NDM) and retraining the residual
+    # through it (residual.refine).
+    refine_rounds: int = 0
+    refine_envs: int = 64                        # envs per deployment, each run for refine_steps
+    refine_steps: int = 400
+    refine_epochs: int = 8                       # NDM fine-tuning epochs per round
     rtf: float = 50.0                            # Chaos Box pacing: at most this many sim seconds per wall second
     threads: int = 1                             # torch threads for training (0: all cores)
 
@@ -43,7 +51,8 @@ class PipelineConfig:
 PRESETS = {
     "tiny": PipelineConfig(rollout_episodes=4, rollout_steps=30, rollout_envs=4, box_trajectories=3, box_steps=20,
                            ndm_width=32, ndm_epochs=1, residual_width=32, residual_epochs=1, eval_envs=2,
-                           eval_steps=20, grasp_candidates=8),
+                           eval_steps=20, grasp_candidates=8, refine_envs=2, refine_steps=20,
+                           refine_epochs=1),
     "small": PipelineConfig(),
     "full": PipelineConfig(rollout_episodes=2000, rollout_envs=256, box_trajectories=4000,
                            pretrain_trajectories=1000, ndm_epochs=100, residual_epochs=2, eval_envs=256, threads=0),
@@ -53,6 +62,11 @@ RUNTIME_FIELDS = ("rtf", "threads")
 ROBUST_FIELDS = ("ndm_ensemble", "ensemble_whole", "gate_quantile", "disagreement_weight")
 """Fields of the robust variant only: locked apart (``robust.yaml``), so a finished run gains the
 variant without redoing the others."""
+
+
+REFINE_FIELDS = ("refine_rounds", "refine_envs", "refine_steps", "refine_epochs")
+"""Fields of the refined variant only, locked apart (``refine.yaml``) for the same reason."""
+VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS
 
 
 def robust_enabled(cfg: PipelineConfig) -> bool:

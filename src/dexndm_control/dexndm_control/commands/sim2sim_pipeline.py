@@ -30,6 +30,11 @@ rollouts from their last complete shard, the evaluation from its last finished v
    with the disagreement penalty. Its settings are locked in
    ``robust.yaml``, apart from ``pipeline.yaml``: a finished run gains the variant by the same
    command with these options, and nothing else is redone.
+5c. with ``refine_rounds`` set, the refined variant (issue 19, ``residual.refine``): per round r,
+   ``refine_<r>/deployment_*.npz`` (the base alone in round 1, and base + the previous residual
+   run in the target on the training objects), ``refine_<r>/ndm_joint/`` (the joint-wise NDM
+   fine-tuned on the bags plus every deployment so far) and ``refine_<r>/residual/``. Locked in
+   ``refine.yaml``; a finished run gains it the same way as the robust variant.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
    training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
    RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
@@ -61,8 +66,8 @@ import yaml
 from dexndm_control.chaos_box import chaos_collect
 from dexndm_control import graphs
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
-from dexndm_control.commands.sim2sim_config import (PRESETS, ROBUST_FIELDS, RUNTIME_FIELDS, PipelineConfig,
-                                                    robust_enabled)
+from dexndm_control.commands.sim2sim_config import (PRESETS, REFINE_FIELDS, ROBUST_FIELDS, RUNTIME_FIELDS,
+                                                    VARIANT_FIELDS, PipelineConfig, robust_enabled)
 from dexndm_control.sim.sim_scene import SCENES
 from dexndm_learning.bc.collect import collect
 from dexndm_learning.config import resolve_config, to_dict
@@ -74,7 +79,9 @@ from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual import sim2sim
 from dexndm_learning.residual import train as residual_train
+from dexndm_learning.residual.deploy import BaseResidualActor
 from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate, calibrate
+from dexndm_learning.residual.refine import deployment_steps
 from dexndm_learning.residual.train import ResidualConfig
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
@@ -83,7 +90,9 @@ from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_sett
 
 KINDS = ("joint", "whole")
 ROBUST = "robust"
+REFINED = "refined"
 DONE = "done.json"
+DIRECT_LABEL = "base"
 GATE_CALIBRATION_WINDOWS = 100_000
 
 
@@ -110,7 +119,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ bookkeeping
     def settings(self) -> dict:
-        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS + ROBUST_FIELDS}
+        cfg = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS + VARIANT_FIELDS}
         return {"pipeline": cfg, "profile": {"name": self.profile_name, **to_dict(self.profile)},
                 "base": {"path": str(self.base), "sha256": _file_digest(self.base)}}
 
@@ -120,6 +129,9 @@ class Pipeline:
         if robust_enabled(self.cfg):
             lock_settings(self.out / "robust.yaml", {k: getattr(self.cfg, k) for k in ROBUST_FIELDS},
                           "robust variant", "--out (or the robust options of the run in it)")
+        if cfg_refined(self.cfg):
+            lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS},
+                          "refined variant", "--out (or the refine options of the run in it)")
 
     def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
         cfg = self.cfg
@@ -194,10 +206,12 @@ class Pipeline:
                                    train=dataclasses.replace(base.train, epochs=cfg.ndm_epochs, threads=self.threads))
 
     def fit_ndm(self, run: Path, kind: str, get_steps: Callable[[], Steps], init: Path | None = None,
-                seed: int | None = None) -> Path:
+                seed: int | None = None, epochs: int | None = None) -> Path:
         """Phases 3b and 4: an NDM of ``kind`` on ``get_steps()`` (called only if it must be trained)."""
         if not (run / DONE).exists():
             cfg = self.ndm_config()
+            if epochs is not None:
+                cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
             if seed is not None:     # another initialization and batch order, the same held-out split
                 cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, split_seed=cfg.train.seed))
             sim2sim.fit_target_ndm(get_steps(), kind, run, cfg, init)
@@ -210,9 +224,9 @@ class Pipeline:
                                    chunk=min(base.chunk, cfg.rollout_steps), history=self.history,
                                    torch_threads=self.threads)
 
-    def residual(self, kind: str, ndm: Path, rollouts: Path) -> Path:
-        """Phase 5: a residual through the frozen NDM ``ndm``."""
-        run = self.out / f"residual_{kind}"
+    def residual(self, kind: str, ndm: Path, rollouts: Path, run: Path | None = None) -> Path:
+        """Phase 5: a residual through the frozen NDM ``ndm`` (in ``run``, default residual_<kind>)."""
+        run = run or self.out / f"residual_{kind}"
         if not (run / "residual_result.json").exists():      # written last by residual training
             sim2sim.train_residual(ndm, [str(rollouts)], run, self.residual_config(), resume=True)
         return run / "residual.pt"
@@ -233,6 +247,39 @@ class Pipeline:
                                        data=[str(rollouts)])
             residual_train.train(rcfg, ensemble, ensemble.config.window, run, gate=gate, resume=True)
         return run / "residual.pt"
+
+    def deployment(self, round_: int, residual: Path | None, label: str) -> Steps:
+        """Phase 5c data: the base (+ ``residual``) deployed in the target on the training objects
+        (``residual.refine``), seeds apart from the evaluation's."""
+        cfg, path = self.cfg, self.out / f"refine_{round_}" / f"deployment_{label}.npz"
+        if not path.exists():
+            torch.set_num_threads(1)
+            env_cfg = self.env_config(cfg.refine_envs, cfg.eval_steps)
+            env = RotationEnv(sim2sim.eval_env_config(env_cfg, str(self.profile_path), cfg.train_objects,
+                                                      1000 * (round_ + 1) + (label != DIRECT_LABEL)))
+            steps = deployment_steps(env, BaseResidualActor(env, self.base, residual), cfg.refine_steps)
+            env.stepper.close()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.stem + ".partial.npz")
+            steps.save(tmp)
+            os.replace(tmp, path)
+        return Steps.load(path)
+
+    def refined_residual(self, rollouts: Path, bag_steps: Callable[[], Steps]) -> Path:
+        """Phase 5c: ``refine_rounds`` rounds of deploy (round 1: the base and today's joint-wise
+        residual; then the previous round's), refit the joint-wise NDM on the bags plus every
+        deployment so far (fine-tuned from the previous round's) and retrain the residual."""
+        cfg, recorded = self.cfg, []
+        ndm, residual = self.out / "ndm_joint" / "best.pt", self.out / "residual_joint" / "residual.pt"
+        for r in range(1, cfg.refine_rounds + 1):
+            if r == 1:
+                recorded.append(self.deployment(r, None, DIRECT_LABEL))
+            recorded.append(self.deployment(r, residual, "residual"))
+            data = lambda recorded=tuple(recorded): Steps.concat([bag_steps(), *recorded])  # noqa: E731
+            ndm = self.fit_ndm(self.out / f"refine_{r}" / "ndm_joint", "joint", data, init=ndm,
+                               epochs=cfg.refine_epochs)
+            residual = self.residual(REFINED, ndm, rollouts, self.out / f"refine_{r}" / "residual")
+        return residual
 
     def evaluate(self, residuals: dict[str, Path | None]) -> tuple[dict, dict]:
         """Phase 6: {object set: {variant: summary}} and the objects left out per set."""
@@ -285,6 +332,9 @@ class Pipeline:
                 members.append(self.out / "ndm_whole" / "best.pt")
             with self.phase("train robust residual"):
                 residuals[ROBUST] = self.robust_residual(members, rollouts, bag_steps)
+        if cfg_refined(cfg):
+            with self.phase("refine joint NDM and residual on deployment data"):
+                residuals[REFINED] = self.refined_residual(rollouts, bag_steps)
         with self.phase("evaluate"):
             results, skipped = self.evaluate(residuals)
         sim2sim.write_report(results, self.profile_name, self.out, skipped, self.appendix())
@@ -299,15 +349,23 @@ class Pipeline:
                  f"noise sigma {cfg.noise_sigma} rad.", "",
                  "## Residual training (validation loss of the NDM's prediction vs the sim next state)", "",
                  "| NDM | loss | no residual | with residual |", "|---|---|---|---|"]
-        for kind in KINDS + ((ROBUST,) if robust_enabled(cfg) else ()):
-            r = json.loads((self.out / f"residual_{kind}" / "residual_result.json").read_text())
+        runs = {kind: self.out / f"residual_{kind}" for kind in KINDS + ((ROBUST,) if robust_enabled(cfg) else ())}
+        if cfg_refined(cfg):
+            runs[REFINED] = self.out / f"refine_{cfg.refine_rounds}" / "residual"
+        for kind, run in runs.items():
+            r = json.loads((run / "residual_result.json").read_text())
             lines.append(f"| {kind} | {r['loss']} | {r['zero_residual_val_loss']:.4g} | {r['best_val_loss']:.4g} |")
-        if robust_enabled(cfg):
-            lines += ["", "Robust variant: " + ", ".join(f"{k} {getattr(cfg, k)}" for k in ROBUST_FIELDS) + "."]
+        for name, fields, on in (("Robust", ROBUST_FIELDS, robust_enabled(cfg)), ("Refined", REFINE_FIELDS, cfg_refined(cfg))):
+            if on:
+                lines += ["", f"{name} variant: " + ", ".join(f"{k} {getattr(cfg, k)}" for k in fields) + "."]
         lines += ["", "## Settings", "", "```yaml",
                   yaml.safe_dump(self.settings(), sort_keys=False, default_flow_style=None).rstrip(), "```", "",
                   "## Wall time per phase (s)", "", "```json", (self.out / "timings.json").read_text(), "```", ""]
         return "\n".join(lines)
+
+
+def cfg_refined(cfg: PipelineConfig) -> bool:
+    return cfg.refine_rounds > 0
 
 
 def _load_bag_steps(folders: list[Path], ingest) -> Steps:

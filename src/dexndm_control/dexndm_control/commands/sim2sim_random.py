@@ -11,8 +11,9 @@ not depend on the profile and are collected once, in ``rollouts/``. After every 
 report is rewritten: ``random_profiles.md`` / ``.json`` / ``.png``, per profile and over all,
 for the training and the test objects: DexNDM / direct and whole-hand / direct RotR ratios, TTF
 differences, and the median, the worst and the share of profiles where DexNDM helps. With the
-robust variant's options (``--ndm-ensemble``, ``--gate-quantile``, ``--disagreement-weight``) a
-finished benchmark gains that variant in every profile (nothing else is redone) and its columns.
+robust variant's options (``--ndm-ensemble``, ``--gate-quantile``, ``--disagreement-weight``) or the
+refined one's (``--refine-rounds``) a finished benchmark gains that variant in every profile
+(nothing else is redone) and its columns.
 """
 from __future__ import annotations
 
@@ -22,14 +23,16 @@ import numpy as np
 import yaml
 
 from dexndm_control.commands import sim2sim_pipeline
-from dexndm_control.commands.sim2sim_config import ROBUST_FIELDS, RUNTIME_FIELDS
+from dexndm_control.commands.sim2sim_config import RUNTIME_FIELDS, VARIANT_FIELDS
 from dexndm_learning.config import to_dict
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile
 from dexndm_learning.sim.reality_sampler import ProfileDistribution, sample_profiles
 from dexndm_learning.studies.resumable import lock_settings, write_json
 
-JOINT, WHOLE, ROBUST = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"], VARIANT_OF_KIND["robust"]
+JOINT, WHOLE = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"]
+EXTRA = {"robust": ("robust DexNDM", VARIANT_OF_KIND["robust"]), "refined": ("refined DexNDM", VARIANT_OF_KIND["refined"])}
+"""The pipeline's optional variants: key -> (column label, variant name)."""
 KNOBS = ("kp_scale", "torque_limit", "latency_steps", "frictionloss_scale", "backlash", "damping_scale")
 
 
@@ -65,11 +68,12 @@ def profile_row(index: int, profile: RealityProfile, results: dict) -> dict:
             "dexndm_over_direct": _ratio(j, d), "whole_over_direct": _ratio(w, d),
             "dexndm_ttf_minus_direct": j["TTF"][0] - d["TTF"][0],
         }
-        if ROBUST in variants:
-            r = variants[ROBUST]["all"]
-            x = row["sets"][object_set]
-            x["RotR"]["robust"], x["TTF"]["robust"] = r["RotR"][0], r["TTF"][0]
-            x["robust_over_direct"], x["robust_ttf_minus_direct"] = _ratio(r, d), r["TTF"][0] - d["TTF"][0]
+        for key, (_, variant) in EXTRA.items():
+            if variant in variants:
+                r = variants[variant]["all"]
+                x = row["sets"][object_set]
+                x["RotR"][key], x["TTF"][key] = r["RotR"][0], r["TTF"][0]
+                x[f"{key}_over_direct"], x[f"{key}_ttf_minus_direct"] = _ratio(r, d), r["TTF"][0] - d["TTF"][0]
     return row
 
 
@@ -83,7 +87,7 @@ def _bars(ratio: np.ndarray, whole: np.ndarray, ttf: np.ndarray) -> bool:
 def aggregate(rows: list[dict], object_set: str) -> dict:
     """Over the profiles: median and worst of each ratio, the share where DexNDM helps (ratio > 1)
     and where it beats whole-hand, the worst TTF difference, and the issue's bars; the same for
-    the robust variant where every profile has it."""
+    each optional variant (``EXTRA``) that every profile has."""
     s = [r["sets"][object_set] for r in rows if object_set in r["sets"]]
     if not len(s):
         return {}
@@ -97,13 +101,18 @@ def aggregate(rows: list[dict], object_set: str) -> dict:
            "share_dexndm_beats_whole": float(np.mean(dex > whole)),
            "worst_ttf_minus_direct": float(np.min(ttf)),
            "bars_met": _bars(dex, whole, ttf)}
-    if all("robust_over_direct" in x for x in s):
-        rob = np.array([x["robust_over_direct"] for x in s])
-        rob_ttf = np.array([x["robust_ttf_minus_direct"] for x in s])
-        out["robust"] = {"robust_over_direct": {"median": float(np.nanmedian(rob)), "worst": float(np.nanmin(rob))},
-                         "share_helps": float(np.mean(rob > 1.0)), "share_beats_dexndm": float(np.mean(rob > dex)),
-                         "worst_ttf_minus_direct": float(np.min(rob_ttf)), "bars_met": _bars(rob, whole, rob_ttf)}
+    for key in _extras(s):
+        ratio = np.array([x[f"{key}_over_direct"] for x in s])
+        key_ttf = np.array([x[f"{key}_ttf_minus_direct"] for x in s])
+        out[key] = {f"{key}_over_direct": {"median": float(np.nanmedian(ratio)), "worst": float(np.nanmin(ratio))},
+                    "share_helps": float(np.mean(ratio > 1.0)), "share_beats_dexndm": float(np.mean(ratio > dex)),
+                    "worst_ttf_minus_direct": float(np.min(key_ttf)), "bars_met": _bars(ratio, whole, key_ttf)}
     return out
+
+
+def _extras(sets: list[dict]) -> list[str]:
+    """The optional variants every one of ``sets`` (a profile's row for one object set) has."""
+    return [key for key in EXTRA if sets and all(f"{key}_over_direct" in x for x in sets)]
 
 
 def markdown(rows: list[dict], summary: dict, header: str) -> str:
@@ -111,21 +120,21 @@ def markdown(rows: list[dict], summary: dict, header: str) -> str:
     for object_set, agg in summary.items():
         if not agg:
             continue
-        robust = "robust" in agg
+        extras = [key for key in EXTRA if key in agg]
         lines += [f"## {object_set}\n", "| profile | kp | torque (N m) | latency | friction | backlash (rad) | damping | "
                   "direct RotR / TTF | DexNDM RotR / TTF | whole-hand RotR / TTF | "
-                  + ("robust DexNDM RotR / TTF | " if robust else "") + "DexNDM / direct | whole / direct |"
-                  + (" robust / direct |" if robust else ""),
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if robust else "")]
+                  + "".join(f"{EXTRA[key][0]} RotR / TTF | " for key in extras) + "DexNDM / direct | whole / direct |"
+                  + "".join(f" {key} / direct |" for key in extras),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * len(extras)]
         for r in rows:
             x, k = r["sets"].get(object_set), r["knobs"]
             if x is None:
                 continue
             knobs = " | ".join(_knob(k[name], fmt) for name, fmt in zip(KNOBS, (".2f", ".2f", ".0f", ".2f", ".3f", ".2f")))
             lines.append(f"| {r['profile']} | {knobs} | {_cell(x, 'direct')} | {_cell(x, 'dexndm')} | {_cell(x, 'whole')} | "
-                         + (f"{_cell(x, 'robust')} | " if robust else "")
+                         + "".join(f"{_cell(x, key)} | " for key in extras)
                          + f"{x['dexndm_over_direct']:.2f}x | {x['whole_over_direct']:.2f}x |"
-                         + (f" {x['robust_over_direct']:.2f}x |" if robust else ""))
+                         + "".join(f" {x[f'{key}_over_direct']:.2f}x |" for key in extras))
         d, w = agg["dexndm_over_direct"], agg["whole_over_direct"]
         lines += ["", f"Over {agg['profiles']} profiles: DexNDM / direct median {d['median']:.2f}x, worst {d['worst']:.2f}x; "
                   f"whole-hand / direct median {w['median']:.2f}x, worst {w['worst']:.2f}x; DexNDM helps on "
@@ -133,10 +142,10 @@ def markdown(rows: list[dict], summary: dict, header: str) -> str:
                   f"{100 * agg['share_dexndm_beats_whole']:.0f} %; worst TTF change {agg['worst_ttf_minus_direct']:+.2f}. "
                   f"Bars (>= 1.0x everywhere, >= 1.3x median, above whole-hand, TTF >= direct - 0.05): "
                   f"{'met' if agg['bars_met'] else 'not met'}.", ""]
-        if robust:
-            rb = agg["robust"]
-            lines += [f"Robust DexNDM / direct median {rb['robust_over_direct']['median']:.2f}x, worst "
-                      f"{rb['robust_over_direct']['worst']:.2f}x; helps on {100 * rb['share_helps']:.0f} % of the profiles, "
+        for key in extras:
+            rb, ratio = agg[key], agg[key][f"{key}_over_direct"]
+            lines += [f"{EXTRA[key][0][0].upper() + EXTRA[key][0][1:]} / direct median {ratio['median']:.2f}x, worst "
+                      f"{ratio['worst']:.2f}x; helps on {100 * rb['share_helps']:.0f} % of the profiles, "
                       f"beats today's DexNDM on {100 * rb['share_beats_dexndm']:.0f} %; worst TTF change "
                       f"{rb['worst_ttf_minus_direct']:+.2f}. Bars: {'met' if rb['bars_met'] else 'not met'}.", ""]
     return "\n".join(lines)
@@ -151,8 +160,7 @@ def plot(rows: list[dict], path: Path, object_set: str) -> None:
     x = np.arange(len(s))
     fig, ax = plt.subplots(figsize=(max(4, 1.0 * len(s) + 2), 3.2))
     bars = [("dexndm_over_direct", "DexNDM / direct"), ("whole_over_direct", "whole-hand / direct")]
-    if all("robust_over_direct" in v for _, v in s):
-        bars.append(("robust_over_direct", "robust DexNDM / direct"))
+    bars += [(f"{key}_over_direct", f"{EXTRA[key][0]} / direct") for key in _extras([v for _, v in s])]
     width = 0.8 / len(bars)
     for i, (key, label) in enumerate(bars):
         ax.bar(x + (i - (len(bars) - 1) / 2) * width, [v[key] for _, v in s], width, label=label)
@@ -177,7 +185,7 @@ def run(distribution: str, k: int, out: Path, preset: str = "small",
                                            "base": str(Path(base).resolve()),
                                            "overrides": {k_: v for k_, v in overrides.items()
                                                          if v is not None
-                                                         and k_ not in RUNTIME_FIELDS + ROBUST_FIELDS}},
+                                                         and k_ not in RUNTIME_FIELDS + VARIANT_FIELDS}},
                   "random-profile benchmark", "--out (a larger --k continues this one)")
     rows, summary = [], {}
     for i, profile in enumerate(sample_profiles(dist, k, seed)):

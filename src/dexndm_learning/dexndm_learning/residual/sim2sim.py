@@ -46,7 +46,8 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 DIRECT = "direct"
 VARIANT_OF_KIND = {"joint": "joint-wise NDM + residual", "finger": "finger-wise NDM + residual",
                    "whole": "whole-hand NDM + residual",
-                   "robust": "joint-wise NDM ensemble + gated residual (robust DexNDM)"}
+                   "robust": "joint-wise NDM ensemble + gated residual (robust DexNDM)",
+                   "refined": "joint-wise NDM refined on deployment data + residual (refined DexNDM)"}
 PLOT_METRICS = ("RotR", "TTF", "RotP")
 
 
