@@ -83,7 +83,8 @@ def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
     assert cli.main(argv + robust[:2] + ["--gate-quantile", "0.5"]) == 2        # other robust settings: refused
 
     # So is the refined variant (deploy, refit the joint-wise NDM, retrain): the robust one stays.
-    kept = {p: p.stat().st_mtime_ns for p in [*out.glob("profile_*/ndm_*/best.pt"), *out.glob("profile_*/residual_*/residual.pt")]}
+    made = [*out.glob("profile_*/ndm_*/best.pt"), *out.glob("profile_*/residual_*/residual.pt")]
+    kept = {p: p.stat().st_mtime_ns for p in made}
     assert cli.main(argv + robust + ["--refine-rounds", "1"]) == 0
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     data = json.loads((out / "random_profiles.json").read_text())
