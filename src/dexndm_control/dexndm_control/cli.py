@@ -122,6 +122,24 @@ def _sim2sim_random(args) -> int:
     return 0
 
 
+def _sysid(args) -> int:
+    from dexndm_control.commands import sysid
+    from dexndm_learning.config import dotted_overrides
+    from dexndm_learning.sysid.config import SysIdRunConfig
+
+    if args.profile != "nominal" and not args.sim:
+        raise ValueError("--profile is the simulated hand's world: add --sim (the LEAP Hand is its own)")
+    cfg = SysIdRunConfig.load(args.config, dotted_overrides(args.set))
+    try:
+        rep = sysid.run(Path(args.out), cfg, args.sim, args.profile, args.rtf)
+    except (KeyboardInterrupt, sysid.Interrupted) as stop:
+        print(f"stopped{': ' + str(stop) if str(stop) else ''}; run the same command again to continue")
+        return 130
+    print((Path(args.out) / "sysid.md").read_text())
+    print(sysid.summary(rep))
+    return 0
+
+
 def _rotate(args) -> int:
     if args.video:
         os.environ.setdefault("MUJOCO_GL", "egl")       # offscreen rendering: before mujoco is imported
@@ -149,6 +167,8 @@ def _teleop(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dexndm_learning.config import add_set_option
+
     parser = argparse.ArgumentParser(prog="dexndm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -187,6 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     graph_options(p, "chaos_box", ["wrist", "profile", "trajectories", "steps", "noise_sigma", "scene", "balls",
                                    "real_time_factor", "per_bag", "viz", "viz_port"], flags={"real_time_factor": "rtf"})
     p.set_defaults(func=_collect_chaos_box)
+
+    p = sub.add_parser("sysid", help="system identification: probing waves replayed on the free hand through ROS 2 "
+                                     "and recorded as bags, sim parameters fitted to them; a reality profile out")
+    p.add_argument("--out", required=True, help="folder: probe, bags, identified.yaml, report; rerun to continue")
+    p.add_argument("--sim", action="store_true", help="the simulated hand (under --profile) instead of the LEAP Hand")
+    p.add_argument("--profile", default="nominal", help="with --sim: the simulated hand's reality profile")
+    p.add_argument("--rtf", type=float, default=50.0, help="with --sim: at most this many sim seconds per wall second")
+    p.add_argument("--config", default="sysid", help="config/<name>.yaml or a path")
+    add_set_option(p)
+    p.set_defaults(func=_sysid)
 
     p = sub.add_parser("sim2sim", help="a reality profile's sim-to-sim table end to end: base rollouts, Chaos Box "
                                        "bags through ROS 2, NDMs, residuals, evaluation; resumable")

@@ -115,6 +115,23 @@ def test_load_source_from_a_dataset_filters_by_wrist_and_from_an_npz(tmp_path):
         cr.load_source(tmp_path / "a.npz", "palm_down", steps=T + 1)
 
 
+def test_a_targets_npz_is_replayed_as_it_is(tmp_path):
+    from dexndm_learning.data.wave_targets import WaveConfig, wave_targets
+
+    targets, _, _ = wave_targets(3, WaveConfig(steps=T, w_low=2.0, w_high=4.0))
+    np.savez(tmp_path / "t.npz", targets=targets)
+    src = cr.load_source(tmp_path / "t.npz", "palm_up")
+    np.testing.assert_array_equal(src.starts, targets[:, 0])
+    for i in (0, 4):                  # trajectory 4 replays source 1
+        plan = cr.plan_trajectory(src, i, cr.NoiseConfig(probability=0.0))
+        np.testing.assert_array_equal(plan.targets, targets[i % 3])
+    plan = cr.plan_trajectory(src, 1, cr.NoiseConfig(probability=1.0, sigma=0.01))
+    assert plan.noisy and 0.005 < np.std(plan.targets - targets[1]) < 0.015
+    np.savez(tmp_path / "bad.npz", targets=np.full((2, T, 16), np.nan))
+    with pytest.raises(ValueError, match="non-finite targets"):
+        cr.load_source(tmp_path / "bad.npz", "palm_up")
+
+
 # ------------------------------------------------------------------ the simulated hand under load
 def test_scene_and_reality_profile_of_the_simulated_hand():
     cfg = HandConfig.load("hand")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_learning import joint_order
-from dexndm_learning.data.replay_targets import replay_targets
+from dexndm_learning.data.replay_targets import noisy_targets, replay_targets
 from dexndm_learning.ndm.sim_data import rollout_actions
 
 START, END = "start", "end"
@@ -29,8 +29,12 @@ START, END = "start", "end"
 
 @dataclass(frozen=True)
 class ActionSource:
-    actions: np.ndarray    # (K, T, 16) base-policy actions, MJ order
+    actions: np.ndarray    # (K, T, 16) base-policy actions, MJ order (a target source: zeros)
     starts: np.ndarray     # (K, 16) targets each trajectory starts from
+    targets: np.ndarray | None = None   # (K, T, 16) targets replayed as they are, instead of the actions
+
+    def __len__(self) -> int:
+        return len(self.actions)
 
 
 @dataclass(frozen=True)
@@ -56,26 +60,34 @@ class Tick:
     event: str | None = None       # START or END marker, published before the target
 
 
-def _from_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Array ``actions`` (K, T, 16) of an .npz; the trajectories start from the canonical grasp."""
+def _from_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Array ``actions`` (K, T, 16) of an .npz, the trajectories starting from the canonical grasp;
+    or array ``targets`` (K, T, 16) (e.g. ``data.wave_targets``), each starting from its first."""
     with np.load(path) as f:
+        if "targets" in f.files:
+            targets = np.asarray(f["targets"], float)
+            if targets.ndim != 3 or targets.shape[0] == 0 or targets.shape[2] != joint_order.NUM_JOINTS:
+                raise ValueError(f"{path}: targets must be (K > 0, T, 16), got {targets.shape}")
+            if not np.all(np.isfinite(targets)):
+                raise ValueError(f"{path}: non-finite targets")
+            return np.zeros_like(targets), joint_order.clip_to_limits(targets[:, 0]), targets
         if "actions" not in f.files:
-            raise ValueError(f"{path}: no array 'actions' (has {f.files})")
+            raise ValueError(f"{path}: no array 'actions' or 'targets' (has {f.files})")
         actions = np.asarray(f["actions"], float)
-    return actions, np.tile(joint_order.CANONICAL_GRASP, (len(actions), 1))
+    return actions, np.tile(joint_order.CANONICAL_GRASP, (len(actions), 1)), None
 
 
 def load_source(path: str | Path, wrist: str, steps: int = 0) -> ActionSource:
     """Action trajectories from a rollout dataset folder (episodes of ``wrist`` only) or an .npz;
     ``steps`` > 0 keeps the first ``steps`` actions of each."""
-    path = Path(path)
+    path, targets = Path(path), None
     if path.is_dir():
         source = rollout_actions(path, wrist)
         actions, starts = np.asarray(source.actions, float), np.asarray(source.start, float)
         if len(actions) == 0:
             raise ValueError(f"{path}: no episodes for wrist {wrist}")
     elif path.suffix == ".npz" and path.is_file():
-        actions, starts = _from_npz(path)
+        actions, starts, targets = _from_npz(path)
     else:
         raise ValueError(f"action source '{path}' is neither a rollout dataset folder nor an .npz file")
     if actions.ndim != 3 or actions.shape[0] == 0 or actions.shape[2] != joint_order.NUM_JOINTS:
@@ -84,18 +96,22 @@ def load_source(path: str | Path, wrist: str, steps: int = 0) -> ActionSource:
         raise ValueError(f"{path}: {steps} steps asked, the trajectories have {actions.shape[1]}")
     if steps > 0:
         actions = actions[:, :steps]
+        targets = None if targets is None else targets[:, :steps]
     if not np.all(np.isfinite(actions)):
         raise ValueError(f"{path}: non-finite actions")
     for s in starts:
         joint_order.validate_targets(s)
-    return ActionSource(actions, starts)
+    return ActionSource(actions, starts, targets)
 
 
 def plan_trajectory(source: ActionSource, index: int, noise: NoiseConfig) -> TrajectoryPlan:
     k = index % len(source.actions)
     rng = np.random.default_rng([noise.seed, index])
-    targets, noisy = replay_targets(source.actions[k][None], source.starts[k][None], noise.sigma,
-                                    noise.probability, rng)
+    if source.targets is None:
+        targets, noisy = replay_targets(source.actions[k][None], source.starts[k][None], noise.sigma,
+                                        noise.probability, rng)
+    else:
+        targets, noisy = noisy_targets(source.targets[k][None], noise.sigma, noise.probability, rng)
     noisy = bool(noisy[0])
     return TrajectoryPlan(index, k, noisy, noise.sigma if noisy else 0.0, source.starts[k].copy(), targets[0])
 

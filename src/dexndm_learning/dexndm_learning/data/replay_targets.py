@@ -28,7 +28,13 @@ def action_targets(actions: np.ndarray, start: np.ndarray, scale: float = ACTION
 def replay_targets(actions: np.ndarray, start: np.ndarray, sigma: float, prob: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(K, T, 16) replay targets and (K,) which trajectories got noise."""
-    targets = action_targets(actions, start)
+    return noisy_targets(action_targets(actions, start), sigma, prob, rng)
+
+
+def noisy_targets(targets: np.ndarray, sigma: float, prob: float,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (K, T, 16) with the replay noise rule applied (a copy), and (K,) which got noise."""
+    targets = np.array(targets, dtype=float)
     noisy = rng.random(len(targets)) < prob
     targets[noisy] += rng.normal(0.0, sigma, targets[noisy].shape)
     return joint_order.clip_to_limits(targets), noisy

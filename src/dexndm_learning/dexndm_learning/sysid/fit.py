@@ -1,0 +1,177 @@
+"""System identification of the hand from recorded probing steps (method.md section 10).
+
+The recorded (measured q, commanded target) steps of probing trajectories on the free hand
+(``ndm.steps.Steps``, one segment per trajectory, e.g. from bags) are replayed open loop in many
+copies of the nominal sim, each under a candidate ``RealityProfile`` applied by
+``reality.apply_profile`` (the code that makes every simulated world), starting from each
+segment's first measured position at rest. Candidates are scored per joint by the mean absolute
+difference between the simulated and the measured positions over every step, and a per-joint
+cross-entropy method (log-normal per parameter, the elites chosen per joint on that joint's own
+error; joints couple only weakly through the links, so one population serves all 16) keeps the
+parameters that reproduce the recording best. A joint's error counts only the segments where its
+target moves (by more than ``DRIVEN_RANGE``), if any: with one joint driven at a time, the others'
+segments hold only sensor noise for it and would drown its signal. The result is a reality profile: the identified
+nominal sim, usable by every command that takes ``--profile``.
+
+Fitted by default: ``kp_scale``, ``kd_scale`` and ``frictionloss_scale`` per joint. ``params``
+may add ``torque_limit``, ``damping_scale`` and ``armature_scale``, each with a near-degeneracy
+to know of: scaling P, D, the torque limit and friction together is the same motion as dividing
+the link inertia by that factor (only gravity tells them apart), so with the torque limit free
+the gains drift together (seen: +45 % P with +60 % D on a thumb joint); joint damping is the same
+velocity term as the D gain except while the torque limit clips the actuator. Latency, backlash,
+link masses and the sensor model are not fitted.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+from tqdm import tqdm
+
+from dexndm_learning.joint_order import NUM_JOINTS
+from dexndm_learning.ndm.steps import Steps
+from dexndm_learning.sim.batch_stepper import STATE_SPEC, ThreadedStepper
+from dexndm_learning.sim.hand_model import HandConfig, hand_spec, joint_qpos_addr
+from dexndm_learning.sim.reality import CommandFilter, RealityProfile, apply_profile, capture_nominal
+
+DRIVEN_RANGE = 0.02     # rad of target range over a segment for it to count for that joint
+ARENA_BYTES = 1 << 18   # per sim copy: a free hand uses ~13 kB (MuJoCo's default is 14 MB)
+FITTABLE = ("kp_scale", "kd_scale", "frictionloss_scale", "torque_limit", "damping_scale", "armature_scale")
+
+
+@dataclass
+class SysIdConfig:
+    params: list[str] = field(default_factory=lambda: ["kp_scale", "kd_scale", "frictionloss_scale"])
+    population: int = 32            # candidates per iteration (the current mean is one of them)
+    elites: int = 6
+    iterations: int = 12
+    init_std: float = 0.4           # of log(parameter / nominal)
+    min_std: float = 0.01
+    smoothing: float = 0.8          # weight of the elites' statistics in the update
+    bounds: tuple[float, float] = (0.2, 5.0)   # x nominal
+    wrist: str = "palm_up"
+    nthread: int = 2
+    seed: int = 0
+
+
+@dataclass
+class SysIdResult:
+    profile: RealityProfile               # the identified world
+    error: np.ndarray                     # (16,) mean |q_sim - q_measured| (rad) of the identified world
+    nominal_error: np.ndarray             # (16,) the same for the nominal sim
+    history: list[float]                  # mean error of the population mean per iteration
+
+
+def _segments(steps: Steps) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(q, a) per contiguous segment of at least two steps."""
+    starts = np.flatnonzero(np.r_[True, steps.segment[1:] != steps.segment[:-1]])
+    ends = np.r_[starts[1:], len(steps)]
+    return [(steps.q[s:e], steps.a[s:e]) for s, e in zip(starts, ends) if e - s >= 2]
+
+
+class Replayer:
+    """Replays recorded segments under many candidate profiles at once (``ThreadedStepper``)."""
+
+    def __init__(self, steps: Steps, cfg: SysIdConfig, hand_cfg: HandConfig | None = None):
+        self.cfg = cfg
+        self.hand_cfg = hand_cfg or HandConfig.load()
+        spec = hand_spec(self.hand_cfg, cfg.wrist)
+        spec.memory = ARENA_BYTES
+        self.base = spec.compile()
+        self.nominal = capture_nominal(self.base)
+        self.qadr = joint_qpos_addr(self.base)
+        self.segments = _segments(steps)
+        if not self.segments:
+            raise ValueError("system identification needs at least one segment of 2 or more steps")
+        self.length = max(len(q) for q, _ in self.segments)
+        k = len(self.segments)
+        self.q = np.zeros((k, self.length, NUM_JOINTS))
+        self.a = np.zeros((k, self.length, NUM_JOINTS))
+        self.mask = np.zeros((k, self.length), bool)
+        for i, (q, a) in enumerate(self.segments):
+            n = len(q)
+            self.q[i, :n], self.a[i, :n], self.mask[i, 1:n] = q, a, True
+            self.a[i, n:] = a[-1]
+        # (segment, joint) pairs that count: the joint's target moves in the segment, or it never does
+        driven = np.ptp(np.where(self.mask[..., None], self.a, self.a[:, :1]), axis=1) > DRIVEN_RANGE
+        self.weight = np.where(driven.any(0), driven, True).astype(float)                 # (k, 16)
+        self._scratch = mujoco.MjData(self.base)
+        self._data = mujoco.MjData(self.base)
+
+    def _start_state(self, q0: np.ndarray) -> np.ndarray:
+        d = self._data
+        mujoco.mj_resetData(self.base, d)
+        d.qpos[self.qadr] = q0
+        state = np.zeros(mujoco.mj_stateSize(self.base, STATE_SPEC))
+        mujoco.mj_getState(self.base, d, state, STATE_SPEC)
+        return state
+
+    def errors(self, profiles: list[RealityProfile]) -> np.ndarray:
+        """(len(profiles), 16) mean absolute position error of each profile over every segment."""
+        k, c = len(self.segments), len(profiles)
+        models = []
+        for p in profiles:
+            m = copy.copy(self.base)
+            apply_profile(m, p, self.nominal, self._scratch)
+            models += [m] * k
+        stepper = ThreadedStepper(models, self.cfg.nthread, self.hand_cfg.substeps, 0)
+        n = c * k
+        state = np.zeros((n, stepper.nstate))
+        sens = np.zeros((n, self.base.nsensordata))
+        for i in range(n):
+            state[i] = self._start_state(self.q[i % k, 0])
+            stepper.set_state(i, state[i], self.a[i % k, 0])
+        filters = [CommandFilter.from_profile(p, k) for p in profiles]
+        for f, p in zip(filters, profiles):
+            f.reset(self.a[:, 0], np.arange(k))
+        err = np.zeros((c, k, NUM_JOINTS))
+        force = np.zeros((n, 3))
+        for t in range(1, self.length):
+            ctrl = np.concatenate([f.step(self.a[:, t - 1]) for f in filters])
+            stepper.step(ctrl, force, state, sens)
+            q = state[:, 1 + self.qadr].reshape(c, k, NUM_JOINTS)
+            err += np.abs(q - self.q[None, :, t]) * self.mask[None, :, t, None]
+        stepper.close()
+        counted = (self.mask.sum(1)[:, None] * self.weight).sum(0)                       # (16,) steps
+        return (err * self.weight).sum(1) / counted
+
+
+def _profile(base: RealityProfile, params: list[str], log_scale: np.ndarray, nominal_torque: np.ndarray) -> RealityProfile:
+    values = {}
+    for name, x in zip(params, log_scale):
+        v = np.exp(x)
+        values[name] = [round(float(s), 5) for s in (v * nominal_torque if name == "torque_limit" else v)]
+    return dataclasses.replace(base, **values)
+
+
+def identify(steps: Steps, cfg: SysIdConfig = SysIdConfig(), hand_cfg: HandConfig | None = None,
+             progress: bool = True) -> SysIdResult:
+    """The profile whose sim reproduces the recorded ``steps`` best (see the module docstring)."""
+    unknown = set(cfg.params) - set(FITTABLE)
+    if unknown or not cfg.params:
+        raise ValueError(f"sysid params must be among {FITTABLE}, got {cfg.params}")
+    replay = Replayer(steps, cfg, hand_cfg)
+    rng = np.random.default_rng(cfg.seed)
+    torque = np.abs(replay.nominal.forcerange[:, 1])
+    base = RealityProfile(description="identified by dexndm sysid")
+    p = len(cfg.params)
+    mean = np.zeros((p, NUM_JOINTS))
+    std = np.full((p, NUM_JOINTS), cfg.init_std)
+    lo, hi = np.log(cfg.bounds[0]), np.log(cfg.bounds[1])
+    history = []
+    nominal_error = replay.errors([base])[0]
+    for _ in tqdm(range(cfg.iterations), desc="sysid (CEM)", disable=not progress):
+        samples = np.clip(mean + std * rng.normal(size=(cfg.population - 1, p, NUM_JOINTS)), lo, hi)
+        samples = np.concatenate([mean[None], samples])
+        err = replay.errors([_profile(base, cfg.params, s, torque) for s in samples])
+        history.append(float(err[0].mean()))
+        elite = np.argsort(err, axis=0)[: cfg.elites]                  # (elites, 16) per joint
+        chosen = samples[elite, :, np.arange(NUM_JOINTS)]               # (elites, 16, p)
+        a = cfg.smoothing
+        mean = (1 - a) * mean + a * chosen.mean(0).T
+        std = np.maximum((1 - a) * std + a * chosen.std(0).T, cfg.min_std)
+    profile = _profile(base, cfg.params, mean, torque)
+    return SysIdResult(profile, replay.errors([profile])[0], nominal_error, history)
