@@ -98,3 +98,11 @@ def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
     assert {"refined", "robust"} <= data["summary"]["normal_cylinders"].keys()
     assert "Refined DexNDM / direct median" in (out / "random_profiles.md").read_text()
     assert cli.main(argv + robust + ["--refine-rounds", "1", "--refine-epochs", "2"]) == 2    # other settings: refused
+    # A second round continues the first: its deployments use round 1's residual; round 1 stays.
+    first = {p: p.stat().st_mtime_ns for p in out.glob("profile_*/refine_1/**/*") if p.is_file()}
+    assert cli.main(argv + robust + ["--refine-rounds", "2"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in first} == first
+    for i in (0, 1):
+        run = out / f"profile_{i:02d}"
+        assert [p.name for p in (run / "refine_2").glob("deployment_*.npz")] == ["deployment_residual.npz"]
+        assert (run / "eval" / "test_refined_r2.json").is_file()

@@ -34,7 +34,8 @@ rollouts from their last complete shard, the evaluation from its last finished v
    ``refine_<r>/deployment_*.npz`` (the base alone in round 1, and base + the previous residual
    run in the target on the training objects), ``refine_<r>/ndm_joint/`` (the joint-wise NDM
    fine-tuned on the bags plus every deployment so far) and ``refine_<r>/residual/``. Locked in
-   ``refine.yaml``; a finished run gains it the same way as the robust variant.
+   ``refine.yaml`` (apart from the number of rounds: more rounds continue a finished run, and the
+   report shows the last); a finished run gains it the same way as the robust variant.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
    training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
    RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
@@ -130,7 +131,8 @@ class Pipeline:
             lock_settings(self.out / "robust.yaml", {k: getattr(self.cfg, k) for k in ROBUST_FIELDS},
                           "robust variant", "--out (or the robust options of the run in it)")
         if cfg_refined(self.cfg):
-            lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS},
+            lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS
+                                                      if k != "refine_rounds"},     # more rounds continue
                           "refined variant", "--out (or the refine options of the run in it)")
 
     def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
@@ -288,7 +290,7 @@ class Pipeline:
         torch.set_num_threads(1)
         for object_set in (cfg.train_objects, cfg.test_objects):
             for key, residual in residuals.items():
-                path = self.out / "eval" / f"{object_set}_{key}.json"
+                path = self.out / "eval" / f"{object_set}_{self.eval_label(key)}.json"
                 if not path.exists():
                     summary, left_out = sim2sim.evaluate_variant(self.base, residual, str(self.profile_path),
                                                                  object_set, env_cfg, cfg.seeds)
@@ -298,6 +300,11 @@ class Pipeline:
                 results.setdefault(object_set, {})[name] = data["summary"]
                 skipped[object_set] = data["skipped_objects"]
         return results, skipped
+
+    def eval_label(self, key: str) -> str:
+        """The evaluation file's name for variant ``key``: the refined variant's is per round."""
+        rounds = self.cfg.refine_rounds
+        return f"{key}_r{rounds}" if key == REFINED and rounds > 1 else key
 
     # ------------------------------------------------------------------ all
     def run(self) -> dict:

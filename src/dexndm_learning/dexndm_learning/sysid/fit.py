@@ -125,7 +125,7 @@ class Replayer:
             state[i] = self._start_state(self.q[i % k, 0])
             stepper.set_state(i, state[i], self.a[i % k, 0])
         filters = [CommandFilter.from_profile(p, k) for p in profiles]
-        for f, p in zip(filters, profiles):
+        for f in filters:
             f.reset(self.a[:, 0], np.arange(k))
         err = np.zeros((c, k, NUM_JOINTS))
         force = np.zeros((n, 3))
