@@ -15,12 +15,15 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The full kill matrix (``-m killmatrix``) runs only when asked for; CI runs its small part."""
+    """Marks that run only when asked for (``-m killmatrix``, ``-m identification``): the full kill
+    matrix (CI runs its small part) and the system identification accuracy check (minutes)."""
     import pytest
 
-    if "killmatrix" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="full kill matrix: run with -m killmatrix")
-    for item in items:
-        if "killmatrix" in item.keywords:
-            item.add_marker(skip)
+    asked = config.getoption("markexpr") or ""
+    for mark, why in (("killmatrix", "full kill matrix: run with -m killmatrix"),
+                      ("identification", "sysid accuracy (several minutes): run with -m identification")):
+        if mark in asked:
+            continue
+        for item in items:
+            if mark in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=why))

@@ -26,7 +26,9 @@ def probe_steps(profile: RealityProfile, targets: np.ndarray, wrist: str = "palm
     return Steps.concat(parts)
 
 
-@pytest.mark.slow
+@pytest.mark.identification
+@pytest.mark.xfail(strict=True, reason="issue 21's bar is not met yet: at 20 Hz some joints show only their "
+                                       "P/D ratio (docs/results.md, system identification)")
 def test_recovers_known_random_gains_from_48_probing_trajectories():
     rng = np.random.default_rng(5)
     kp = rng.uniform(0.6, 1.4, 16)
