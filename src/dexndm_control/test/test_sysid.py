@@ -41,5 +41,5 @@ def test_probes_through_ros_fits_a_profile_and_reuses_the_bags(tmp_path, capsys)
     bags = {p: p.stat().st_mtime_ns for p in (out / "bags").rglob("*") if p.is_file()}
     assert cli.main(argv + ["fit.iterations=1"]) == 0
     assert {p: p.stat().st_mtime_ns for p in bags} == bags
-    assert cli.main(argv + ["probe.amplitude=0.3"]) == 2
+    assert cli.main(argv + ["probe.amplitude=0.4"]) == 2
     assert cli.main(["sysid", "--profile", str(profile), "--out", str(tmp_path / "x")]) == 2   # --profile needs --sim
