@@ -71,3 +71,7 @@ VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS
 
 def robust_enabled(cfg: PipelineConfig) -> bool:
     return cfg.ndm_ensemble > 1 or cfg.ensemble_whole or cfg.gate_quantile > 0 or cfg.disagreement_weight > 0
+
+
+def refine_enabled(cfg: PipelineConfig) -> bool:
+    return cfg.refine_rounds > 0

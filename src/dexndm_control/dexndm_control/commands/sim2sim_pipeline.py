@@ -68,7 +68,8 @@ from dexndm_control.chaos_box import chaos_collect
 from dexndm_control import graphs
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.commands.sim2sim_config import (PRESETS, REFINE_FIELDS, ROBUST_FIELDS, RUNTIME_FIELDS,
-                                                    VARIANT_FIELDS, PipelineConfig, robust_enabled)
+                                                    VARIANT_FIELDS, PipelineConfig, refine_enabled,
+                                                    robust_enabled)
 from dexndm_control.sim.sim_scene import SCENES
 from dexndm_learning.bc.collect import collect
 from dexndm_learning.config import resolve_config, to_dict
@@ -130,7 +131,7 @@ class Pipeline:
         if robust_enabled(self.cfg):
             lock_settings(self.out / "robust.yaml", {k: getattr(self.cfg, k) for k in ROBUST_FIELDS},
                           "robust variant", "--out (or the robust options of the run in it)")
-        if cfg_refined(self.cfg):
+        if refine_enabled(self.cfg):
             lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS
                                                       if k != "refine_rounds"},     # more rounds continue
                           "refined variant", "--out (or the refine options of the run in it)")
@@ -339,7 +340,7 @@ class Pipeline:
                 members.append(self.out / "ndm_whole" / "best.pt")
             with self.phase("train robust residual"):
                 residuals[ROBUST] = self.robust_residual(members, rollouts, bag_steps)
-        if cfg_refined(cfg):
+        if refine_enabled(cfg):
             with self.phase("refine joint NDM and residual on deployment data"):
                 residuals[REFINED] = self.refined_residual(rollouts, bag_steps)
         with self.phase("evaluate"):
@@ -357,22 +358,18 @@ class Pipeline:
                  "## Residual training (validation loss of the NDM's prediction vs the sim next state)", "",
                  "| NDM | loss | no residual | with residual |", "|---|---|---|---|"]
         runs = {kind: self.out / f"residual_{kind}" for kind in KINDS + ((ROBUST,) if robust_enabled(cfg) else ())}
-        if cfg_refined(cfg):
+        if refine_enabled(cfg):
             runs[REFINED] = self.out / f"refine_{cfg.refine_rounds}" / "residual"
         for kind, run in runs.items():
             r = json.loads((run / "residual_result.json").read_text())
             lines.append(f"| {kind} | {r['loss']} | {r['zero_residual_val_loss']:.4g} | {r['best_val_loss']:.4g} |")
-        for name, fields, on in (("Robust", ROBUST_FIELDS, robust_enabled(cfg)), ("Refined", REFINE_FIELDS, cfg_refined(cfg))):
+        for name, fields, on in (("Robust", ROBUST_FIELDS, robust_enabled(cfg)), ("Refined", REFINE_FIELDS, refine_enabled(cfg))):
             if on:
                 lines += ["", f"{name} variant: " + ", ".join(f"{k} {getattr(cfg, k)}" for k in fields) + "."]
         lines += ["", "## Settings", "", "```yaml",
                   yaml.safe_dump(self.settings(), sort_keys=False, default_flow_style=None).rstrip(), "```", "",
                   "## Wall time per phase (s)", "", "```json", (self.out / "timings.json").read_text(), "```", ""]
         return "\n".join(lines)
-
-
-def cfg_refined(cfg: PipelineConfig) -> bool:
-    return cfg.refine_rounds > 0
 
 
 def _load_bag_steps(folders: list[Path], ingest) -> Steps:
