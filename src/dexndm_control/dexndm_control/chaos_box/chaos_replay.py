@@ -5,7 +5,9 @@ base policy for one wrist orientation, open loop, from that trajectory's start t
 and noise come from ``dexndm_learning.data.replay_targets``, the rule the simulated studies use:
 the env's action rule (``target += clip(action, -1, 1) / 24``, clamped to the joint limits), and
 with probability ``noise_probability`` N(0, noise_sigma^2) noise (radians) on every target of
-the trajectory, clamped again (method.md section 8). Trajectory i draws from its own generator
+the trajectory, clamped again (method.md section 8). An .npz with an array ``targets`` (K, T, 16)
+instead (wave and probing trajectories, ``data.wave_targets``; ``dexndm sysid``) is replayed as it
+is, under the same noise rule, each trajectory from its first target. Trajectory i draws from its own generator
 seeded with (seed, i), so a restarted collection replays trajectory i exactly as the first run did.
 
 Each trajectory is one ``Tick`` list at the control rate: a cosine-ramped move from where the
