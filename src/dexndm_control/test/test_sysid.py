@@ -24,7 +24,7 @@ def test_probes_through_ros_fits_a_profile_and_reuses_the_bags(tmp_path, capsys)
     identified = load_profile(out / "identified.yaml")              # a profile any command takes
     assert len(identified.kp_scale) == 16 and identified.torque_limit is None
     rep = json.loads((out / "sysid.json").read_text())
-    assert rep["steps"] == 4 * 20
+    assert rep["steps"] == 4 * 20 and rep["latency_steps_true"] == 0 and rep["latency_steps"] in (0, 1, 2)
     assert [r["kp_scale_true"] for r in rep["joints"].values()] == pytest.approx(kp)
     assert all(r["kd_scale_true"] == pytest.approx(1.5) for r in rep["joints"].values())
     assert (out / "sysid.png").stat().st_size > 0

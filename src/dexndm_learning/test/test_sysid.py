@@ -54,3 +54,11 @@ def test_a_joint_is_scored_on_the_segments_that_drive_it():
     err = replay.errors([RealityProfile(), RealityProfile(kp_scale=[0.5] + [1.0] * 15)])
     assert err[1, 0] < 0.2 * err[0, 0]                       # the true gain explains joint 0's motion
     np.testing.assert_allclose(err[1, 1:3], err[0, 1:3], rtol=0.2, atol=2e-4)    # others: ~unchanged
+
+
+def test_the_command_latency_is_found_before_the_gains():
+    targets, _, _ = wave_targets(4, seed=1)
+    for latency in (0, 1, 2):
+        steps = probe_steps(RealityProfile(latency_steps=latency, kp_scale=0.8), targets)
+        result = identify(steps, SysIdConfig(iterations=1, population=4, elites=2, nthread=1), progress=False)
+        assert result.profile.latency_steps == latency

@@ -72,7 +72,8 @@ def true_values(profile: RealityProfile, wrist: str) -> dict[str, list[float]]:
     return {"kp_scale": (kp / nominal.kp).tolist(), "kd_scale": (kd / nominal.kd).tolist(),
             "frictionloss_scale": per_joint(profile.frictionloss_scale, "frictionloss_scale").tolist(),
             "torque_limit": torque.tolist(), "damping_scale": per_joint(profile.damping_scale, "damping_scale").tolist(),
-            "armature_scale": per_joint(profile.armature_scale, "armature_scale").tolist()}
+            "armature_scale": per_joint(profile.armature_scale, "armature_scale").tolist(),
+            "latency_steps": profile.latency_steps}
 
 
 def report(result: SysIdResult, params: list[str], truth: dict | None, steps: int) -> dict:
@@ -85,7 +86,10 @@ def report(result: SysIdResult, params: list[str], truth: dict | None, steps: in
                 row[f"{p}_true"] = truth[p][j]
                 row[f"{p}_rel_error"] = row[p] / truth[p][j] - 1.0
         joints[name] = row
-    out = {"steps": steps, "params": params, "joints": joints, "history": result.history}
+    out = {"steps": steps, "params": params, "latency_steps": result.profile.latency_steps, "joints": joints,
+           "history": result.history}
+    if truth is not None:
+        out["latency_steps_true"] = truth["latency_steps"]
     if truth is not None:
         out["max_abs_rel_error"] = {p: max(abs(r[f"{p}_rel_error"]) for r in joints.values()) for p in params}
     return out
@@ -100,6 +104,8 @@ def markdown(rep: dict, title: str) -> str:
         cells = [f"{r[p]:.3f} ({r[p + '_true']:.3f})" if truth else f"{r[p]:.3f}" for p in params]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {1e3 * r['error_nominal_rad']:.2f} | "
                      f"{1e3 * r['error_identified_rad']:.2f} |")
+    lines += ["", f"Command latency: {rep['latency_steps']} control steps"
+              + (f" (true {rep['latency_steps_true']})." if truth else ".")]
     if truth:
         lines += ["", "Largest relative error over the 16 joints: " + ", ".join(
             f"{p} {100 * v:.1f} %" for p, v in rep["max_abs_rel_error"].items()) + "."]
