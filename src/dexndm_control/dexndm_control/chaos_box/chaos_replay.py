@@ -35,9 +35,6 @@ class ActionSource:
     starts: np.ndarray     # (K, 16) targets each trajectory starts from
     targets: np.ndarray | None = None   # (K, T, 16) targets replayed as they are, instead of the actions
 
-    def __len__(self) -> int:
-        return len(self.actions)
-
 
 @dataclass(frozen=True)
 class NoiseConfig:

@@ -13,7 +13,9 @@ refit the NDM on the Chaos Box data plus these and retrain the residual through 
 On a real hand a round is a few minutes of ``dexndm rotate --record`` with the base policy and
 with base + residual; here ``deployment_steps`` runs them in the target profile's env and records
 what those bags hold: the joint positions as the profile's sensor measures them and the commanded
-targets, one segment per episode.
+targets, one segment per episode. (``ndm.sim_data.rollout_steps`` records the base targets of
+synchronized episode batches without observation noise; a deployment keeps every episode, the
+noise the policy is evaluated with, and the command the hand received.)
 """
 from __future__ import annotations
 

@@ -89,15 +89,15 @@ class Replayer:
         self.base = spec.compile()
         self.nominal = capture_nominal(self.base)
         self.qadr = joint_qpos_addr(self.base)
-        self.segments = _segments(steps)
-        if not self.segments:
+        segments = _segments(steps)
+        if not segments:
             raise ValueError("system identification needs at least one segment of 2 or more steps")
-        self.length = max(len(q) for q, _ in self.segments)
-        k = len(self.segments)
+        self.length = max(len(q) for q, _ in segments)
+        k = self.k = len(segments)
         self.q = np.zeros((k, self.length, NUM_JOINTS))
         self.a = np.zeros((k, self.length, NUM_JOINTS))
         self.mask = np.zeros((k, self.length), bool)
-        for i, (q, a) in enumerate(self.segments):
+        for i, (q, a) in enumerate(segments):
             n = len(q)
             self.q[i, :n], self.a[i, :n], self.mask[i, 1:n] = q, a, True
             self.a[i, n:] = a[-1]
@@ -105,19 +105,17 @@ class Replayer:
         driven = np.ptp(np.where(self.mask[..., None], self.a, self.a[:, :1]), axis=1) > DRIVEN_RANGE
         self.weight = np.where(driven.any(0), driven, True).astype(float)                 # (k, 16)
         self._scratch = mujoco.MjData(self.base)
-        self._data = mujoco.MjData(self.base)
-
-    def _start_state(self, q0: np.ndarray) -> np.ndarray:
-        d = self._data
-        mujoco.mj_resetData(self.base, d)
-        d.qpos[self.qadr] = q0
-        state = np.zeros(mujoco.mj_stateSize(self.base, STATE_SPEC))
-        mujoco.mj_getState(self.base, d, state, STATE_SPEC)
-        return state
+        # each segment starts at rest at its first measured position
+        self.start = np.zeros((k, mujoco.mj_stateSize(self.base, STATE_SPEC)))
+        d = mujoco.MjData(self.base)
+        for i in range(k):
+            mujoco.mj_resetData(self.base, d)
+            d.qpos[self.qadr] = self.q[i, 0]
+            mujoco.mj_getState(self.base, d, self.start[i], STATE_SPEC)
 
     def errors(self, profiles: list[RealityProfile]) -> np.ndarray:
         """(len(profiles), 16) mean absolute position error of each profile over every segment."""
-        k, c = len(self.segments), len(profiles)
+        k, c = self.k, len(profiles)
         models = []
         for p in profiles:
             m = copy.copy(self.base)
@@ -125,10 +123,9 @@ class Replayer:
             models += [m] * k
         stepper = ThreadedStepper(models, self.cfg.nthread, self.hand_cfg.substeps, 0)
         n = c * k
-        state = np.zeros((n, stepper.nstate))
+        state = np.tile(self.start, (c, 1))
         sens = np.zeros((n, self.base.nsensordata))
         for i in range(n):
-            state[i] = self._start_state(self.q[i % k, 0])
             stepper.set_state(i, state[i], self.a[i % k, 0])
         filters = [CommandFilter.from_profile(p, k) for p in profiles]
         for f in filters:
