@@ -15,13 +15,15 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Marks that run only when asked for (``-m killmatrix``, ``-m identification``): the full kill
-    matrix (CI runs its small part) and the system identification accuracy check (minutes)."""
+    """Marks that run only when asked for (``-m killmatrix``, ``-m identification``, ``-m warpparity``):
+    the full kill matrix and Warp parity check (CI runs their small parts) and the system
+    identification accuracy check (minutes)."""
     import pytest
 
     asked = config.getoption("markexpr") or ""
     for mark, why in (("killmatrix", "full kill matrix: run with -m killmatrix"),
-                      ("identification", "sysid accuracy (several minutes): run with -m identification")):
+                      ("identification", "sysid accuracy (several minutes): run with -m identification"),
+                      ("warpparity", "full Warp vs C parity (minutes on CPU): run with -m warpparity")):
         if mark in asked:
             continue
         for item in items:

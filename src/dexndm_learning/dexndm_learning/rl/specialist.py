@@ -109,6 +109,8 @@ def make_runner(cfg: SpecialistConfig, num_envs: int | None = None,
     rank 0 builds the start grasps first (the others read them from the cache)."""
     env_cfg = type(cfg.env)(**{**cfg.env.__dict__, "seed": cfg.env.seed + ranks.rank,
                                **({"num_envs": num_envs} if num_envs is not None else {})})
+    if env_cfg.backend == "warp" and not env_cfg.warp_device and ranks.distributed and torch.cuda.is_available():
+        env_cfg.warp_device = f"cuda:{ranks.local_rank}"        # one GPU per rank
     distributed.start(ranks)
     if not ranks.main:
         distributed.barrier(ranks)          # wait for rank 0's grasps

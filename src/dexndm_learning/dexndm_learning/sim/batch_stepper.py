@@ -1,4 +1,10 @@
-"""Steps N MuJoCo models in parallel: worker threads around ``mj_step`` (which releases the GIL).
+"""Physics backends of the batched environments, and the default one: N MuJoCo models stepped in
+parallel by worker threads around ``mj_step`` (which releases the GIL).
+
+A backend (``Stepper``) loads states into worlds and steps every world one control step; the
+environment owns one ``MjModel`` per world and randomizes it in place before loading a state.
+``make_stepper`` picks the backend named by the env config: ``mujoco`` (this module) or ``warp``
+(``warp_stepper.WarpStepper``, imported only when asked for).
 
 Each environment keeps its own ``MjData`` across control steps, so the constraint solver is
 warm-started from the previous step. ``mujoco.rollout`` restarts it cold on every call, which
@@ -8,11 +14,38 @@ few microseconds against ~200 us of physics per environment.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import mujoco
 import numpy as np
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+
+BACKENDS = ("mujoco", "warp")
+
+
+class Stepper(Protocol):
+    models: list[mujoco.MjModel]
+
+    def set_states(self, ids, states: np.ndarray, ctrls: np.ndarray) -> np.ndarray: ...
+
+    def set_state(self, i: int, state: np.ndarray, ctrl: np.ndarray) -> np.ndarray: ...
+
+    def step(self, ctrl: np.ndarray, force: np.ndarray, out_state: np.ndarray, out_sens: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_stepper(cfg, models: list[mujoco.MjModel], substeps: int, force_body: int) -> Stepper:
+    """The backend ``cfg.backend`` (an ``EnvConfig``) over ``models``, one world per model."""
+    if cfg.backend == "mujoco":
+        return ThreadedStepper(models, cfg.nthread, substeps, force_body)
+    if cfg.backend == "warp":
+        from dexndm_learning.sim.warp_stepper import WarpStepper
+
+        return WarpStepper(models, substeps, force_body, cfg.warp_device, cfg.warp_nconmax, cfg.warp_njmax)
+    raise ValueError(f"env.backend: unknown physics backend '{cfg.backend}'; valid: {list(BACKENDS)}")
 
 
 class ThreadedStepper:
@@ -34,6 +67,10 @@ class ThreadedStepper:
         d.qacc_warmstart[:] = 0.0
         mujoco.mj_forward(m, d)
         return d.sensordata.copy()
+
+    def set_states(self, ids, states: np.ndarray, ctrls: np.ndarray) -> np.ndarray:
+        """``set_state`` for each env of ``ids``; returns their sensors (len(ids), nsensordata)."""
+        return np.stack([self.set_state(i, s, c) for i, s, c in zip(ids, states, ctrls)])
 
     def _work(self, ids, ctrl, force, out_state, out_sens) -> None:
         nu = ctrl.shape[1]

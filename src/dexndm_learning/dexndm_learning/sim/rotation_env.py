@@ -29,7 +29,7 @@ import numpy as np
 
 from dexndm_learning.policy import contract
 from dexndm_learning.sim import grasps as grasp_mod
-from dexndm_learning.sim.batch_stepper import ThreadedStepper
+from dexndm_learning.sim.batch_stepper import BACKENDS, make_stepper
 from dexndm_learning.sim import objects, reality, sensors
 from dexndm_learning.sim.axes import axis_set
 from dexndm_learning.sim.hand_model import (GRASP_CENTRE_IN_HAND, HandConfig, hand_spec, joint_dof_addr,
@@ -103,7 +103,17 @@ class EnvConfig:
     grasp: grasp_mod.GraspConfig = field(default_factory=grasp_mod.GraspConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     nthread: int = 2
+    # Physics backend: "mujoco" (C MuJoCo, ``nthread`` threads) or "warp" (MuJoCo Warp on
+    # ``warp_device``, "" = CUDA if present, else CPU; contact and constraint buffers per world).
+    backend: str = "mujoco"
+    warp_device: str = ""
+    warp_nconmax: int = 32
+    warp_njmax: int = 256
     seed: int = 0
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"env.backend: unknown physics backend '{self.backend}'; valid: {list(BACKENDS)}")
 
 
 def build_object_model(hand_cfg: HandConfig, obj) -> mujoco.MjModel:
@@ -155,7 +165,7 @@ class RotationEnv:
         self.models = [copy.copy(self.base_models[k]) for k in self.obj_of_env]
         # mj_setConst scratch data, one per object model (objects differ in geom counts).
         self._scratch = [mujoco.MjData(m) for m in self.base_models]
-        self.stepper = ThreadedStepper(self.models, cfg.nthread, self.substeps, self.obj_body)
+        self.stepper = make_stepper(cfg, self.models, self.substeps, self.obj_body)
         self.command_filter = reality.CommandFilter.from_profile(self.profile, n)
         self.sensor_model = reality.SensorModel.from_profile(self.profile)
 
@@ -197,7 +207,8 @@ class RotationEnv:
         g_scale = self.gravity_scale()
         p_axis = self.axis_probabilities()
         balanced = not np.allclose(p_axis, p_axis[0])
-        for i in np.asarray(env_ids):
+        ids = np.asarray(env_ids)
+        for i in ids:
             k = self.obj_of_env[i]
             gs = self.grasps[k][self.rng.integers(len(cfg.wrists))]
             g = self.rng.integers(len(gs))
@@ -213,12 +224,13 @@ class RotationEnv:
             self.axis_world[i] = self.axes[self.axis_index[i]]
             self.axis_hand[i] = rot.inv().apply(self.axis_world[i])
             self.obj_mass[i] = model.body_mass[self.obj_body]
-            self.sens[i] = self.stepper.set_state(i, self.state[i], self.targets[i])
+        if len(ids):
+            self.sens[ids] = self.stepper.set_states(ids, self.state[ids], self.targets[ids])
+        for i in ids:
             q = self.state[i, 1 + self.qadr]
             self.q_init[i] = q
             self.q_hist[i] = self.sensor_model.measure(q)
             self.a_hist[i] = self.targets[i]
-        ids = np.asarray(env_ids)
         self.command_filter.reset(self.targets[ids], ids)
         quat = self.sens[ids, self.layout.obj_quat]
         self.goal[ids] = rotate_quat_about(quat, self.axis_hand[ids], np.full(len(ids), np.deg2rad(cfg.reward.goal_step_deg)))
