@@ -5,13 +5,20 @@ The recorded (measured q, commanded target) steps of probing trajectories on the
 copies of the nominal sim, each under a candidate ``RealityProfile`` applied by
 ``reality.apply_profile`` (the code that makes every simulated world), starting from each
 segment's first measured position at rest. Candidates are scored per joint by the mean absolute
-difference between the simulated and the measured positions over every step, and a per-joint
-cross-entropy method (log-normal per parameter, the elites chosen per joint on that joint's own
-error; joints couple only weakly through the links, so one population serves all 16) keeps the
-parameters that reproduce the recording best. A joint's error counts only the segments where its
-target moves (by more than ``DRIVEN_RANGE``), if any: with one joint driven at a time, the others'
-segments hold only sensor noise for it and would drown its signal. The result is a reality profile: the identified
-nominal sim, usable by every command that takes ``--profile``.
+difference between the simulated and the measured positions over every step. A joint's error
+counts only the segments where its target moves (by more than ``DRIVEN_RANGE``), if any: with one
+joint driven at a time, the others' segments hold only sensor noise for it and would drown its
+signal. The result is a reality profile: the identified nominal sim, usable by every command that
+takes ``--profile``.
+
+The search is a per-joint cross-entropy method: a log-normal over the joint's parameters with a
+full covariance, the elites chosen per joint on that joint's own error (joints couple only weakly
+through the links, so one population serves all 16). Each joint's error valley is long and
+narrow and curved: P and D scaled together change the motion little (a light or overdamped joint
+settles within one 20 Hz period and shows mostly their ratio). A search with one spread per
+parameter shrank across the valley before it had walked along it and ended 20-35 % off on a few
+joints; so after the search, each joint is searched on a grid along the valley's local direction
+(the principal axis of its search covariance), then polished, twice (docs/results.md).
 
 Fitted by default: ``kp_scale`` and ``kd_scale`` per joint. ``params`` may add
 ``frictionloss_scale``, ``torque_limit``, ``damping_scale`` and ``armature_scale``, each with a
@@ -19,12 +26,10 @@ near-degeneracy to know of: scaling P, D, the torque limit and friction together
 motion as dividing the link inertia by that factor (only gravity tells them apart), so with the
 torque limit or the friction free the gains drift together (seen: +45 % P with +60 % D on a thumb
 joint); joint damping is the same velocity term as the D gain except while the torque limit
-clips the actuator. Even with P and D alone, a light distal joint settles within one 20 Hz
-control period, so the recording shows mostly its P/D ratio and the search can end anywhere on
-that ridge (docs/results.md). Backlash, link masses and the sensor model are not fitted. The
-command latency is chosen first, among ``latencies``, as the one under which the nominal sim
-tracks the recording best: a one-step delay left out of the model is traded for lower P and
-higher D gains on every joint.
+clips the actuator. Backlash, link masses and the sensor model are not fitted. The command
+latency is chosen first, among ``latencies``, as the one under which the nominal sim tracks the
+recording best: a one-step delay left out of the model is traded for lower P and higher D gains
+on every joint.
 """
 from __future__ import annotations
 
@@ -58,6 +63,10 @@ class SysIdConfig:
     smoothing: float = 0.8          # weight of the elites' statistics in the update
     bounds: tuple[float, float] = (0.2, 5.0)   # x nominal
     latencies: list[int] = field(default_factory=lambda: [0, 1, 2])   # control steps; chosen first
+    valley_rounds: int = 2          # line searches along each joint's error valley after the search
+    valley_points: int = 17         # grid points per line search
+    valley_range: float = 2.0       # the grid spans / and x this factor (largest parameter)
+    polish_iterations: int = 4      # search iterations after each line search
     wrist: str = "palm_up"
     nthread: int = 2
     seed: int = 0
@@ -165,20 +174,41 @@ def identify(steps: Steps, cfg: SysIdConfig = SysIdConfig(), hand_cfg: HandConfi
     latency_error = replay.errors(candidates).mean(1)
     base = candidates[int(np.argmin(latency_error))]
     p = len(cfg.params)
-    mean = np.zeros((p, NUM_JOINTS))
-    std = np.full((p, NUM_JOINTS), cfg.init_std)
+    mean = np.zeros((NUM_JOINTS, p))
+    cov = np.tile(np.eye(p) * cfg.init_std ** 2, (NUM_JOINTS, 1, 1))          # per joint, p x p
+    floor = np.eye(p) * cfg.min_std ** 2
     lo, hi = np.log(cfg.bounds[0]), np.log(cfg.bounds[1])
     history = []
     nominal_error = replay.errors([RealityProfile()])[0]
-    for _ in tqdm(range(cfg.iterations), desc="sysid (CEM)", disable=not progress):
-        samples = np.clip(mean + std * rng.normal(size=(cfg.population - 1, p, NUM_JOINTS)), lo, hi)
-        samples = np.concatenate([mean[None], samples])
-        err = replay.errors([_profile(base, cfg.params, s, torque) for s in samples])
-        history.append(float(err[0].mean()))
-        elite = np.argsort(err, axis=0)[: cfg.elites]                  # (elites, 16) per joint
-        chosen = samples[elite, :, np.arange(NUM_JOINTS)]               # (elites, 16, p)
-        a = cfg.smoothing
-        mean = (1 - a) * mean + a * chosen.mean(0).T
-        std = np.maximum((1 - a) * std + a * chosen.std(0).T, cfg.min_std)
+
+    def cem(iterations: int, desc: str) -> None:
+        nonlocal mean, cov
+        for _ in tqdm(range(iterations), desc=desc, disable=not progress):
+            chol = np.linalg.cholesky(cov + floor)
+            z = rng.normal(size=(cfg.population - 1, NUM_JOINTS, p))
+            samples = np.clip(mean + np.einsum("jab,njb->nja", chol, z), lo, hi)
+            samples = np.concatenate([mean[None], samples])                        # (population, 16, p)
+            err = replay.errors([_profile(base, cfg.params, s.T, torque) for s in samples])
+            history.append(float(err[0].mean()))
+            elite = np.argsort(err, axis=0)[: cfg.elites]              # (elites, 16) per joint
+            chosen = samples[elite, np.arange(NUM_JOINTS)]              # (elites, 16, p)
+            centred = chosen - chosen.mean(0)
+            a = cfg.smoothing
+            mean = (1 - a) * mean + a * chosen.mean(0)
+            cov = (1 - a) * cov + a * np.einsum("eja,ejb->jab", centred, centred) / cfg.elites
+
+    cem(cfg.iterations, "sysid (CEM)")
+    # The error valley is long and narrow (an overdamped joint shows mostly its P/D ratio) and the
+    # search shrinks across it before it has walked along it: search each joint along the valley's
+    # local direction (the principal axis of its search covariance) on a grid, then polish.
+    for _ in range(cfg.valley_rounds):
+        axis = np.linalg.eigh(cov)[1][..., -1]                                       # (16, p)
+        axis /= np.abs(axis).max(axis=1, keepdims=True)
+        shifts = np.log(np.geomspace(1 / cfg.valley_range, cfg.valley_range, cfg.valley_points))
+        grid = np.clip(mean[None] + shifts[:, None, None] * axis[None], lo, hi)        # (points, 16, p)
+        err = replay.errors([_profile(base, cfg.params, g.T, torque) for g in grid])
+        mean = grid[np.argmin(err, axis=0), np.arange(NUM_JOINTS)]
+        cem(cfg.polish_iterations, "sysid (polish)")
+    mean = mean.T
     profile = _profile(base, cfg.params, mean, torque)
     return SysIdResult(profile, replay.errors([profile])[0], nominal_error, history)
