@@ -70,7 +70,6 @@ class _Family:
     envs: np.ndarray            # env index of each world
     model: object               # mjw.Model
     data: object                # mjw.Data
-    key: str
     graph: object = None        # captured substeps (CUDA only)
 
 
@@ -121,7 +120,7 @@ class WarpStepper:
                 data = mjw.make_data(mjm, nworld=n, nconmax=nconmax, njmax=njmax)
                 self.family_of_env[envs] = len(self.families)
                 self.world_of_env[envs] = np.arange(n)
-                self.families.append(_Family(envs, model, data, key))
+                self.families.append(_Family(envs, model, data))
         self._t = wp.to_torch
         o = mjw.OverflowType
         self._buffer_overflows = int(o.NEFC | o.NJMAX_NNZ | o.BROADPHASE | o.NARROWPHASE | o.CCD)
