@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from dexndm_learning.config import add_set_option, dotted_overrides
 from dexndm_learning.rl.specialist import SpecialistConfig, make_runner
 
 
@@ -22,9 +23,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="cyl_palm_up")
     ap.add_argument("--iterations", type=int, default=8)
+    add_set_option(ap)
     args = ap.parse_args(argv)
     os.environ.setdefault("DEXNDM_CACHE", tempfile.mkdtemp(prefix="dexndm-bench-"))
-    cfg = SpecialistConfig.load(args.config)
+    cfg = SpecialistConfig.load(args.config, dotted_overrides(args.set))
     torch.set_num_threads(cfg.torch_threads)
     runner, venv = make_runner(dataclasses.replace(cfg))
     alg, env = runner.alg, venv.env
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
     total = time.perf_counter() - start
     steps = args.iterations * cfg.ppo.steps_per_env * env.num_envs
     physics = env.physics_seconds
-    print(f"config={args.config} envs={env.num_envs} iterations={args.iterations} env_steps={steps}")
+    print(f"config={args.config} envs={env.num_envs} nthread={env.cfg.nthread} torch_threads={cfg.torch_threads} "
+          f"iterations={args.iterations} env_steps={steps}")
     print(f"physics            {100 * physics / total:5.1f} %")
     print(f"obs/reward/resets  {100 * (t_env - physics) / total:5.1f} %")
     print(f"policy (collect)   {100 * t_act / total:5.1f} %")

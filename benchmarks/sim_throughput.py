@@ -110,17 +110,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--num-envs", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--nthread", type=int, default=None, help="physics threads (default: EnvConfig's)")
+    ap.add_argument("--backend", default="mujoco", help="EnvConfig.backend of the env (mujoco or mujoco_rollout)")
     ap.add_argument("--skip-chaos-box", action="store_true")
     ap.add_argument("--hand-version", default=None, help="HandConfig.version (default: config/hand.yaml's)")
     args = ap.parse_args(argv)
     os.environ.setdefault("DEXNDM_CACHE", tempfile.mkdtemp(prefix="dexndm-bench-"))
     hand = {"version": args.hand_version} if args.hand_version else {}
-    env = RotationEnv(EnvConfig(num_envs=args.num_envs, hand_overrides=hand))
+    extra = {"nthread": args.nthread} if args.nthread else {}
+    env = RotationEnv(EnvConfig(num_envs=args.num_envs, hand_overrides=hand, backend=args.backend, **extra))
     rate_env, start, controls = env_rate(env, args.steps)
     rate_rollout = raw_rollout_rate(env, start, controls)
     rate_threads = raw_threads_rate(env, start, controls)
     bound = max(rate_rollout, rate_threads)
-    print(f"envs={args.num_envs} substeps={env.substeps} nthread={env.cfg.nthread} hand={env.hand_cfg.version}")
+    print(f"envs={args.num_envs} substeps={env.substeps} nthread={env.cfg.nthread} backend={args.backend} "
+          f"hand={env.hand_cfg.version}")
     print(f"env control steps/s:            {rate_env:10.0f}")
     print(f"raw rollout control steps/s:    {rate_rollout:10.0f}")
     print(f"raw mj_step threads steps/s:    {rate_threads:10.0f}")

@@ -103,8 +103,10 @@ class EnvConfig:
     grasp: grasp_mod.GraspConfig = field(default_factory=grasp_mod.GraspConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     nthread: int = 2
-    # Physics backend: "mujoco" (C MuJoCo, ``nthread`` threads) or "warp" (MuJoCo Warp on
-    # ``warp_device``, "" = CUDA if present, else CPU; contact and constraint buffers per world).
+    # Physics backend (sim.batch_stepper): "mujoco" (C MuJoCo, ``nthread`` Python threads; best up
+    # to ~8 cores), "mujoco_rollout" (C MuJoCo in mujoco.rollout's ``nthread`` native threads;
+    # for many cores) or "warp" (MuJoCo Warp on ``warp_device``, "" = CUDA if present, else CPU;
+    # contact and constraint buffers per world).
     backend: str = "mujoco"
     warp_device: str = ""
     warp_nconmax: int = 32
