@@ -6,6 +6,8 @@ import sys
 COMMANDS = {
     "train-specialist": ("dexndm_learning.rl.specialist", "train a PPO rotation specialist"),
     "eval-specialist": ("dexndm_learning.rl.evaluate", "evaluate a specialist: RotR/TTF/RotP per axis group"),
+    "eval-policy": ("dexndm_learning.rl.eval_policy",
+                    "any policy file or specialist in the paper's Table 1 layout (wrists x axis groups, GO Succ)"),
     "plot-curves": ("dexndm_learning.rl.curves", "learning curves of a specialist run (PNG)"),
     "render-episodes": ("dexndm_learning.rl.render", "render a policy rotating objects: contact sheet PNG + MP4"),
     "collect-rollouts": ("dexndm_learning.bc.collect", "roll out a specialist, keep successful episodes"),

@@ -1,0 +1,241 @@
+"""Evaluate any rotation policy in the paper's Table 1 layout: wrists x axis groups, GO Succ.
+
+    dexndm-learn eval-policy --policy models/generalist/base.pt --object-set test \\
+        --wrists random named --axes x y z general --num-envs 128 --out outputs/table1
+    dexndm-learn eval-policy --policy models/specialists/cyl_palm_up --conditions models/specialists/cyl_palm_up
+
+``--policy`` is a deployable policy file (the generalist, a base + residual artifact) or a
+specialist run folder (``config.yaml`` + ``checkpoint.pt``: the teacher itself). The conditions
+(randomization, disturbances, reality profile, episode length) are a specialist run's
+(``--conditions``) or the environment's defaults (training randomization and disturbances on),
+then the object set, wrists and axis sets given here replace that run's. So the generalist and a
+teacher on the teacher's own conditions are two calls of this command with the same
+``--conditions``.
+
+Each (wrist setting, axis set) cell is ``num_envs`` synchronized episodes per seed, as in
+``eval-specialist``; GO Succ is one goal-oriented evaluation per (wrist setting, seed). Writes
+``metrics.json`` (every cell, each principal direction on its own, per-seed values), ``metrics.md``
+(Table 1: a row per wrist setting, plus the mean over the six named wrists when all six ran) and
+one PNG per axis group (RotR per wrist setting and the fraction of objects still held over time).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_learning.rl.evaluate import EpisodeRecord, artifact_actor, episode_metrics, run_episodes, \
+    run_goal_episodes, specialist_actor
+from dexndm_learning.sim import metrics
+from dexndm_learning.sim.axes import PRINCIPAL, axis_direction, axis_group, axis_set
+from dexndm_learning.sim.rotation_env import EnvConfig
+from dexndm_learning.sim.wrist import NAMED_WRISTS
+
+AXIS_GROUPS = {"x": "+-x", "y": "+-y", "z": "+-z", "general": "general"}
+METRICS = ("RotR", "TTF", "RotP")
+SIX_NAMED = "six named (mean)"
+
+
+def expand_wrists(names: list[str]) -> list[str]:
+    """``named`` stands for the six named wrists; ``random`` and single named wrists stay."""
+    out: list[str] = []
+    for n in names:
+        for w in (NAMED_WRISTS if n == "named" else [n]):
+            if w != "random" and w not in NAMED_WRISTS:
+                raise ValueError(f"--wrists: unknown wrist '{w}'; valid: random, named, {', '.join(NAMED_WRISTS)}")
+            if w not in out:
+                out.append(w)
+    return out
+
+
+def make_actor_factory(policy: Path, base_env: EnvConfig, num_envs: int):
+    """``(env overrides, seed) -> (env, act)`` for a policy file or a specialist run folder, under
+    ``base_env``'s conditions."""
+    if policy.is_dir():
+        if not (policy / "config.yaml").exists() or not (policy / "checkpoint.pt").exists():
+            raise FileNotFoundError(f"--policy: {policy} is a folder without config.yaml and checkpoint.pt")
+        fixed = _condition_fields(base_env)
+
+        def factory(overrides: dict, seed: int):
+            return specialist_actor(policy, num_envs, seed, {**fixed, **overrides})
+        return factory
+    if not policy.exists():
+        raise FileNotFoundError(f"--policy: {policy} does not exist")
+
+    def factory(overrides: dict, seed: int):
+        return artifact_actor(policy, dataclasses.replace(base_env, num_envs=num_envs, **overrides), seed)
+    return factory
+
+
+def _condition_fields(env: EnvConfig) -> dict:
+    """The conditions of a run that another policy is evaluated under (not its size or seed)."""
+    keep = ("episode_steps", "joint_noise", "disturbance_scale", "disturbance_prob", "drop_distance", "hand",
+            "hand_overrides", "reality", "randomization", "grasp", "object_set", "object_seed", "wrists", "axis_set")
+    return {k: getattr(env, k) for k in keep}
+
+
+def cell_values(rec: EpisodeRecord) -> dict[str, dict[str, float]]:
+    """{axis group or direction: {metric: mean over episodes}} of one seed's episodes."""
+    m = episode_metrics(rec)
+    keys = {}
+    for i, a in enumerate(rec.axis_world):
+        for k in (axis_group(a), axis_direction(a)):
+            if k:
+                keys.setdefault(k, []).append(i)
+    return {k: {name: float(m[name][ids].mean()) for name in METRICS} for k, ids in keys.items()}
+
+
+def evaluate_table(factory, wrists: list[str], axes: list[str], seeds, steps: int | None = None,
+                   goal: bool = True) -> tuple[dict, dict]:
+    """Run every cell; returns (per-seed values {wrist: {group: {metric: [per seed]}}, 'GO_Succ':
+    {wrist: [per seed]}}, survival curves {wrist: {group: fraction held per step}})."""
+    values: dict = {"cells": {}, "GO_Succ": {}}
+    survival: dict = {}
+    for w in wrists:
+        for a in axes:
+            for seed in seeds:
+                env, act = factory({"wrists": [w], "axis_set": a}, seed)
+                rec = run_episodes(env, act, steps)
+                for k, d in cell_values(rec).items():
+                    for name, v in d.items():
+                        values["cells"].setdefault(w, {}).setdefault(k, {}).setdefault(name, []).append(v)
+                group = AXIS_GROUPS.get(a) or (axis_group(axis_set(a)[0]) if a in PRINCIPAL else a)
+                survival.setdefault(w, {}).setdefault(group, []).append(rec.alive.mean(0))
+                if goal and a == axes[0]:
+                    ok = run_goal_episodes(env, act, np.random.default_rng(seed), steps)
+                    values["GO_Succ"].setdefault(w, []).append(float(ok.mean()))
+                if env.skipped_objects:
+                    values.setdefault("skipped_objects", sorted(set(values.get("skipped_objects", [])
+                                                                    + list(env.skipped_objects))))
+    if all(w in wrists for w in NAMED_WRISTS):
+        values["cells"][SIX_NAMED] = _mean_over_wrists([values["cells"][w] for w in NAMED_WRISTS])
+        if goal:
+            values["GO_Succ"][SIX_NAMED] = list(np.mean([values["GO_Succ"][w] for w in NAMED_WRISTS], axis=0))
+    return values, {w: {g: np.mean(c, axis=0) for g, c in d.items()} for w, d in survival.items()}
+
+
+def _mean_over_wrists(cells: list[dict]) -> dict:
+    """Per seed, the mean over wrists of each (group, metric) every wrist has."""
+    groups = set.intersection(*(set(c) for c in cells))
+    return {g: {m: list(np.mean([c[g][m] for c in cells], axis=0)) for m in METRICS} for g in sorted(groups)}
+
+
+def summarize_table(values: dict) -> dict:
+    """The per-seed values as (mean, std over seeds)."""
+    out = {"cells": {w: {g: {m: metrics.mean_std(v) for m, v in d.items()} for g, d in groups.items()}
+                     for w, groups in values["cells"].items()},
+           "GO_Succ": {w: metrics.mean_std(v) for w, v in values["GO_Succ"].items()}}
+    if "skipped_objects" in values:
+        out["skipped_objects"] = values["skipped_objects"]
+    return out
+
+
+def markdown(summary: dict, title: str) -> str:
+    """Table 1 (axis groups) and the same by direction (a policy may turn one sense only)."""
+    cells, go = summary["cells"], summary["GO_Succ"]
+    groups = [g for g in ("+-x", "+-y", "+-z", "general") if any(g in d for d in cells.values())]
+    dirs = [d for d in ("+x", "-x", "+y", "-y", "+z", "-z") if any(d in c for c in cells.values())]
+
+    def cell(d, g, m):
+        return f"{d[g][m][0]:.2f} ± {d[g][m][1]:.2f}" if g in d else "—"
+
+    lines = [f"**{title}**", ""]
+    for heads, title2 in ((groups, "axis group"), (dirs, "direction")):
+        if not heads:
+            continue
+        cols = [f"{h} {m}" for h in heads for m in METRICS] + (["GO Succ (%)"] if go and title2 == "axis group" else [])
+        lines += [f"| wrists \\ {title2} | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for w, d in cells.items():
+            row = [cell(d, h, m) for h in heads for m in METRICS]
+            if go and title2 == "axis group":
+                row.append(f"{100 * go[w][0]:.1f} ± {100 * go[w][1]:.1f}" if w in go else "—")
+            lines.append(f"| {w} | " + " | ".join(row) + " |")
+        lines.append("")
+    if summary.get("skipped_objects"):
+        lines.append(f"Left out (no grasp held with the canonical pose): {', '.join(summary['skipped_objects'])}\n")
+    return "\n".join(lines)
+
+
+def plot_groups(summary: dict, survival: dict, out_dir: Path, title: str) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for g in ("+-x", "+-y", "+-z", "general"):
+        rows = [(w, d[g]) for w, d in summary["cells"].items() if g in d]
+        if not rows:
+            continue
+        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4))
+        ax0.bar(range(len(rows)), [r["RotR"][0] for _, r in rows], yerr=[r["RotR"][1] for _, r in rows], capsize=3)
+        ax0.set_xticks(range(len(rows)), [w for w, _ in rows], rotation=30, ha="right")
+        ax0.set(ylabel="RotR", title=f"{g}: RotR per wrist setting (mean ± std over seeds)")
+        for w, curves in survival.items():
+            if g in curves:
+                t = np.arange(len(curves[g])) * metrics.CONTROL_DT
+                ax1.plot(t, curves[g], label=w)
+        ax1.set(xlabel="time (s)", ylabel="fraction still held", ylim=(0, 1.05), title=f"{g}: survival")
+        ax1.legend(fontsize=7)
+        fig.suptitle(title)
+        fig.tight_layout()
+        path = out_dir / f"{g.replace('+-', 'pm_')}.png"
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Evaluate a policy file or specialist run in the paper's Table 1 layout.")
+    ap.add_argument("--policy", required=True, help="deployable policy file, or a specialist run folder")
+    ap.add_argument("--conditions", default=None,
+                    help="specialist run folder whose env conditions (randomization, disturbances, reality, object "
+                         "set, wrists, axes) are the starting point; default: the environment's defaults")
+    ap.add_argument("--object-set", default=None, help="object set (default: the conditions', e.g. test for unseen)")
+    ap.add_argument("--wrists", nargs="+", default=None,
+                    help="wrist settings: random, named (the six), or named wrists (default: the conditions')")
+    ap.add_argument("--axes", nargs="+", default=None,
+                    help="axis sets, one cell each: x y z general, or single directions (default: the conditions')")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--num-envs", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=None, help="episode length (default: the conditions')")
+    ap.add_argument("--no-goal", action="store_true", help="skip the goal-oriented (GO Succ) episodes")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    policy = Path(args.policy)
+    # A specialist run is evaluated under its own conditions unless others are given.
+    conditions = Path(args.conditions) if args.conditions else (policy if policy.is_dir() else None)
+    if conditions is not None:
+        from dexndm_learning.rl.specialist import SpecialistConfig
+
+        if not (conditions / "config.yaml").exists():
+            raise FileNotFoundError(f"--conditions: {conditions / 'config.yaml'} does not exist")
+        base = SpecialistConfig.load(str(conditions / "config.yaml")).env
+    else:
+        base = EnvConfig()
+    if args.object_set:
+        base = dataclasses.replace(base, object_set=args.object_set)
+    wrists = expand_wrists(args.wrists or base.wrists)
+    axes = args.axes or [base.axis_set]
+    factory = make_actor_factory(policy, base, args.num_envs)
+    values, survival = evaluate_table(factory, wrists, axes, args.seeds, args.steps, goal=not args.no_goal)
+    summary = summarize_table(values)
+    title = f"{policy.name} on {base.object_set}" + (f", {conditions.name} conditions" if conditions else "")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"policy": str(policy), "conditions": str(conditions) if conditions else None,
+            "object_set": base.object_set, "wrists": wrists, "axes": axes, "seeds": args.seeds,
+            "num_envs": args.num_envs}
+    (out / "metrics.json").write_text(json.dumps({**meta, **summary, "per_seed": values}, indent=2))
+    table = markdown(summary, title)
+    (out / "metrics.md").write_text(table)
+    plot_groups(summary, survival, out, title)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""``dexndm-learn eval-policy``: the paper's Table 1 layout for a policy file or a specialist run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dexndm_learning.cli import main as cli_main
+from dexndm_learning.rl.eval_policy import SIX_NAMED, _mean_over_wrists, expand_wrists, markdown, summarize_table
+from dexndm_learning.rl.evaluate import episode_metrics, run_episodes, specialist_actor
+from dexndm_learning.sim.wrist import NAMED_WRISTS
+
+SPECIALIST = Path(__file__).resolve().parents[3] / "models" / "specialists" / "cyl_palm_up"
+
+
+def test_wrist_settings_expand_and_unknown_ones_are_named():
+    assert expand_wrists(["random", "named", "palm_up"]) == ["random", *NAMED_WRISTS]
+    with pytest.raises(ValueError, match="--wrists: unknown wrist 'palm_sideways'"):
+        expand_wrists(["palm_sideways"])
+
+
+def test_six_wrist_mean_is_taken_per_seed_then_over_seeds():
+    cells = [{"+-z": {"RotR": [10.0 * i, 10.0 * i + 6], "TTF": [0.5, 0.7], "RotP": [0.1, 0.1]}} for i in range(6)]
+    mean = _mean_over_wrists(cells)
+    assert mean["+-z"]["RotR"] == pytest.approx([25.0, 31.0])
+    summary = summarize_table({"cells": {SIX_NAMED: mean}, "GO_Succ": {SIX_NAMED: [0.5, 0.7]}})
+    assert summary["cells"][SIX_NAMED]["+-z"]["RotR"] == pytest.approx((28.0, 3.0))
+    table = markdown(summary, "t")
+    assert f"| {SIX_NAMED} | 28.00 ± 3.00 | 0.60 ± 0.10 | 0.10 ± 0.00 | 60.0 ± 10.0 |" in table
+
+
+def test_a_specialist_on_its_own_conditions_scores_what_eval_specialist_measures(tmp_path):
+    out = tmp_path / "table"
+    assert cli_main(["eval-policy", "--policy", str(SPECIALIST), "--wrists", "palm_up", "--axes", "z",
+                     "--seeds", "0", "--num-envs", "4", "--steps", "15", "--out", str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    cell = result["cells"]["palm_up"]
+    assert {"+-z", "+z", "-z"} <= set(cell) and "palm_up" in result["GO_Succ"]
+    env, act = specialist_actor(SPECIALIST, 4, 0, {"wrists": ["palm_up"], "axis_set": "z"})
+    direct = episode_metrics(run_episodes(env, act, 15))
+    assert cell["+-z"]["RotR"][0] == pytest.approx(float(np.mean(direct["RotR"])), rel=1e-9)
+    assert cell["+-z"]["TTF"][0] == pytest.approx(float(np.mean(direct["TTF"])), rel=1e-9)
+    assert (out / "pm_z.png").stat().st_size > 0
+    assert "| palm_up |" in (out / "metrics.md").read_text()
+
+
+def test_a_missing_policy_is_one_line_and_status_2(tmp_path, capsys):
+    assert cli_main(["eval-policy", "--policy", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nope.pt" in err
