@@ -12,6 +12,8 @@ COMMANDS = {
     "render-episodes": ("dexndm_learning.rl.render", "render a policy rotating objects: contact sheet PNG + MP4"),
     "collect-rollouts": ("dexndm_learning.bc.collect", "roll out a specialist, keep successful episodes"),
     "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),
+    "build-generalist": ("dexndm_learning.bc.pipeline",
+                         "the generalist from a YAML list of teachers: rollouts, BC, DAgger (resumable)"),
     "train-ndm": ("dexndm_learning.ndm.train", "fit a neural dynamics model from step data or bags"),
     "eval-ndm": ("dexndm_learning.ndm.evaluate", "one-step and open-loop rollout errors of a dynamics model"),
     "ndm-generalization": ("dexndm_learning.studies.ndm_generalization",

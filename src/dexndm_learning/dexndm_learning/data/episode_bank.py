@@ -9,6 +9,18 @@ import numpy as np
 from dexndm_learning.data.rollout_dataset import RolloutDataset
 from dexndm_learning.policy.contract import proprio_at_steps
 from dexndm_learning.sim.hand_model import check_hand_version
+from dexndm_learning.sim.wrist import NAMED_WRISTS, to_wxyz, wrist_rotation
+
+
+def named_wrist_index(wrists: np.ndarray, tol_deg: float = 1.0) -> np.ndarray:
+    """Index in ``NAMED_WRISTS`` of each (w, x, y, z) quaternion within ``tol_deg`` of a named
+    wrist, else -1."""
+    named = np.array([to_wxyz(wrist_rotation(n)) for n in NAMED_WRISTS])
+    q = np.asarray(wrists, float)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    angle = 2 * np.degrees(np.arccos(np.clip(np.abs(q @ named.T), 0.0, 1.0)))      # (N, 6)
+    best = angle.argmin(axis=1)
+    return np.where(angle[np.arange(len(q)), best] < tol_deg, best, -1)
 
 
 class EpisodeBank:
@@ -42,8 +54,10 @@ class EpisodeBank:
         return (rng.random(len(episodes)) * self.data["length"][episodes]).astype(np.int64)
 
     def group_weights(self) -> np.ndarray:
-        """Per-episode sampling weights (sum 1) that give every (specialist, axis) group the same share."""
-        keys = np.concatenate([self.source[:, None], np.round(self.data["axis"], 3)], axis=1)
+        """Per-episode sampling weights (sum 1) that give every (specialist, named wrist, axis) group
+        the same share; episodes under random wrists form one wrist group per specialist and axis."""
+        keys = np.concatenate([self.source[:, None], named_wrist_index(self.data["wrist"])[:, None],
+                               np.round(self.data["axis"], 3)], axis=1)
         _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
         w = 1.0 / counts[group.ravel()]
         return w / w.sum()

@@ -1,0 +1,153 @@
+"""The generalist from a list of teachers, end to end: one command, one YAML.
+
+    dexndm-learn build-generalist --config generalist [--data data/rollouts/generalist] [--runs runs/generalist]
+
+Steps (``config/generalist.yaml`` is the committed ``models/generalist/base.pt``'s recipe):
+1. successful episodes of every teacher under its own conditions (``collect-rollouts``; an entry
+   may override the axis set, e.g. a top-up of the sense a teacher rarely survives);
+2. behaviour cloning on all of them, every (teacher, wrist, axis) group drawn equally often;
+3. ``dagger.rounds`` rounds of DAgger: the previous policy acts under each teacher's conditions
+   (entries with ``dagger: true``), the teacher labels, cloning continues on everything so far;
+4. a last pass at a lower learning rate on all of it: ``<runs>/final/policy.pt``.
+Each finished step is skipped when the command runs again, and a killed collection or cloning run
+resumes from what it saved, so an interrupted build continues where it stopped; ``--dry-run``
+lists the steps and which are done.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dexndm_learning.config import load_yaml, resolve_config
+
+
+@dataclass
+class TeacherEntry:
+    name: str                       # dataset folder name under --data
+    run: str                        # specialist run folder (config.yaml, checkpoint.pt)
+    episodes: int = 1000            # successful episodes to keep
+    seed: int = 10
+    axis_set: str | None = None     # replaces the teacher's axis set (e.g. "+z" for a top-up)
+    dagger: bool = True             # DAgger rounds collect under this entry's conditions
+
+
+@dataclass
+class CloneStage:
+    epochs: int = 30
+    lr: float = 3e-4
+
+
+@dataclass
+class DaggerConfig:
+    rounds: int = 5
+    episodes: int = 768
+    seed: int = 20                  # round r collects with seed + r
+    epochs: list[int] = field(default_factory=lambda: [12, 12, 12, 20, 20])   # per round
+
+
+@dataclass
+class GeneralistRecipe:
+    teachers: list[TeacherEntry] = field(default_factory=list)
+    num_envs: int = 256
+    width: int = 512
+    blocks: int = 5
+    samples_per_epoch: int = 100_000
+    bc: CloneStage = field(default_factory=CloneStage)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    final: CloneStage = field(default_factory=lambda: CloneStage(epochs=30, lr=1e-4))
+
+    def __post_init__(self):
+        if not self.teachers:
+            raise ValueError("teachers: the recipe needs at least one teacher")
+        names = [t.name for t in self.teachers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"teachers: names must be unique, got {names}")
+        if len(self.dagger.epochs) < self.dagger.rounds:
+            raise ValueError(f"dagger.epochs: {len(self.dagger.epochs)} values for {self.dagger.rounds} rounds")
+
+    @classmethod
+    def load(cls, name_or_path: str = "generalist", overrides: dict | None = None) -> "GeneralistRecipe":
+        return load_yaml(cls, resolve_config(name_or_path), overrides)
+
+
+@dataclass
+class Step:
+    kind: str                       # "collect" or "clone"
+    name: str                       # dataset or run folder name
+    argv: list[str]                 # the dexndm-learn command's arguments
+    done: Path                      # exists when the step is finished
+
+
+def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
+    """Every step of the build, in order, as ``collect-rollouts`` / ``train-generalist`` calls."""
+    steps: list[Step] = []
+
+    def collect(name: str, t: TeacherEntry, episodes: int, seed: int, student: Path | None = None):
+        argv = ["--run", t.run, "--out", str(data / name), "--num-envs", str(recipe.num_envs), "--resume",
+                "--episodes", str(episodes), "--seed", str(seed)]
+        if t.axis_set:
+            argv.append(f"--axis-set={t.axis_set}")          # "-z" would read as an option
+        if student:
+            argv += ["--student", str(student)]
+        steps.append(Step("collect", name, argv, data / f"{name}.done"))
+
+    def clone(name: str, sets: list[str], stage: CloneStage, init: Path | None = None):
+        argv = ["--out", str(runs / name), "--resume", "--samples-per-epoch", str(recipe.samples_per_epoch),
+                "--epochs", str(stage.epochs), "--lr", str(stage.lr), "--data", *[str(data / s) for s in sets]]
+        argv += ["--init", str(init)] if init else ["--width", str(recipe.width), "--blocks", str(recipe.blocks)]
+        steps.append(Step("clone", name, argv, runs / name / "bc_result.json"))
+
+    sets = []
+    for t in recipe.teachers:
+        collect(t.name, t, t.episodes, t.seed)
+        sets.append(t.name)
+    clone("bc", sets, recipe.bc)
+    prev = "bc"
+    for r in range(1, recipe.dagger.rounds + 1):
+        student = runs / prev / "policy.pt"
+        for t in recipe.teachers:
+            if t.dagger:
+                collect(f"dagger{r}_{t.name}", t, recipe.dagger.episodes, recipe.dagger.seed + r, student)
+                sets.append(f"dagger{r}_{t.name}")
+        clone(f"dagger{r}", list(sets), CloneStage(recipe.dagger.epochs[r - 1], recipe.bc.lr), runs / prev / "policy.pt")
+        prev = f"dagger{r}"
+    clone("final", list(sets), recipe.final, runs / prev / "policy.pt")
+    return steps
+
+
+def run_step(step: Step) -> None:
+    from dexndm_learning.bc import collect, train
+
+    if step.kind == "collect":
+        collect.main(step.argv)
+        step.done.parent.mkdir(parents=True, exist_ok=True)
+        step.done.touch()
+    else:
+        train.main(step.argv)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Build the generalist from a list of teachers (BC + DAgger).")
+    ap.add_argument("--config", default="generalist", help="name in config/ or a YAML path")
+    ap.add_argument("--data", default="data/rollouts/generalist", help="rollout datasets go here")
+    ap.add_argument("--runs", default="runs/generalist", help="behaviour-cloning runs go here")
+    ap.add_argument("--dry-run", action="store_true", help="print the steps and which are done, run nothing")
+    args = ap.parse_args(argv)
+    recipe = GeneralistRecipe.load(args.config)
+    for t in recipe.teachers:
+        if not (Path(t.run) / "checkpoint.pt").exists():
+            raise FileNotFoundError(f"{args.config}: teacher '{t.name}': {Path(t.run) / 'checkpoint.pt'} does not exist")
+    steps = plan(recipe, Path(args.data), Path(args.runs))
+    for i, step in enumerate(steps, 1):
+        state = "done" if step.done.exists() else "to do"
+        print(f"[{i}/{len(steps)}] {step.kind} {step.name} ({state})", flush=True)
+        if not args.dry_run and not step.done.exists():
+            run_step(step)
+    if not args.dry_run:
+        print(f"generalist: {Path(args.runs) / 'final' / 'policy.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""``dexndm-learn build-generalist``: the generalist's steps from a YAML list of teachers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from dexndm_learning.bc import pipeline
+from dexndm_learning.config import ConfigError
+from dexndm_learning.data.episode_bank import named_wrist_index
+from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.sim.wrist import NAMED_WRISTS, random_wrist_quats, to_wxyz, wrist_rotation
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_the_shipped_recipe_is_the_committed_generalists_steps():
+    steps = pipeline.plan(pipeline.GeneralistRecipe.load("generalist"), Path("d"), Path("r"))
+    assert [s.name for s in steps][:5] == ["cyl_palm_up", "cyl_palm_up_plusz", "cyl_palm_down", "bc",
+                                           "dagger1_cyl_palm_up"]
+    assert len(steps) == 3 + 1 + 5 * 3 + 1
+    by_name = {s.name: s.argv for s in steps}
+    assert "--axis-set=+z" in by_name["cyl_palm_up_plusz"] and "dagger1_cyl_palm_up_plusz" not in by_name
+    assert by_name["dagger3_cyl_palm_down"][by_name["dagger3_cyl_palm_down"].index("--seed") + 1] == "23"
+    assert by_name["dagger3_cyl_palm_down"][-1] == "r/dagger2/policy.pt"
+    epochs = [by_name[f"dagger{r}"][by_name[f"dagger{r}"].index("--epochs") + 1] for r in range(1, 6)]
+    assert epochs == ["12", "12", "12", "20", "20"]
+    final = by_name["final"]
+    assert final[final.index("--lr") + 1] == "0.0001" and final[-2:] == ["--init", "r/dagger5/policy.pt"]
+    assert sum(a.startswith("d/") for a in final) == 3 + 5 * 2          # every dataset so far
+    assert by_name["bc"][by_name["bc"].index("--width") + 1] == "512"
+
+
+def test_a_recipe_without_teachers_or_with_an_unknown_key_names_the_field(tmp_path):
+    (tmp_path / "a.yaml").write_text("teachers: []\n")
+    with pytest.raises(ValueError, match="teachers"):
+        pipeline.GeneralistRecipe.load(str(tmp_path / "a.yaml"))
+    (tmp_path / "b.yaml").write_text("teachers: [{name: a, run: x, episode: 3}]\n")
+    with pytest.raises(ConfigError, match="episode"):
+        pipeline.GeneralistRecipe.load(str(tmp_path / "b.yaml"))
+
+
+def test_wrist_groups_for_balancing_name_the_six_wrists_and_lump_random_ones():
+    named = np.array([to_wxyz(wrist_rotation(w)) for w in NAMED_WRISTS])
+    rnd = random_wrist_quats(50, np.random.default_rng(0))
+    idx = named_wrist_index(np.concatenate([named, -named, rnd]))
+    assert list(idx[:12]) == list(range(6)) * 2 and (idx[12:] == -1).all()
+
+
+def test_a_tiny_build_runs_end_to_end_and_a_rerun_skips_every_finished_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    recipe = {"teachers": [{"name": "a", "run": "models/specialists/cyl_palm_up", "episodes": 3, "seed": 1}],
+              "num_envs": 4, "width": 32, "blocks": 1, "samples_per_epoch": 256,
+              "bc": {"epochs": 1}, "dagger": {"rounds": 1, "episodes": 4, "epochs": [1]}, "final": {"epochs": 1}}
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(recipe))
+    args = ["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")]
+    assert pipeline.main(args) == 0
+    policy = load_policy(tmp_path / "runs" / "final" / "policy.pt")
+    assert policy.spec.history == 10
+    assert (tmp_path / "data" / "dagger1_a.done").exists()
+
+    def refuse(step):
+        raise AssertionError(f"{step.name} ran again")
+    monkeypatch.setattr(pipeline, "run_step", refuse)
+    assert pipeline.main(args) == 0
