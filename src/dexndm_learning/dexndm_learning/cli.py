@@ -18,6 +18,8 @@ COMMANDS = {
     "eval-ndm": ("dexndm_learning.ndm.evaluate", "one-step and open-loop rollout errors of a dynamics model"),
     "ndm-generalization": ("dexndm_learning.studies.ndm_generalization",
                            "joint- vs finger-wise vs whole-hand NDM on Chaos Box data, in-domain and OOD"),
+    "fit-uan": ("dexndm_learning.baselines.uan",
+                "UAN baseline: a shared per-joint compensator fitted to free-hand wave steps"),
     "train-residual": ("dexndm_learning.residual.train", "residual policy through a frozen NDM"),
     "sim2sim": ("dexndm_learning.residual.sim2sim", "direct transfer vs NDM + residual in a reality profile"),
     "sim2sim-diagnosis": ("dexndm_learning.studies.sim2sim_diagnosis",
