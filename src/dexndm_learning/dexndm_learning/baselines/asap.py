@@ -25,12 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from dexndm_learning.config import from_dict, to_dict
 from dexndm_learning.joint_order import NUM_JOINTS, clip_to_limits
 from dexndm_learning.policy.contract import CONTROL_DT
 from dexndm_learning.sim.batch_stepper import ThreadedStepper
 from dexndm_learning.sim.rotation_env import RotationEnv
 from dexndm_learning.sim.wrist import gravity_in_hand
 
+FORMAT = "dexndm-asap-delta/1"
 INPUTS = 16 + 16 + 3 + 4 + 3 + 3 + 4 + 16     # q, velocity, object pos/quat/linvel/angvel, wrist, command
 
 
@@ -81,9 +83,17 @@ class Transitions:
         return len(self.env)
 
 
+def model_inputs(env: RotationEnv, q, q_prev, sens, command) -> np.ndarray:
+    """(N, INPUTS): joint positions, their velocity over the last step, the object's pose and
+    velocity, the wrist, the command."""
+    lay = env.layout
+    return np.concatenate([q, 0.1 * (q - q_prev) / CONTROL_DT, sens[:, lay.obj_pos] - env.centre,
+                           sens[:, lay.obj_quat], sens[:, lay.obj_linvel], 0.1 * sens[:, lay.obj_angvel],
+                           env.wrist, command], axis=1)
+
+
 def record(env: RotationEnv, act, steps: int) -> Transitions:
     """Run ``act(obs) -> actions`` in ``env`` (the target world) for ``steps`` control steps."""
-    lay = env.layout
     rows: dict[str, list] = {k: [] for k in ("env", "state", "command", "force", "wrist", "inputs", "q_next")}
     q_prev = env.state[:, 1 + env.qadr].copy()
     for _ in range(steps):
@@ -92,9 +102,7 @@ def record(env: RotationEnv, act, steps: int) -> Transitions:
         sens = env.sens.copy()
         _, _, done, _ = env.step(act(env.observations()))
         keep = np.flatnonzero(~done)
-        inputs = np.concatenate([q, 0.1 * (q - q_prev) / CONTROL_DT, sens[:, lay.obj_pos] - env.centre,
-                                 sens[:, lay.obj_quat], sens[:, lay.obj_linvel], 0.1 * sens[:, lay.obj_angvel],
-                                 env.wrist, env.commanded], axis=1)
+        inputs = model_inputs(env, q, q_prev, sens, env.commanded)
         for k, v in (("env", np.arange(env.num_envs)), ("state", before), ("command", env.commanded),
                      ("force", env.force), ("wrist", env.wrist), ("inputs", inputs),
                      ("q_next", env.state[:, 1 + env.qadr])):
@@ -193,4 +201,18 @@ def fit(twins: NominalTwins, tr: Transitions, cfg: AsapConfig = AsapConfig()) ->
             opt.zero_grad()
             loss.backward()
             opt.step()
+    return model
+
+
+def save(model: DeltaActionModel, cfg: AsapConfig, hand_version: str, path) -> None:
+    torch.save({"format": FORMAT, "config": to_dict(cfg), "hand_version": hand_version,
+                "state_dict": model.state_dict()}, path)
+
+
+def load(path) -> DeltaActionModel:
+    blob = torch.load(path, weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an ASAP delta-action model file")
+    model = DeltaActionModel(from_dict(AsapConfig, blob["config"], where=f"{path} config"))
+    model.load_state_dict(blob["state_dict"])
     return model

@@ -37,6 +37,9 @@ from dexndm_learning.sim.reality import RealityProfile, apply_profile, capture_n
 from dexndm_learning.sysid.fit import ARENA_BYTES, _segments
 
 
+FORMAT = "dexndm-uan-compensator/1"
+
+
 @dataclass
 class UanConfig:
     history: int = 20               # control steps of (error, velocity) per joint
@@ -212,14 +215,14 @@ def fit(steps: Steps, cfg: UanConfig = UanConfig(), hand_cfg: HandConfig | None 
 
 
 def save(result: UanResult, cfg: UanConfig, hand_version: str, path) -> None:
-    torch.save({"format": "dexndm-uan-compensator/1", "config": to_dict(cfg), "hand_version": hand_version,
+    torch.save({"format": FORMAT, "config": to_dict(cfg), "hand_version": hand_version,
                 "state_dict": result.compensator.state_dict(), "error": result.error.tolist(),
                 "nominal_error": result.nominal_error.tolist()}, path)
 
 
 def load(path) -> tuple[Compensator, UanConfig]:
     blob = torch.load(path, weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != "dexndm-uan-compensator/1":
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a UAN compensator file")
     cfg = from_dict(UanConfig, blob["config"], where=f"{path} config")
     model = Compensator(cfg)

@@ -97,11 +97,19 @@ def main(argv=None) -> int:
                     help="override the specialist's axis set, e.g. +z to add episodes of a sense it rarely survives")
     ap.add_argument("--student", default=None,
                     help="DAgger: this policy artifact acts and the specialist labels (episodes kept up to their drop)")
+    ap.add_argument("--command-model", default=None,
+                    help="a UAN compensator or ASAP delta-action model applied to every command in the sim "
+                         "(fine-tuning for those baselines)")
     args = ap.parse_args(argv)
     run = Path(args.run)
     env, teacher = specialist_actor(run, args.num_envs, args.seed,
                                     env_overrides={"axis_set": args.axis_set} if args.axis_set else None)
     meta = {"specialist": run.name}
+    if args.command_model:
+        from dexndm_learning.baselines.correction import load_correction
+
+        env.command_correction = load_correction(args.command_model)
+        meta["command_model"] = str(args.command_model)
     act, label = teacher, None
     if args.student:
         from dexndm_learning.policy.artifact import load_policy

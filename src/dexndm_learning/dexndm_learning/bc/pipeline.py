@@ -9,6 +9,10 @@ Steps (``config/generalist.yaml`` is the committed ``models/generalist/base.pt``
 3. ``dagger.rounds`` rounds of DAgger: the previous policy acts under each teacher's conditions
    (entries with ``dagger: true``), the teacher labels, cloning continues on everything so far;
 4. a last pass at a lower learning rate on all of it: ``<runs>/final/policy.pt``.
+With ``init`` the cloning starts from that policy; with ``command_model`` (a UAN compensator or
+ASAP delta-action model) every collection runs in the nominal sim corrected by it: the two
+baselines' policy fine-tuning (the base policy distilled again from its teachers in the corrected
+sim, so the comparison with DexNDM is about the dynamics model, not the learner).
 Each finished step is skipped when the command runs again, and a killed collection or cloning run
 resumes from what it saved, so an interrupted build continues where it stopped; ``--dry-run``
 lists the steps and which are done.
@@ -56,6 +60,8 @@ class GeneralistRecipe:
     bc: CloneStage = field(default_factory=CloneStage)
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
     final: CloneStage = field(default_factory=lambda: CloneStage(epochs=30, lr=1e-4))
+    init: str | None = None             # a policy to start cloning from (fine-tuning) instead of from scratch
+    command_model: str | None = None    # UAN / ASAP model applied to every command while collecting
 
     def __post_init__(self):
         if not self.teachers:
@@ -90,6 +96,8 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
             argv.append(f"--axis-set={t.axis_set}")          # "-z" would read as an option
         if student:
             argv += ["--student", str(student)]
+        if recipe.command_model:
+            argv += ["--command-model", recipe.command_model]
         steps.append(Step("collect", name, argv, data / f"{name}.done"))
 
     def clone(name: str, sets: list[str], stage: CloneStage, init: Path | None = None):
@@ -102,7 +110,7 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
     for t in recipe.teachers:
         collect(t.name, t, t.episodes, t.seed)
         sets.append(t.name)
-    clone("bc", sets, recipe.bc)
+    clone("bc", sets, recipe.bc, Path(recipe.init) if recipe.init else None)
     prev = "bc"
     for r in range(1, recipe.dagger.rounds + 1):
         student = runs / prev / "policy.pt"
@@ -138,6 +146,9 @@ def main(argv=None) -> int:
     for t in recipe.teachers:
         if not (Path(t.run) / "checkpoint.pt").exists():
             raise FileNotFoundError(f"{args.config}: teacher '{t.name}': {Path(t.run) / 'checkpoint.pt'} does not exist")
+    for what, path in (("init", recipe.init), ("command_model", recipe.command_model)):
+        if path and not Path(path).exists():
+            raise FileNotFoundError(f"{args.config}: {what}: {path} does not exist")
     steps = plan(recipe, Path(args.data), Path(args.runs))
     for i, step in enumerate(steps, 1):
         state = "done" if step.done.exists() else "to do"

@@ -27,6 +27,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from dexndm_learning import joint_order
 from dexndm_learning.policy import contract
 from dexndm_learning.sim import grasps as grasp_mod
 from dexndm_learning.sim.batch_stepper import BACKENDS, make_stepper
@@ -178,6 +179,9 @@ class RotationEnv:
         # hand, never the targets the policy observes.
         self.target_offset = np.zeros((n, 16))
         self.commanded = np.zeros((n, 16))       # last targets sent to the world (base + residual)
+        # A learned model of the world's actuation gap (baselines.correction: UAN, ASAP), called
+        # each step with this env and adding its correction to what reaches the simulated hand.
+        self.command_correction = None
         self.q_init = np.zeros((n, 16))
         self.q_hist = np.zeros((n, cfg.history, 16))
         self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1}, the target in force when q_k was measured
@@ -297,7 +301,10 @@ class RotationEnv:
             d /= np.linalg.norm(d, axis=1, keepdims=True)
             self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
         self.commanded = contract.commanded_target(self.targets, self.target_offset)   # sent to the world
-        applied = self.command_filter.step(self.commanded)         # latency and backlash of the world
+        sent = self.commanded
+        if self.command_correction is not None:
+            sent = joint_order.clip_to_limits(sent + self.command_correction(self))
+        applied = self.command_filter.step(sent)                   # latency and backlash of the world
         t0 = time.perf_counter()
         self.stepper.step(applied, self.force, self.state, self.sens)
         self.physics_seconds += time.perf_counter() - t0
