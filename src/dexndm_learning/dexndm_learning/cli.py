@@ -20,6 +20,8 @@ COMMANDS = {
                            "joint- vs finger-wise vs whole-hand NDM on Chaos Box data, in-domain and OOD"),
     "fit-uan": ("dexndm_learning.baselines.uan",
                 "UAN baseline: a shared per-joint compensator fitted to free-hand wave steps"),
+    "fit-asap": ("dexndm_learning.baselines.asap",
+                 "ASAP baseline: a delta-action model fitted to the base policy's steps in a target world"),
     "train-residual": ("dexndm_learning.residual.train", "residual policy through a frozen NDM"),
     "sim2sim": ("dexndm_learning.residual.sim2sim", "direct transfer vs NDM + residual in a reality profile"),
     "sim2sim-diagnosis": ("dexndm_learning.studies.sim2sim_diagnosis",

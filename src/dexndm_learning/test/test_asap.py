@@ -5,6 +5,7 @@ without."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +44,16 @@ def test_the_delta_model_recovers_a_gain_gap_on_held_out_steps(tmp_path):
 def test_worlds_hold_one_recorded_state_at_a_time():
     batches = asap.one_per_world(np.array([0, 1, 0, 2, 0, 1]))
     assert [list(b) for b in batches] == [[0, 1, 3], [2, 5], [4]]
+
+
+def test_the_command_fits_from_the_generalists_steps_in_a_profile(tmp_path):
+    from dexndm_learning.cli import main as cli_main
+
+    (tmp_path / "gap.yaml").write_text("kp_scale: 0.6\n")
+    out = tmp_path / "asap"
+    assert cli_main(["fit-asap", "--base", str(SPECIALIST.parents[1] / "generalist" / "base.pt"),
+                     "--reality", str(tmp_path / "gap.yaml"), "--num-envs", "4", "--steps", "40", "--out", str(out),
+                     "--set", "epochs=2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["transitions"] > 100 and report["held_out"] > 20 and "one_step_error_mrad" in report
+    assert isinstance(asap.load(out / "delta_model.pt"), asap.DeltaActionModel)

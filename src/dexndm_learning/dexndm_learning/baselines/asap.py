@@ -216,3 +216,60 @@ def load(path) -> DeltaActionModel:
     model = DeltaActionModel(from_dict(AsapConfig, blob["config"], where=f"{path} config"))
     model.load_state_dict(blob["state_dict"])
     return model
+
+
+def main(argv=None) -> int:
+    import argparse
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from dexndm_learning.config import add_set_option, dotted_overrides
+    from dexndm_learning.rl.evaluate import artifact_actor
+    from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig
+
+    ap = argparse.ArgumentParser(description="Fit ASAP's delta-action model: the base policy's rotation steps in the "
+                                             "target world, one-step labels in the nominal sim.")
+    ap.add_argument("--base", required=True, type=Path, help="base policy artifact that acts in the target world")
+    ap.add_argument("--reality", required=True, help="the target world: config/reality/<name>.yaml or a path")
+    ap.add_argument("--object-set", default="normal_cylinders")
+    ap.add_argument("--wrists", nargs="+", default=["palm_up"])
+    ap.add_argument("--axis-set", default="z")
+    ap.add_argument("--num-envs", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=400, help="control steps recorded per env")
+    ap.add_argument("--held-out", type=float, default=0.2, help="share of the steps kept out of the fit for the report")
+    ap.add_argument("--out", required=True, type=Path)
+    add_set_option(ap)
+    args = ap.parse_args(argv)
+    cfg = from_dict(AsapConfig, dotted_overrides(args.set), where="--set")
+    env_cfg = EnvConfig(num_envs=args.num_envs, object_set=args.object_set, wrists=args.wrists, axis_set=args.axis_set,
+                        reality=args.reality, randomization=RandomizationConfig(enabled=False), nthread=cfg.nthread)
+    target, act = artifact_actor(args.base, env_cfg, seed=0)
+    tr = record(target, act, args.steps)
+    nominal = RotationEnv(dataclasses.replace(target.cfg, reality="nominal"))
+    twins = NominalTwins(nominal, cfg)
+    order = np.random.default_rng(cfg.seed).permutation(len(tr))
+    cut = int(round(len(tr) * (1 - args.held_out)))
+
+    def part(ids):
+        return Transitions(**{f.name: getattr(tr, f.name)[np.sort(ids)] for f in dataclasses.fields(tr)})
+    train, held = part(order[:cut]), part(order[cut:])
+    model = fit(twins, train, cfg)
+    report = {"base": str(args.base), "reality": args.reality, "transitions": len(tr), "held_out": len(held)}
+    if len(held):
+        before, after = one_step_error(twins, held, None), one_step_error(twins, held, model)
+        report.update(one_step_error_mrad=round(1e3 * float(after.mean()), 3),
+                      nominal_one_step_error_mrad=round(1e3 * float(before.mean()), 3),
+                      per_joint_mrad=(1e3 * after).round(3).tolist(), nominal_per_joint_mrad=(1e3 * before).round(3).tolist())
+    twins.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    save(model, cfg, target.hand_cfg.version, args.out / "delta_model.pt")
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print(f"delta-action model: {args.out / 'delta_model.pt'}; " + (
+        f"held-out one-step error {report['one_step_error_mrad']} mrad (nominal sim {report['nominal_one_step_error_mrad']})"
+        if len(held) else "no held-out steps"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
