@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from dexndm_learning.config import from_dict, to_dict
+from dexndm_learning.baselines.uan import fit_labels
 from dexndm_learning.joint_order import NUM_JOINTS, clip_to_limits
 from dexndm_learning.policy.contract import CONTROL_DT
 from dexndm_learning.sim.batch_stepper import ThreadedStepper
@@ -192,15 +193,7 @@ def fit(twins: NominalTwins, tr: Transitions, cfg: AsapConfig = AsapConfig()) ->
     y, w = labels(twins, tr, cfg)
     model = DeltaActionModel(cfg, tr.inputs.mean(0), tr.inputs.std(0) + 1e-3)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    x, y, w = (torch.as_tensor(v, dtype=torch.float32) for v in (tr.inputs, y, w))
-    for _ in range(cfg.epochs):
-        order = torch.from_numpy(rng.permutation(len(x)))
-        for s in range(0, len(x), cfg.batch_size):
-            b = order[s:s + cfg.batch_size]
-            loss = ((model(x[b]) - y[b]) ** 2 * w[b]).sum() / w[b].sum().clamp(min=1.0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    fit_labels(model, opt, tr.inputs, y, w, cfg.epochs, cfg.batch_size, rng)
     return model
 
 

@@ -170,6 +170,21 @@ class FreeHandReplay:
         return err.sum((0, 1)) / self.mask.sum()
 
 
+def fit_labels(model: nn.Module, opt: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray, valid: np.ndarray,
+               epochs: int, batch_size: int, rng: np.random.Generator) -> None:
+    """Mean squared error to the labels ``y`` that ``valid`` trusts, minibatches over the first axis
+    (shared with ``baselines.asap``)."""
+    x, y, w = (torch.as_tensor(v, dtype=torch.float32) for v in (x, y, valid))
+    for _ in range(epochs):
+        order = torch.from_numpy(rng.permutation(len(x)))
+        for s in range(0, len(x), batch_size):
+            b = order[s:s + batch_size]
+            loss = ((model(x[b]) - y[b]) ** 2 * w[b]).sum() / w[b].sum().clamp(min=1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
 @dataclass
 class UanResult:
     compensator: Compensator
@@ -195,17 +210,8 @@ def fit(steps: Steps, cfg: UanConfig = UanConfig(), hand_cfg: HandConfig | None 
         feats.append(data["features"])
         labels.append(data["labels"])
         valid.append(data["valid"])
-        f = torch.from_numpy(np.concatenate(feats))
-        y = torch.from_numpy(np.concatenate(labels))
-        w = torch.from_numpy(np.concatenate(valid).astype(np.float32))
-        for _ in range(cfg.epochs):
-            order = torch.from_numpy(rng.permutation(len(f)))
-            for s in range(0, len(f), cfg.batch_size):
-                b = order[s:s + cfg.batch_size]
-                loss = ((model(f[b]) - y[b]) ** 2 * w[b]).sum() / w[b].sum().clamp(min=1.0)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        fit_labels(model, opt, np.concatenate(feats), np.concatenate(labels), np.concatenate(valid),
+                   cfg.epochs, cfg.batch_size, rng)
         data = replay.run(model, label=r + 1 < cfg.rounds)
         history.append(float(replay.tracking_error(data["q"]).mean()))
         if progress:
