@@ -2,6 +2,7 @@
 variants on training and test objects, reuse of finished phases, refusal of other settings, and
 a custom reality profile file with the free-hand and noise ablations and NDM pretraining."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from dexndm_learning.residual import sim2sim
 
 VARIANTS = ["direct", "joint-wise NDM + residual", "whole-hand NDM + residual"]
 TINY = sim2sim_pipeline.PRESETS["tiny"]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +96,21 @@ def test_a_profile_outside_the_schema_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="kp_scal"):
         sim2sim_pipeline.run(str(profile), tmp_path / "out", "tiny", random_policy(tmp_path / "base.pt", "base"))
     assert not (tmp_path / "out").exists()
+
+
+def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_table(tmp_path):
+    teachers = tmp_path / "teachers.yaml"
+    teachers.write_text("teachers:\n  - {name: a, run: %s, seed: 1}\n" % (ROOT / "models" / "specialists" / "cyl_palm_up"))
+    out = tmp_path / "out"
+    base = random_policy(tmp_path / "base.pt", "base", seed=2)
+    results = sim2sim_pipeline.run("worn_hand", out, "tiny", base, baselines=["uan", "asap"], teachers=str(teachers))
+    for variants in results.values():
+        assert list(variants) == VARIANTS + [sim2sim.VARIANT_OF_KIND["uan"], sim2sim.VARIANT_OF_KIND["asap"]]
+    for kind, model in (("uan", "compensator.pt"), ("asap", "delta_model.pt")):
+        assert (out / kind / model).exists()
+        assert (out / f"finetune_{kind}" / "data" / "a.done").exists() and (out / f"finetune_{kind}" / "runs" / "final" / "policy.pt").exists()
+    steps, errors = load_bags(out / "uan" / "bags")
+    assert errors == [] and len(np.unique(steps.segment)) == TINY.uan_trajectories
+    assert "UAN model on its data" in (out / "sim2sim.md").read_text()
+    with pytest.raises(ValueError, match="baselines"):
+        sim2sim_pipeline.run("worn_hand", tmp_path / "o2", "tiny", base, baselines=["sysid_only"])

@@ -44,6 +44,21 @@ class PipelineConfig:
     refine_envs: int = 64                        # envs per deployment, each run for refine_steps
     refine_steps: int = 400
     refine_epochs: int = 8                       # NDM fine-tuning epochs per round
+    # UAN and ASAP (issue 21; their rows are added when listed in ``baselines``): each one's model
+    # fitted on data the target world gives (UAN: wave trajectories on the free hand through ROS 2;
+    # ASAP: the base policy's rotation steps there), then the base distilled again from its teachers
+    # (``teachers``: a generalist recipe, bc.pipeline) in the nominal sim corrected by the model,
+    # starting from the base's weights; evaluated (deployed) without the model.
+    baselines: list[str] = field(default_factory=list)   # "uan", "asap"
+    teachers: str = "generalist"
+    uan_trajectories: int = 48                   # wave trajectories (16 joints x 3 waveforms)
+    uan_steps: int = 100
+    asap_envs: int = 32                          # envs x steps of the base policy in the target
+    asap_steps: int = 400
+    finetune_episodes: int = 200                 # successful episodes per teacher entry
+    finetune_rounds: int = 2                     # DAgger rounds
+    finetune_epochs: int = 10                    # per cloning stage
+    finetune_samples: int = 50_000               # samples per epoch
     rtf: float = 50.0                            # Chaos Box pacing: at most this many sim seconds per wall second
     threads: int = 1                             # torch threads for training (0: all cores)
 
@@ -52,7 +67,8 @@ PRESETS = {
     "tiny": PipelineConfig(rollout_episodes=4, rollout_steps=30, rollout_envs=4, box_trajectories=3, box_steps=20,
                            ndm_width=32, ndm_epochs=1, residual_width=32, residual_epochs=1, eval_envs=2,
                            eval_steps=20, grasp_candidates=8, refine_envs=2, refine_steps=20,
-                           refine_epochs=1),
+                           refine_epochs=1, uan_trajectories=2, uan_steps=20, asap_envs=2, asap_steps=20,
+                           finetune_episodes=2, finetune_rounds=1, finetune_epochs=1, finetune_samples=64),
     "small": PipelineConfig(),
     "full": PipelineConfig(rollout_episodes=2000, rollout_envs=256, box_trajectories=4000,
                            pretrain_trajectories=1000, ndm_epochs=100, residual_epochs=2, eval_envs=256, threads=0),
@@ -66,7 +82,11 @@ variant without redoing the others."""
 
 REFINE_FIELDS = ("refine_rounds", "refine_envs", "refine_steps", "refine_epochs")
 """Fields of the refined variant only, locked apart (``refine.yaml``) for the same reason."""
-VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS
+BASELINE_FIELDS = ("baselines", "teachers", "uan_trajectories", "uan_steps", "asap_envs", "asap_steps",
+                   "finetune_episodes", "finetune_rounds", "finetune_epochs", "finetune_samples")
+"""Fields of the UAN and ASAP rows only, locked apart (``baselines.yaml``) for the same reason."""
+BASELINES = ("uan", "asap")
+VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS + BASELINE_FIELDS
 
 
 def robust_enabled(cfg: PipelineConfig) -> bool:

@@ -36,6 +36,13 @@ rollouts from their last complete shard, the evaluation from its last finished v
    fine-tuned on the bags plus every deployment so far) and ``refine_<r>/residual/``. Locked in
    ``refine.yaml`` (apart from the number of rounds: more rounds continue a finished run, and the
    report shows the last); a finished run gains it the same way as the robust variant.
+5d. with ``baselines`` (``uan``, ``asap``; issue 21), each baseline's rows: ``uan/`` (wave
+   trajectories on the free hand in the target through ROS 2, as ``dexndm sysid`` probes, and
+   UAN's compensator fitted to them, ``baselines.uan``) or ``asap/`` (the base policy's steps in
+   the target and ASAP's delta-action model, ``baselines.asap``); then ``finetune_<kind>/``: the
+   base distilled again from the teachers of ``teachers`` (a generalist recipe) in the nominal
+   sim corrected by that model, from the base's weights (``bc.pipeline``); evaluated without the
+   model. Locked in ``baselines.yaml``; a finished run gains the rows the same way.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
    training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
    RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
@@ -67,11 +74,15 @@ import yaml
 from dexndm_control.chaos_box import chaos_collect
 from dexndm_control import graphs
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
-from dexndm_control.commands.sim2sim_config import (PRESETS, REFINE_FIELDS, ROBUST_FIELDS, RUNTIME_FIELDS,
-                                                    VARIANT_FIELDS, PipelineConfig, refine_enabled,
+from dexndm_control.commands import sysid as sysid_command
+from dexndm_control.commands.sim2sim_config import (BASELINE_FIELDS, BASELINES, PRESETS, REFINE_FIELDS, ROBUST_FIELDS,
+                                                    RUNTIME_FIELDS, VARIANT_FIELDS, PipelineConfig, refine_enabled,
                                                     robust_enabled)
 from dexndm_control.sim.sim_scene import SCENES
+from dexndm_learning.baselines import asap, uan
+from dexndm_learning.bc import pipeline as generalist
 from dexndm_learning.bc.collect import collect
+from dexndm_learning.data.wave_targets import WaveConfig
 from dexndm_learning.config import resolve_config, to_dict
 from dexndm_learning.ndm.bag_ingest import load_bags
 from dexndm_learning.ndm.models import load_model
@@ -89,6 +100,8 @@ from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
+from dexndm_learning.sysid.config import SysIdRunConfig
+from dexndm_learning.sysid.fit import SysIdConfig
 
 KINDS = ("joint", "whole")
 ROBUST = "robust"
@@ -131,6 +144,9 @@ class Pipeline:
         if robust_enabled(self.cfg):
             lock_settings(self.out / "robust.yaml", {k: getattr(self.cfg, k) for k in ROBUST_FIELDS},
                           "robust variant", "--out (or the robust options of the run in it)")
+        if self.cfg.baselines:
+            lock_settings(self.out / "baselines.yaml", {k: getattr(self.cfg, k) for k in BASELINE_FIELDS},
+                          "UAN / ASAP rows", "--out (or the baseline options of the run in it)")
         if refine_enabled(self.cfg):
             lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS
                                                       if k != "refine_rounds"},     # more rounds continue
@@ -284,16 +300,81 @@ class Pipeline:
             residual = self.residual(REFINED, ndm, rollouts, self.out / f"refine_{r}" / "residual")
         return residual
 
-    def evaluate(self, residuals: dict[str, Path | None]) -> tuple[dict, dict]:
-        """Phase 6: {object set: {variant: summary}} and the objects left out per set."""
-        cfg, results, skipped = self.cfg, {}, {}
+    def uan_model(self) -> Path:
+        """Phase 7a: wave trajectories on the free hand in the target, through ROS 2 (the probing
+        collection of ``dexndm sysid``, at UAN's wave speeds), and UAN's compensator fitted to them."""
+        cfg, root = self.cfg, self.out / "uan"
+        path = root / "compensator.pt"
+        if not path.exists():
+            wrist = cfg.wrists[0]
+            run = SysIdRunConfig(trajectories=cfg.uan_trajectories, probe=WaveConfig(steps=cfg.uan_steps),
+                                 fit=SysIdConfig(wrist=wrist))
+            bags = sysid_command.collect(root, sysid_command.probe(root, run), run, True, str(self.profile_path),
+                                         cfg.rtf)
+            steps = _load_bag_steps([bags], NdmConfig.load().ingest)
+            ucfg = uan.UanConfig(wrist=wrist)
+            result = uan.fit(steps, ucfg)
+            write_json(root / "report.json", {"tracking_error_mrad": round(1e3 * float(result.error.mean()), 3),
+                                              "nominal_error_mrad": round(1e3 * float(result.nominal_error.mean()), 3)})
+            uan.save(result, ucfg, load_policy(self.base).spec.hand_version, path)
+        return path
+
+    def asap_model(self) -> Path:
+        """Phase 7b: the base policy's rotation steps in the target (training objects) and ASAP's
+        delta-action model fitted to them."""
+        cfg, root = self.cfg, self.out / "asap"
+        path = root / "delta_model.pt"
+        if not path.exists():
+            torch.set_num_threads(1)
+            env = RotationEnv(sim2sim.eval_env_config(self.env_config(cfg.asap_envs, cfg.asap_steps),
+                                                      str(self.profile_path), cfg.train_objects, 500))
+            transitions = asap.record(env, BaseResidualActor(env, self.base, None), cfg.asap_steps)
+            nominal = RotationEnv(dataclasses.replace(env.cfg, reality="nominal"))
+            acfg = asap.AsapConfig()
+            twins = asap.NominalTwins(nominal, acfg)
+            model = asap.fit(twins, transitions, acfg)
+            write_json(root / "report.json", {
+                "transitions": len(transitions),
+                "one_step_error_mrad": round(1e3 * float(asap.one_step_error(twins, transitions, model).mean()), 3),
+                "nominal_one_step_error_mrad": round(1e3 * float(asap.one_step_error(twins, transitions, None).mean()), 3)})
+            for e in (env, nominal):
+                e.stepper.close()
+            twins.close()
+            root.mkdir(parents=True, exist_ok=True)
+            asap.save(model, acfg, env.hand_cfg.version, path)
+        return path
+
+    def finetune(self, kind: str, model: Path) -> Path:
+        """Phase 7c: the base distilled again from the teachers of ``teachers`` in the nominal sim
+        corrected by ``model``, from the base's weights (``bc.pipeline``, at this preset's sizes)."""
+        cfg, root = self.cfg, self.out / f"finetune_{kind}"
+        recipe = generalist.GeneralistRecipe.load(cfg.teachers)
+        epochs = cfg.finetune_epochs
+        recipe = dataclasses.replace(
+            recipe, teachers=[dataclasses.replace(t, episodes=cfg.finetune_episodes) for t in recipe.teachers],
+            num_envs=min(recipe.num_envs, cfg.rollout_envs), samples_per_epoch=cfg.finetune_samples,
+            bc=generalist.CloneStage(epochs, recipe.bc.lr),
+            dagger=generalist.DaggerConfig(cfg.finetune_rounds, cfg.finetune_episodes, recipe.dagger.seed,
+                                           [epochs] * cfg.finetune_rounds),
+            final=generalist.CloneStage(epochs, recipe.final.lr), init=str(self.base), command_model=str(model))
+        steps = generalist.plan(recipe, root / "data", root / "runs")
+        for step in steps:
+            if not step.done.exists():
+                generalist.run_step(step)
+        return root / "runs" / "final" / "policy.pt"
+
+    def evaluate(self, residuals: dict[str, Path | None], bases: dict[str, Path] | None = None) -> tuple[dict, dict]:
+        """Phase 6: {object set: {variant: summary}} and the objects left out per set; a variant of
+        ``bases`` runs its own base policy instead of the pipeline's."""
+        cfg, results, skipped, bases = self.cfg, {}, {}, bases or {}
         env_cfg = self.env_config(cfg.eval_envs, cfg.eval_steps)
         torch.set_num_threads(1)
         for object_set in (cfg.train_objects, cfg.test_objects):
             for key, residual in residuals.items():
                 path = self.out / "eval" / f"{object_set}_{self.eval_label(key)}.json"
                 if not path.exists():
-                    summary, left_out = sim2sim.evaluate_variant(self.base, residual, str(self.profile_path),
+                    summary, left_out = sim2sim.evaluate_variant(bases.get(key, self.base), residual,
+                                                                 str(self.profile_path),
                                                                  object_set, env_cfg, cfg.seeds)
                     write_json(path, {"summary": summary, "skipped_objects": left_out})
                 data = json.loads(path.read_text())
@@ -313,6 +394,9 @@ class Pipeline:
         if (cfg.gate_quantile or cfg.disagreement_weight) and cfg.ndm_ensemble + cfg.ensemble_whole < 2:
             raise ValueError("gate_quantile and disagreement_weight need an ensemble of at least 2 NDMs: "
                              "--ndm-ensemble 2 or more, or --ensemble-whole true")
+        unknown = set(cfg.baselines) - set(BASELINES)
+        if unknown:
+            raise ValueError(f"baselines: unknown {sorted(unknown)}; valid: {list(BASELINES)}")
         self.check_out_dir()
         with self.phase("rollouts (base policy, nominal sim)"):
             rollouts = self.rollouts()
@@ -343,8 +427,15 @@ class Pipeline:
         if refine_enabled(cfg):
             with self.phase("refine joint NDM and residual on deployment data"):
                 residuals[REFINED] = self.refined_residual(rollouts, bag_steps)
+        bases: dict[str, Path] = {}
+        for kind in cfg.baselines:
+            with self.phase(f"{kind}: fit its model on target data"):
+                model = self.uan_model() if kind == "uan" else self.asap_model()
+            with self.phase(f"{kind}: fine-tune the base in the corrected sim"):
+                bases[kind] = self.finetune(kind, model)
+            residuals[kind] = None
         with self.phase("evaluate"):
-            results, skipped = self.evaluate(residuals)
+            results, skipped = self.evaluate(residuals, bases)
         sim2sim.write_report(results, self.profile_name, self.out, skipped, self.appendix())
         return results
 
@@ -366,6 +457,10 @@ class Pipeline:
         for name, fields, on in (("Robust", ROBUST_FIELDS, robust_enabled(cfg)), ("Refined", REFINE_FIELDS, refine_enabled(cfg))):
             if on:
                 lines += ["", f"{name} variant: " + ", ".join(f"{k} {getattr(cfg, k)}" for k in fields) + "."]
+        for kind in cfg.baselines:
+            report = json.loads((self.out / kind / "report.json").read_text())
+            lines += ["", f"{kind.upper()} model on its data (nominal sim, mrad): " +
+                      ", ".join(f"{k} {v}" for k, v in report.items()) + "."]
         lines += ["", "## Settings", "", "```yaml",
                   yaml.safe_dump(self.settings(), sort_keys=False, default_flow_style=None).rstrip(), "```", "",
                   "## Wall time per phase (s)", "", "```json", (self.out / "timings.json").read_text(), "```", ""]

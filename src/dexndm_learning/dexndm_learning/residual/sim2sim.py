@@ -47,7 +47,9 @@ DIRECT = "direct"
 VARIANT_OF_KIND = {"joint": "joint-wise NDM + residual", "finger": "finger-wise NDM + residual",
                    "whole": "whole-hand NDM + residual",
                    "robust": "joint-wise NDM ensemble + gated residual (robust DexNDM)",
-                   "refined": "joint-wise NDM refined on deployment data + residual (refined DexNDM)"}
+                   "refined": "joint-wise NDM refined on deployment data + residual (refined DexNDM)",
+                   "uan": "UAN (compensator fit on free-hand waves, base fine-tuned)",
+                   "asap": "ASAP (delta-action model fit on task steps, base fine-tuned)"}
 PLOT_METRICS = ("RotR", "TTF", "RotP")
 
 
