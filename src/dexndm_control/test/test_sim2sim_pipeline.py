@@ -108,7 +108,10 @@ def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_tabl
         assert list(variants) == VARIANTS + [sim2sim.VARIANT_OF_KIND["uan"], sim2sim.VARIANT_OF_KIND["asap"]]
     for kind, model in (("uan", "compensator.pt"), ("asap", "delta_model.pt")):
         assert (out / kind / model).exists()
-        assert (out / f"finetune_{kind}" / "data" / "a.done").exists() and (out / f"finetune_{kind}" / "runs" / "final" / "policy.pt").exists()
+        run = out / f"finetune_{kind}"
+        assert (run / "data" / "a.done").exists() and (run / "runs" / "final" / "policy.pt").exists()
+        row = results["normal_cylinders"][sim2sim.VARIANT_OF_KIND[kind]]["all"]
+        assert row != results["normal_cylinders"]["direct"]["all"]          # the fine-tuned base acted
     steps, errors = load_bags(out / "uan" / "bags")
     assert errors == [] and len(np.unique(steps.segment)) == TINY.uan_trajectories
     assert "UAN model on its data" in (out / "sim2sim.md").read_text()
