@@ -55,7 +55,8 @@ class PipelineConfig:
     uan_steps: int = 100
     asap_envs: int = 32                          # envs x steps of the base policy in the target
     asap_steps: int = 400
-    finetune_episodes: int = 200                 # successful episodes per teacher entry
+    finetune_episodes: int = 200                 # successful episodes of the recipe's largest teacher entry (the
+                                                 # others keep their share of the recipe's episodes)
     finetune_rounds: int = 2                     # DAgger rounds
     finetune_epochs: int = 10                    # per cloning stage
     finetune_samples: int = 50_000               # samples per epoch

@@ -350,8 +350,9 @@ class Pipeline:
         cfg, root = self.cfg, self.out / f"finetune_{kind}"
         recipe = generalist.GeneralistRecipe.load(cfg.teachers)
         epochs = cfg.finetune_epochs
+        share = cfg.finetune_episodes / max(t.episodes for t in recipe.teachers)   # the recipe's proportions
         recipe = dataclasses.replace(
-            recipe, teachers=[dataclasses.replace(t, episodes=cfg.finetune_episodes) for t in recipe.teachers],
+            recipe, teachers=[dataclasses.replace(t, episodes=max(2, round(t.episodes * share))) for t in recipe.teachers],
             num_envs=min(recipe.num_envs, cfg.rollout_envs), samples_per_epoch=cfg.finetune_samples,
             bc=generalist.CloneStage(epochs, recipe.bc.lr),
             dagger=generalist.DaggerConfig(cfg.finetune_rounds, cfg.finetune_episodes, recipe.dagger.seed,
