@@ -12,6 +12,7 @@ from dexndm_control.commands import sim2sim_pipeline
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.config import ConfigError
+from dexndm_learning.data.rollout_dataset import RolloutDataset
 from dexndm_learning.ndm.bag_ingest import load_bags
 from dexndm_learning.residual import sim2sim
 
@@ -117,3 +118,16 @@ def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_tabl
     assert "UAN model on its data" in (out / "sim2sim.md").read_text()
     with pytest.raises(ValueError, match="baselines"):
         sim2sim_pipeline.run("worn_hand", tmp_path / "o2", "tiny", base, baselines=["sysid_only"])
+
+
+def test_dexndm_on_top_of_sysid_trains_in_the_identified_sim_and_keeps_its_rollouts_apart(tmp_path):
+    identified = tmp_path / "identified.yaml"
+    identified.write_text("kp_scale: 0.8\nkd_scale: 1.2\n")
+    base = random_policy(tmp_path / "base.pt", "base", seed=3)
+    shared = tmp_path / "rollouts"
+    results = sim2sim_pipeline.run("worn_hand", tmp_path / "on_sysid", "tiny", base, rollouts_dir=shared,
+                                   sim_world=str(identified), pretrain_trajectories=2)
+    assert all(list(v) == VARIANTS for v in results.values())
+    assert RolloutDataset.open(shared).meta["reality"] == str(identified.resolve())
+    with pytest.raises(ValueError, match="sim_world"):
+        sim2sim_pipeline.run("worn_hand", tmp_path / "plain", "tiny", base, rollouts_dir=shared)

@@ -221,8 +221,13 @@ def test_compare_checks_the_bar_per_run_and_object_set(tmp_path, capsys):
         "beaten": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), joint: _summary(30, 0.6), whole: _summary(31, 0.6)}},
         "drops": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), joint: _summary(30, 0.5), whole: _summary(25, 0.6)}},
     }
-    rows = {line.split(" | ")[0].strip("| "): line for line in sim2sim.compare_markdown(runs).splitlines()[2:]}
+    runs["good"]["cyl"]["UAN"] = _summary(10, 0.9)
+    table = sim2sim.compare_markdown(runs)
+    main, every = table.split("\n\n")[0], table.split("\n\n")[-1]
+    rows = {line.split(" | ")[0].strip("| "): line for line in main.splitlines()[2:]}
     assert rows["good"].endswith("| 1.50x | yes |")
+    assert "| good | cyl | UAN | 10.0 ± 1.0 | 0.90 ± 0.01 | 0.50x |" in every
+    assert every.count("| beaten | cyl |") == 3
     assert rows["beaten"].endswith("| no |") and rows["drops"].endswith("| no |")
 
     for name, results in runs.items():

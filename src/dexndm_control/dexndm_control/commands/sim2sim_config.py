@@ -19,6 +19,9 @@ class PipelineConfig:
     scene: str = "auto"                          # auto (strapped ball palm up, else the ball box) | hand | ...
     n_balls: int = 0                             # 0: enough to cover the hand
     noise_sigma: float = 0.01                    # rad, on the targets of half of the trajectories
+    sim_world: str = "nominal"                   # the simulator the pipeline trains in (rollouts, pretraining):
+                                                 # nominal, or a profile such as dexndm sysid's identified.yaml
+                                                 # (DexNDM on top of sysID); the UAN / ASAP rows keep nominal
     pretrain_trajectories: int = 0               # per wrist, nominal sim; 0: no NDM pretraining
     ndm_width: int = 256
     ndm_epochs: int = 20

@@ -10,14 +10,15 @@ Phases, in ``--out``; a rerun with the same settings skips the finished ones and
 interrupted one (Chaos Box collection, NDM and residual training from their last checkpoint, the
 rollouts from their last complete shard, the evaluation from its last finished variant):
 
-1. ``rollouts/``: the base policy in nominal sim (training randomization off, disturbances and
-   observation noise on) at its wrists and axes on its training objects; the episodes that keep
+1. ``rollouts/``: the base policy in nominal sim (``sim_world``: another simulator, e.g. the
+   identified one of ``dexndm sysid``; training randomization off, disturbances and observation
+   noise on) at its wrists and axes on its training objects; the episodes that keep
    the object become a rollout dataset.
 2. ``bags/<wrist>/``: Chaos Box collection in the target profile through the "chaos_box" graph
    (the simulated hand in the scene under the profile, the replay of those episodes' actions,
    the bag recorder; ``chaos_collect``, private to the process: other ROS 2 processes on the
    machine neither see nor disturb it). ``--noise-sigma`` and ``--scene`` change only this phase.
-3. ``pretrain/`` (if ``pretrain_trajectories``): the same replay in nominal sim without ROS
+3. ``pretrain/`` (if ``pretrain_trajectories``): the same replay in ``sim_world`` without ROS
    (``ndm.sim_data``) and an NDM of each kind trained on it, to be fine-tuned in 4.
 4. ``ndm_joint/``, ``ndm_whole/``: a joint-wise and a whole-hand NDM (same width, depth, window
    and epochs) fit on the bags.
@@ -127,6 +128,9 @@ class Pipeline:
         self.profile_path = resolve_config(profile, "reality").resolve()
         self.profile_name = Path(profile).stem
         self.profile = load_profile(self.profile_path)        # a file outside the schema fails here
+        self.sim_world = ("nominal" if cfg.sim_world == "nominal"
+                          else str(resolve_config(cfg.sim_world, "reality").resolve()))
+        load_profile(self.sim_world)
         self.threads = cfg.threads or os.cpu_count() or 1
         self.history = load_policy(self.base).spec.history
         self.timer = PhaseTimer(self.out / "timings.json")
@@ -162,10 +166,14 @@ class Pipeline:
         """Phase 1: the base policy's successful episodes in nominal sim."""
         cfg, root = self.cfg, self.rollouts_dir
         if (root / DONE).exists():
+            made_in = json.loads((root / DONE).read_text()).get("sim_world", "nominal")
+            if made_in != self.sim_world:
+                raise ValueError(f"{root}: rollouts made in sim_world {made_in}, this run trains in {self.sim_world}; "
+                                 "use another --rollouts folder")
             return root
         torch.set_num_threads(1)
         env = RotationEnv(self.env_config(cfg.rollout_envs, cfg.rollout_steps, object_set=cfg.train_objects,
-                                          randomization=RandomizationConfig(enabled=False)))
+                                          randomization=RandomizationConfig(enabled=False), reality=self.sim_world))
         policy = load_policy(self.base)
         max_batches = math.ceil(4 * cfg.rollout_episodes / cfg.rollout_envs)
         result = collect(env, lambda obs: policy(obs["proprio"]), root, cfg.rollout_episodes, resume=True,
@@ -175,7 +183,7 @@ class Pipeline:
         if result["episodes"] < 2 or not all(per_wrist.values()):
             raise RuntimeError(f"the base policy kept the object in too few episodes ({per_wrist} of "
                                f"{max_batches * cfg.rollout_envs} tried) for Chaos Box replay and residual training")
-        write_json(root / DONE, {**result, "per_wrist": per_wrist})
+        write_json(root / DONE, {**result, "per_wrist": per_wrist, "sim_world": self.sim_world})
         return root
 
     def collect_bags(self, rollouts: Path) -> list[Path]:
@@ -208,9 +216,9 @@ class Pipeline:
             trajectories = ActionTrajectories(pool.actions[pick], pool.start[pick])
             variant = SCENES[graphs.chaos_box_scene(cfg.scene, wrist)]
             if variant is None:
-                parts.append(free_hand_steps("nominal", wrist, trajectories, cfg.noise_sigma, seed=i))
+                parts.append(free_hand_steps(self.sim_world, wrist, trajectories, cfg.noise_sigma, seed=i))
             else:
-                parts.append(chaos_box_steps("nominal", wrist, trajectories, cfg.noise_sigma, seed=i, variant=variant,
+                parts.append(chaos_box_steps(self.sim_world, wrist, trajectories, cfg.noise_sigma, seed=i, variant=variant,
                                              n_balls=cfg.n_balls or None))
         steps = Steps.concat(parts)
         path.parent.mkdir(parents=True, exist_ok=True)
