@@ -247,13 +247,15 @@ def _pipeline_options(p) -> None:
                    help="sizes: tiny (tests), small (< 1 h on 2 cores), full (a real machine)")
     p.add_argument("--base", default="models/generalist/base.pt", help="base policy artifact")
     p.add_argument("--wrists", nargs="+", help="the base policy's wrists (default palm_up)")
+    p.add_argument("--baselines", nargs="+", choices=["uan", "asap"],
+                   help="add these baselines' rows: UAN, ASAP (models fitted on target data, base fine-tuned)")
     p.set_defaults(pipeline_fields=add_field_options(p, PipelineConfig))
 
 
 def _pipeline_overrides(args) -> dict:
     from dexndm_learning.config import given_options
 
-    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists}
+    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists, "baselines": args.baselines}
 
 
 def main(argv=None) -> int:
