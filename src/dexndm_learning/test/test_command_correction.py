@@ -39,14 +39,13 @@ def test_saved_uan_and_asap_models_load_as_corrections_with_per_episode_history(
     acfg = asap.AsapConfig(hidden=[8])
     asap.save(asap.DeltaActionModel(acfg), acfg, "v1", tmp_path / "a.pt")
     env = _env()
-    for path, kind, bound in (("u.pt", UanCorrection, ucfg.max_correction), ("a.pt", AsapCorrection, acfg.max_delta)):
+    for path, kind in (("u.pt", UanCorrection), ("a.pt", AsapCorrection)):
         corr = load_correction(tmp_path / path)
         assert isinstance(corr, kind)
         env.command_correction = corr
         for _ in range(3):
             env.step(np.zeros((4, 16)))
-        out = corr(env)
-        assert out.shape == (4, 16) and np.all(np.abs(out) <= bound)
+        assert corr(env).shape == (4, 16)
     uc = load_correction(tmp_path / "u.pt")
     env.command_correction = None
     seen = []

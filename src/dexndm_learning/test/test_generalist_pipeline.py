@@ -66,3 +66,7 @@ def test_a_tiny_build_runs_end_to_end_and_a_rerun_skips_every_finished_step(tmp_
         raise AssertionError(f"{step.name} ran again")
     monkeypatch.setattr(pipeline, "run_step", refuse)
     assert pipeline.main(args) == 0
+    recipe["bc"]["epochs"] = 2                       # another recipe into the same folders: refused
+    cfg.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match="step 'bc' was made by another command"):
+        pipeline.main(args)

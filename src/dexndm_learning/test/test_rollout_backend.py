@@ -18,7 +18,6 @@ def _env(backend: str, n: int, seed: int = 3, **kw) -> RotationEnv:
 def test_first_control_step_is_the_threads_step_and_later_ones_stay_close():
     c, r = _env("mujoco", 6, nthread=2), _env("mujoco_rollout", 6, nthread=2)
     assert isinstance(c.stepper, ThreadedStepper) and isinstance(r.stepper, RolloutStepper)
-    np.testing.assert_array_equal(c.state, r.state)
     rng = np.random.default_rng(0)
     actions = rng.normal(0, 0.3, (40, 6, 16))
     c.step(actions[0])

@@ -50,8 +50,8 @@ class PipelineConfig:
     # UAN and ASAP (issue 21; their rows are added when listed in ``baselines``): each one's model
     # fitted on data the target world gives (UAN: wave trajectories on the free hand through ROS 2;
     # ASAP: the base policy's rotation steps there), then the base distilled again from its teachers
-    # (``teachers``: a generalist recipe, bc.pipeline) in the nominal sim corrected by the model,
-    # starting from the base's weights; evaluated (deployed) without the model.
+    # (``teachers``: a generalist recipe, bc.pipeline) under their training conditions with the model
+    # correcting every command, starting from the base's weights; evaluated without the model.
     baselines: list[str] = field(default_factory=list)   # "uan", "asap"
     teachers: str = "generalist"
     uan_trajectories: int = 48                   # wave trajectories (16 joints x 3 waveforms)

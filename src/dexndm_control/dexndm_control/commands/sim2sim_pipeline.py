@@ -41,9 +41,9 @@ rollouts from their last complete shard, the evaluation from its last finished v
    trajectories on the free hand in the target through ROS 2, as ``dexndm sysid`` probes, and
    UAN's compensator fitted to them, ``baselines.uan``) or ``asap/`` (the base policy's steps in
    the target and ASAP's delta-action model, ``baselines.asap``); then ``finetune_<kind>/``: the
-   base distilled again from the teachers of ``teachers`` (a generalist recipe) in the nominal
-   sim corrected by that model, from the base's weights (``bc.pipeline``); evaluated without the
-   model. Locked in ``baselines.yaml``; a finished run gains the rows the same way.
+   base distilled again from the teachers of ``teachers`` (a generalist recipe) under their
+   training conditions with that model correcting every command, from the base's weights
+   (``bc.pipeline``); evaluated without the model. Locked in ``baselines.yaml``; a finished run gains the rows the same way.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
    training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
    RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
@@ -342,7 +342,7 @@ class Pipeline:
             twins = asap.NominalTwins(nominal, acfg)
             model = asap.fit(twins, transitions, acfg)
             write_json(root / "report.json", {
-                "transitions": len(transitions),
+                "transitions": len(transitions),        # errors on the fitting data (fit-asap holds some out)
                 "one_step_error_mrad": round(1e3 * float(asap.one_step_error(twins, transitions, model).mean()), 3),
                 "nominal_one_step_error_mrad": round(1e3 * float(asap.one_step_error(twins, transitions, None).mean()), 3)})
             for e in (env, nominal):
@@ -353,8 +353,9 @@ class Pipeline:
         return path
 
     def finetune(self, kind: str, model: Path) -> Path:
-        """Phase 7c: the base distilled again from the teachers of ``teachers`` in the nominal sim
-        corrected by ``model``, from the base's weights (``bc.pipeline``, at this preset's sizes)."""
+        """Phase 7c: the base distilled again from the teachers of ``teachers`` under their training
+        conditions (their randomization included) with ``model`` correcting every command, from the
+        base's weights (``bc.pipeline``, at this preset's sizes)."""
         cfg, root = self.cfg, self.out / f"finetune_{kind}"
         recipe = generalist.GeneralistRecipe.load(cfg.teachers)
         epochs = cfg.finetune_epochs
@@ -368,7 +369,7 @@ class Pipeline:
             final=generalist.CloneStage(epochs, recipe.final.lr), init=str(self.base), command_model=str(model))
         steps = generalist.plan(recipe, root / "data", root / "runs")
         for step in steps:
-            if not step.done.exists():
+            if not step.finished():
                 generalist.run_step(step)
         return root / "runs" / "final" / "policy.pt"
 

@@ -10,16 +10,18 @@ Steps (``config/generalist.yaml`` is the committed ``models/generalist/base.pt``
    (entries with ``dagger: true``), the teacher labels, cloning continues on everything so far;
 4. a last pass at a lower learning rate on all of it: ``<runs>/final/policy.pt``.
 With ``init`` the cloning starts from that policy; with ``command_model`` (a UAN compensator or
-ASAP delta-action model) every collection runs in the nominal sim corrected by it: the two
-baselines' policy fine-tuning (the base policy distilled again from its teachers in the corrected
-sim, so the comparison with DexNDM is about the dynamics model, not the learner).
-Each finished step is skipped when the command runs again, and a killed collection or cloning run
-resumes from what it saved, so an interrupted build continues where it stopped; ``--dry-run``
-lists the steps and which are done.
+ASAP delta-action model) every collection runs under the teachers' conditions (their training
+randomization included: the fine-tuned policy should stay as robust as the base) with the model
+correcting every command: the two baselines' policy fine-tuning (the procedure that made the
+base, so their comparison with DexNDM is about the dynamics model, not the learner).
+Each finished step records its command; it is skipped when the build runs again with the same
+command and refused with another one (a changed recipe needs other --data / --runs folders), and a
+killed collection or cloning run resumes from what it saved; ``--dry-run`` lists the steps.
 """
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +84,18 @@ class Step:
     kind: str                       # "collect" or "clone"
     name: str                       # dataset or run folder name
     argv: list[str]                 # the dexndm-learn command's arguments
-    done: Path                      # exists when the step is finished
+    marker: Path                    # written when the step is finished: its argv (JSON)
+
+    def finished(self) -> bool:
+        """Whether the step ran to the end with this command; a finished step with another
+        command is an error (its outputs would be reused for a different recipe)."""
+        if not self.marker.exists():
+            return False
+        text = self.marker.read_text().strip()
+        if text and json.loads(text) != self.argv:
+            raise ValueError(f"{self.marker}: step '{self.name}' was made by another command "
+                             f"({json.loads(text)}); use other --data / --runs folders for a changed recipe")
+        return True
 
 
 def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
@@ -104,7 +117,7 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
         argv = ["--out", str(runs / name), "--resume", "--samples-per-epoch", str(recipe.samples_per_epoch),
                 "--epochs", str(stage.epochs), "--lr", str(stage.lr), "--data", *[str(data / s) for s in sets]]
         argv += ["--init", str(init)] if init else ["--width", str(recipe.width), "--blocks", str(recipe.blocks)]
-        steps.append(Step("clone", name, argv, runs / name / "bc_result.json"))
+        steps.append(Step("clone", name, argv, runs / name / "step.json"))
 
     sets = []
     for t in recipe.teachers:
@@ -127,12 +140,9 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
 def run_step(step: Step) -> None:
     from dexndm_learning.bc import collect, train
 
-    if step.kind == "collect":
-        collect.main(step.argv)
-        step.done.parent.mkdir(parents=True, exist_ok=True)
-        step.done.touch()
-    else:
-        train.main(step.argv)
+    (collect.main if step.kind == "collect" else train.main)(step.argv)
+    step.marker.parent.mkdir(parents=True, exist_ok=True)
+    step.marker.write_text(json.dumps(step.argv))
 
 
 def main(argv=None) -> int:
@@ -151,9 +161,9 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f"{args.config}: {what}: {path} does not exist")
     steps = plan(recipe, Path(args.data), Path(args.runs))
     for i, step in enumerate(steps, 1):
-        state = "done" if step.done.exists() else "to do"
-        print(f"[{i}/{len(steps)}] {step.kind} {step.name} ({state})", flush=True)
-        if not args.dry_run and not step.done.exists():
+        done = step.finished()
+        print(f"[{i}/{len(steps)}] {step.kind} {step.name} ({'done' if done else 'to do'})", flush=True)
+        if not args.dry_run and not done:
             run_step(step)
     if not args.dry_run:
         print(f"generalist: {Path(args.runs) / 'final' / 'policy.pt'}")

@@ -66,14 +66,17 @@ def make_actor_factory(policy: Path, base_env: EnvConfig, num_envs: int):
         raise FileNotFoundError(f"--policy: {policy} does not exist")
 
     def factory(overrides: dict, seed: int):
-        return artifact_actor(policy, dataclasses.replace(base_env, num_envs=num_envs, **overrides), seed)
+        env_cfg = dataclasses.replace(EnvConfig(), num_envs=num_envs, **{**_condition_fields(base_env), **overrides})
+        return artifact_actor(policy, env_cfg, seed)
     return factory
 
 
 def _condition_fields(env: EnvConfig) -> dict:
-    """The conditions of a run that another policy is evaluated under (not its size or seed)."""
+    """The conditions of a run that another policy is evaluated under: the world, not the policy's
+    own settings (action scale, history) nor the env's size, seed or threads."""
     keep = ("episode_steps", "joint_noise", "disturbance_scale", "disturbance_prob", "drop_distance", "hand",
-            "hand_overrides", "reality", "randomization", "grasp", "object_set", "object_seed", "wrists", "axis_set")
+            "hand_overrides", "reality", "randomization", "grasp", "object_set", "object_seed", "wrists",
+            "random_wrist_pool", "axis_set")
     return {k: getattr(env, k) for k in keep}
 
 
@@ -108,8 +111,8 @@ def evaluate_table(factory, wrists: list[str], axes: list[str], seeds, steps: in
                     ok = run_goal_episodes(env, act, np.random.default_rng(seed), steps)
                     values["GO_Succ"].setdefault(w, []).append(float(ok.mean()))
                 if env.skipped_objects:
-                    values.setdefault("skipped_objects", sorted(set(values.get("skipped_objects", [])
-                                                                    + list(env.skipped_objects))))
+                    values["skipped_objects"] = sorted(set(values.get("skipped_objects", [])) | set(env.skipped_objects))
+                env.stepper.close()
     if all(w in wrists for w in NAMED_WRISTS):
         values["cells"][SIX_NAMED] = _mean_over_wrists([values["cells"][w] for w in NAMED_WRISTS])
         if goal:
