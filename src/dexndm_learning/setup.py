@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
     ],
-    install_requires=["numpy", "scipy", "pyyaml", "mujoco", "torch", "rosbags", "mcap", "tqdm", "matplotlib"],
+    install_requires=["numpy", "scipy", "array-api-compat", "pyyaml", "mujoco", "torch", "rosbags", "mcap", "tqdm", "matplotlib"],
     zip_safe=False,
     maintainer="DexNDM-ROS developers",
     description="Offline DexNDM tools (no ROS needed).",

@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from dexndm_learning.arrays import is_torch_array, like
+
 NUM_JOINTS = 16
 
 JOINT_NAMES: tuple[str, ...] = (
@@ -107,7 +109,10 @@ def limits(order: Order | str = Order.MJ) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clip_to_limits(q_mj, margin: float = 0.0) -> np.ndarray:
-    """Clamp sim angles in MJ order to the joint limits shrunk by ``margin``."""
+    """Clamp sim angles in MJ order to the joint limits shrunk by ``margin`` (a numpy array, a list,
+    or a torch tensor on any device: the result is of its kind)."""
+    if is_torch_array(q_mj):
+        return q_mj.clamp(like(LOWER + margin, q_mj), like(UPPER - margin, q_mj))
     return np.clip(q_mj, LOWER + margin, UPPER - margin)
 
 

@@ -9,7 +9,7 @@ from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import axis_group, axis_set, general_axes
 from dexndm_learning.sim.hand_model import FINGERTIP_BODIES, GRASP_CENTRE_IN_HAND, HandConfig, hand_spec, joint_qpos_addr
 from dexndm_learning.sim.rotation_env import CurriculumConfig, EnvConfig, RandomizationConfig, RotationEnv
-from dexndm_learning.sim.rotation_reward import RewardConfig, reward_terms
+from dexndm_learning.sim.rotation_reward import RewardConfig, quat_angle, reward_terms, rotate_quat_about
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz
 
@@ -52,6 +52,25 @@ def test_grasped_object_stays_2s_and_falls_when_the_hand_opens(wrist):
         _, _, _, info = env.step(-np.sign(env.targets - jo.OPEN_POSE))
         fell |= info["dropped"]
     assert fell.mean() >= 0.9, f"{wrist}: only {fell.mean():.0%} fell from the open hand"
+
+
+def test_goal_rotation_is_scipys_world_frame_composition_on_numpy_and_torch():
+    import torch
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(0)
+    xyzw = Rotation.random(40, random_state=1).as_quat()
+    quat = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=1)
+    axis = rng.normal(size=(40, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    angle = rng.uniform(-3, 3, 40)
+    expected = (Rotation.from_rotvec(axis * angle[:, None]) * Rotation.from_quat(xyzw)).as_quat()
+    expected = np.concatenate([expected[:, 3:], expected[:, :3]], axis=1)
+    got = rotate_quat_about(quat, axis, angle)
+    np.testing.assert_allclose(quat_angle(got, expected), 0.0, atol=1e-6)
+    np.testing.assert_allclose(quat_angle(got, quat), np.abs(angle), atol=1e-6)
+    on_torch = rotate_quat_about(*(torch.as_tensor(x) for x in (quat, axis, angle)))
+    np.testing.assert_allclose(on_torch.numpy(), got, atol=1e-12)
 
 
 def test_rotation_reward_sign_follows_the_axis():

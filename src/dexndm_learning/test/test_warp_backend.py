@@ -115,10 +115,11 @@ def test_unknown_backend_is_refused_with_the_field_name():
         _env("gpu", 2)
 
 
-def test_a_specialist_trains_and_resumes_on_the_warp_backend(tmp_path):
+@pytest.mark.parametrize("arrays", ["numpy", "torch"])
+def test_a_specialist_trains_and_resumes_on_the_warp_backend(tmp_path, arrays):
     from dexndm_learning.rl.specialist import PPOConfig, SpecialistConfig, train
 
-    cfg = SpecialistConfig(env=EnvConfig(num_envs=8, episode_steps=20, backend="warp"),
+    cfg = SpecialistConfig(env=EnvConfig(num_envs=8, episode_steps=20, backend="warp", arrays=arrays),
                            ppo=PPOConfig(steps_per_env=8, actor_hidden=[32], critic_hidden=[32]),
                            iterations=2, checkpoint_minutes=60.0)
     train(cfg, tmp_path / "run")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dexndm_learning import joint_order
+from dexndm_learning.arrays import namespace
 
 CONTROL_DT = 0.05
 HISTORY = 10
@@ -40,9 +41,10 @@ def obs_dim(history: int = HISTORY) -> int:
 
 def proprio_from_history(q_hist: np.ndarray, a_hist: np.ndarray, wrist: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Observations (N, obs_dim) from q_hist, a_hist (N, H, 16) oldest first, wrist (N, 4), axis (N, 3)."""
+    xp = namespace(q_hist)
     n, h = q_hist.shape[:2]
-    hist = np.stack([q_hist, a_hist], axis=2).reshape(n, h * 2 * joint_order.NUM_JOINTS)
-    return np.concatenate([hist, wrist, axis], axis=1).astype(np.float32)
+    hist = xp.reshape(xp.stack([q_hist, a_hist], axis=2), (n, h * 2 * joint_order.NUM_JOINTS))
+    return xp.astype(xp.concat([hist, wrist, axis], axis=1), xp.float32)
 
 
 def proprio_at_steps(q: np.ndarray, targets: np.ndarray, wrist: np.ndarray, axis: np.ndarray, t: np.ndarray,
@@ -60,19 +62,15 @@ def proprio_at_steps(q: np.ndarray, targets: np.ndarray, wrist: np.ndarray, axis
 
 
 def base_target(previous: np.ndarray, action: np.ndarray, scale: float = ACTION_SCALE) -> np.ndarray:
-    """The action rule: the new position target from the previous one and a policy action."""
-    return joint_order.clip_to_limits(previous + scale * np.clip(action, -1.0, 1.0))
+    """The action rule: the new position target from the previous one and a policy action (numpy
+    arrays or torch tensors)."""
+    return joint_order.clip_to_limits(previous + scale * namespace(action).clip(action, -1.0, 1.0))
 
 
 def commanded_target(base: np.ndarray, residual: np.ndarray, cap: float = RESIDUAL_CAP) -> np.ndarray:
     """What the hand is sent: base target plus the residual capped per joint, within the joint
     limits. Works on numpy arrays and on torch tensors (residual training differentiates it)."""
-    if hasattr(residual, "clamp"):                                           # torch
-        import torch
-
-        lower, upper = (torch.as_tensor(b, dtype=residual.dtype) for b in (joint_order.LOWER, joint_order.UPPER))
-        return torch.clamp(base + residual.clamp(-cap, cap), lower, upper)
-    return joint_order.clip_to_limits(base + np.clip(residual, -cap, cap))
+    return joint_order.clip_to_limits(base + namespace(residual).clip(residual, -cap, cap))
 
 
 def check_residual_bound(bound: float | None, what: str) -> None:

@@ -1,7 +1,7 @@
 """Specialists on every core: ``torchrun`` starts one training process per rank and rsl_rl
 averages gradients, the adaptive learning rate's KL and the observation normalizers across them.
-(The batched environment runs on the CPU today, so the runner's device is ``cpu`` and the group
-uses ``gloo``; ``start`` picks ``nccl`` for a CUDA device, ready for a GPU physics backend.)
+(The runner's device is the environment's: ``cpu`` and a ``gloo`` group for the C MuJoCo
+backends, ``cuda:<local_rank>`` and ``nccl`` for MuJoCo Warp with ``env.arrays: torch`` on GPUs.)
 
     torchrun --nproc_per_node 4 -m dexndm_learning.cli train-specialist --config cyl_palm_up
 
@@ -74,7 +74,8 @@ def agree_to_stop(ranks: Ranks, stop: bool) -> bool:
     """True on every rank if rank 0 says stop (rank 0's clock decides for all)."""
     if not ranks.distributed:
         return stop
-    flag = torch.tensor([1 if stop else 0], dtype=torch.int64)
+    device = f"cuda:{ranks.local_rank}" if dist.get_backend() == "nccl" else "cpu"
+    flag = torch.tensor([1 if stop else 0], dtype=torch.int64, device=device)
     dist.broadcast(flag, src=0)
     return bool(flag.item())
 

@@ -111,13 +111,15 @@ def make_runner(cfg: SpecialistConfig, num_envs: int | None = None,
                                **({"num_envs": num_envs} if num_envs is not None else {})})
     if env_cfg.backend == "warp" and not env_cfg.warp_device and ranks.distributed and torch.cuda.is_available():
         env_cfg.warp_device = f"cuda:{ranks.local_rank}"        # one GPU per rank
-    distributed.start(ranks)
+    on_gpu = (env_cfg.backend == "warp" and env_cfg.arrays == "torch" and torch.cuda.is_available()
+              and not env_cfg.warp_device.startswith("cpu"))
+    distributed.start(ranks, "cuda" if on_gpu else "cpu")
     if not ranks.main:
         distributed.barrier(ranks)          # wait for rank 0's grasps
     env = RslRlRotationEnv(RotationEnv(env_cfg))
     if ranks.main:
         distributed.barrier(ranks)
-    runner = distributed.DistributedRunner(env, runner_config(cfg.ppo), log_dir=None, device="cpu")
+    runner = distributed.DistributedRunner(env, runner_config(cfg.ppo), log_dir=None, device=env.device)
     return runner, env
 
 
@@ -184,7 +186,8 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             warm_start(runner, Path(cfg.init_checkpoint))
         budget0 = 60 * cfg.init_minutes
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
-        env.env.episode_length[:] = torch.randint(0, cfg.env.episode_steps, (env.num_envs,)).numpy()
+        lengths = torch.randint(0, cfg.env.episode_steps, (env.num_envs,))
+        env.env.episode_length[:] = lengths.to(env.device) if env.on_device else lengths.numpy()
     if ranks.distributed:                    # every rank starts from rank 0's weights
         runner.alg.broadcast_parameters()
     if not ranks.main:
@@ -221,14 +224,14 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     try:
         for it in bar:
             t0 = time.monotonic()
-            logs: dict[str, float] = {}
-            rew_sum = 0.0
+            logs: dict = {}
+            rew_sum = 0.0           # summed as tensors: read once per iteration, not per step
             with torch.inference_mode():
                 for _ in range(cfg.ppo.steps_per_env):
                     actions = alg.act(obs)
                     obs, rewards, dones, extras = env.step(actions)
                     alg.process_env_step(obs, rewards, dones, extras)
-                    rew_sum += float(rewards.mean())
+                    rew_sum = rew_sum + rewards.mean()
                     for k, v in extras["log"].items():
                         logs[k] = logs.get(k, 0.0) + v / cfg.ppo.steps_per_env
                 alg.compute_returns(obs)
@@ -239,7 +242,8 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             env.env.training_steps = env_steps
             wall = wall0 + (t2 - t_start)
             budget_time = clock.tick()
-            mean_rew = rew_sum / cfg.ppo.steps_per_env
+            mean_rew = float(rew_sum) / cfg.ppo.steps_per_env
+            logs = {k: float(v) for k, v in logs.items()}
             for k, v in logs.items():
                 writer.add_scalar(k.lstrip("/"), v, env_steps)
             for k, v in losses.items():

@@ -1,4 +1,5 @@
-"""rsl_rl's ``VecEnv`` contract around the numpy ``RotationEnv``.
+"""rsl_rl's ``VecEnv`` contract around the ``RotationEnv`` (numpy, or torch tensors on the physics
+device with ``env.arrays: torch``: then nothing is copied to the host here).
 
 Observation groups: ``policy`` (the oracle's privileged observation, the actor's input),
 ``critic`` (the same privileged state; the critic may use more later) and ``proprio`` (the
@@ -20,28 +21,33 @@ class RslRlRotationEnv(VecEnv):
         self.num_envs = env.num_envs
         self.num_actions = 16
         self.max_episode_length = env.cfg.episode_steps
-        self.device = "cpu"
+        self.on_device = env.xp is not np
+        self.device = str(env.state.device) if self.on_device else "cpu"
         self.cfg = env.cfg
-        self.episode_length_buf = torch.zeros(self.num_envs, dtype=torch.long)
+        self.episode_length_buf = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
 
-    def as_tensordict(self, obs: dict[str, np.ndarray]) -> TensorDict:
-        oracle = torch.from_numpy(obs["oracle"])
-        return TensorDict({"policy": oracle, "critic": oracle, "proprio": torch.from_numpy(obs["proprio"])},
-                          batch_size=[self.num_envs])
+    def _tensor(self, x) -> torch.Tensor:
+        return x if self.on_device else torch.from_numpy(np.asarray(x))
+
+    def as_tensordict(self, obs: dict) -> TensorDict:
+        oracle = self._tensor(obs["oracle"])
+        return TensorDict({"policy": oracle, "critic": oracle, "proprio": self._tensor(obs["proprio"])},
+                          batch_size=[self.num_envs], device=self.device)
 
     def get_observations(self) -> TensorDict:
         return self.as_tensordict(self.env.observations())
 
     def step(self, actions: torch.Tensor):
-        obs, reward, done, info = self.env.step(actions.detach().cpu().numpy())
-        self.episode_length_buf = torch.from_numpy(self.env.episode_length.copy())
+        obs, reward, done, info = self.env.step(actions.detach() if self.on_device else actions.detach().cpu().numpy())
+        self.episode_length_buf = self._tensor(info["episode_length"]).clone()
         terms = info["terms"]
-        ok = ~info["unstable"]   # diverged steps earn nothing and would swamp the means
-        log = {f"/reward/{k}": float(np.mean(getattr(terms, k)[ok])) if ok.any() else 0.0
-               for k in terms.__dataclass_fields__}
-        log["/task/unstable_rate"] = float(info["unstable"].mean())
+        ok = self._tensor(~info["unstable"]).float()   # diverged steps earn nothing and would swamp the means
+        n_ok = ok.sum().clamp(min=1.0)
+        # 0-d tensors, not floats: reading a value would wait for the device every step.
+        log = {f"/reward/{k}": (self._tensor(getattr(terms, k)) * ok).sum() / n_ok for k in terms.__dataclass_fields__}
+        log["/task/unstable_rate"] = 1.0 - ok.mean()
         log["/reward/a_rotp"] = info["a_rotp"]
-        log["/task/drop_rate"] = float(info["dropped"].mean())
-        log["/task/omega_along_axis"] = float(np.mean(np.einsum("ni,ni->n", info["omega"], info["axis_hand"])))
-        extras = {"time_outs": torch.from_numpy(info["time_out"]), "log": log}
-        return self.as_tensordict(obs), torch.from_numpy(reward), torch.from_numpy(done), extras
+        log["/task/drop_rate"] = self._tensor(info["dropped"]).float().mean()
+        log["/task/omega_along_axis"] = (self._tensor(info["omega"]) * self._tensor(info["axis_hand"])).sum(1).mean()
+        extras = {"time_outs": self._tensor(info["time_out"]), "log": log}
+        return self.as_tensordict(obs), self._tensor(reward), self._tensor(done), extras

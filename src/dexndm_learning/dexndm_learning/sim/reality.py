@@ -41,6 +41,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from dexndm_learning.arrays import like, namespace
 from dexndm_learning import joint_order
 from dexndm_learning.config import ConfigError, load_yaml, resolve_config
 from dexndm_learning.sim.hand_model import set_pd_gains
@@ -225,7 +226,8 @@ def apply_profile(model: mujoco.MjModel, profile: RealityProfile, nominal: Nomin
 
 # --- runtime part: batched command and sensor models ---------------------------------------------
 class CommandFilter:
-    """Latency queue then backlash (play operator) on joint targets, batched over N envs."""
+    """Latency queue then backlash (play operator) on joint targets, batched over N envs; numpy
+    arrays, or torch tensors on a device after ``place_like``."""
 
     def __init__(self, n_envs: int, latency_steps: int = 0, backlash: PerJoint = 0.0):
         if latency_steps < 0:
@@ -241,23 +243,28 @@ class CommandFilter:
     def from_profile(cls, profile: RealityProfile, n_envs: int) -> "CommandFilter":
         return cls(n_envs, profile.latency_steps, profile.backlash)
 
+    def place_like(self, ref) -> None:
+        """Keep the filter's state as arrays of ``ref``'s kind, dtype and device."""
+        self.half_band, self._queue, self._output = (like(x, ref) for x in (self.half_band, self._queue, self._output))
+
     def reset(self, q0, env_ids=None) -> None:
         """Start envs ``env_ids`` (all if None) at rest at targets ``q0`` ((16,) or (len(ids), 16))."""
-        ids = slice(None) if env_ids is None else np.asarray(env_ids)
+        ids = slice(None) if env_ids is None else env_ids
         self._queue[:, ids] = q0
         self._output[ids] = q0
 
-    def step(self, targets) -> np.ndarray:
+    def step(self, targets):
         """Commanded targets (N, 16) at this control step -> targets the motors act on."""
-        targets = np.asarray(targets, dtype=float)
+        xp = namespace(self._output)
+        targets = xp.asarray(targets, dtype=self._output.dtype)
         if self.latency_steps:
-            delayed = self._queue[self._head].copy()
+            delayed = xp.asarray(self._queue[self._head], copy=True)
             self._queue[self._head] = targets
             self._head = (self._head + 1) % self.latency_steps
         else:
             delayed = targets
-        self._output = np.clip(self._output, delayed - self.half_band, delayed + self.half_band)
-        return self._output.copy()
+        self._output = xp.clip(self._output, delayed - self.half_band, delayed + self.half_band)
+        return xp.asarray(self._output, copy=True)
 
 
 class SensorModel:
@@ -266,14 +273,21 @@ class SensorModel:
     def __init__(self, noise_std: PerJoint = 0.0, bias: PerJoint = 0.0, seed: int = 0):
         self.noise_std = per_joint(noise_std, "sensor_noise_std")
         self.bias = per_joint(bias, "sensor_bias")
+        self.noisy = bool(self.noise_std.any())
         self.rng = np.random.default_rng(seed)
+
+    def place_like(self, ref, rng) -> None:
+        """Measure arrays of ``ref``'s kind, dtype and device, drawing the noise from ``rng`` (an
+        ``arrays.TorchRandom`` for tensors)."""
+        self.noise_std, self.bias = like(self.noise_std, ref), like(self.bias, ref)
+        self.rng = rng
 
     @classmethod
     def from_profile(cls, profile: RealityProfile) -> "SensorModel":
         return cls(profile.sensor_noise_std, profile.sensor_bias, profile.seed)
 
-    def measure(self, q) -> np.ndarray:
-        q = np.asarray(q, dtype=float)
-        if not self.noise_std.any():
+    def measure(self, q):
+        q = namespace(q).asarray(q, dtype=self.bias.dtype)
+        if not self.noisy:
             return q + self.bias
         return q + self.bias + self.rng.normal(size=q.shape) * self.noise_std

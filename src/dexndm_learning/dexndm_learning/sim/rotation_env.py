@@ -11,7 +11,11 @@ Physics: 20 Hz control, each control step = ``HandConfig.substeps`` physics step
 ``HandConfig.timestep`` (6 x 1/120 s by default) with the targets and the object disturbance
 force held; PD torque control runs inside MuJoCo's position actuators at every physics step.
 
-Observation groups (numpy, float32):
+The per-step state and math are numpy on the host, or torch tensors on the physics device with
+``EnvConfig.arrays: torch`` (one array-API code path, ``dexndm_learning.arrays``); episodes start
+on the host in both (``reset``).
+
+Observation groups (float32):
 - ``oracle``: privileged state for the RL specialists (see ``_oracle_obs``),
 - ``proprio``: the generalist's deployable input: 10 steps of (q_k, a_{k-1}), wrist quaternion
   and axis (world) = 327 values.
@@ -28,6 +32,7 @@ import mujoco
 import numpy as np
 
 from dexndm_learning import joint_order
+from dexndm_learning.arrays import like
 from dexndm_learning.policy import contract
 from dexndm_learning.sim import grasps as grasp_mod
 from dexndm_learning.sim.batch_stepper import BACKENDS, make_stepper
@@ -40,6 +45,7 @@ from dexndm_learning.sim.rotation_reward import (RewardConfig, quat_angle, rewar
 from dexndm_learning.sim.wrist import NAMED_WRISTS, from_wxyz, gravity_in_hand
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+ARRAY_KINDS = ("numpy", "torch")
 MAX_SPEED = 100.0
 """A joint or object speed beyond this means the physics diverged: the step counts as a drop
 and earns nothing (MuJoCo resets diverged data itself, which would otherwise look valid)."""
@@ -112,11 +118,18 @@ class EnvConfig:
     warp_device: str = ""
     warp_nconmax: int = 32
     warp_njmax: int = 256
+    # Where the per-step state and math live: "numpy" (host), or "torch": tensors on the physics
+    # device (the Warp device with backend warp: float32, no copy of the worlds' state to the host
+    # per step; the CPU in float64 with the C backends, the same numbers as numpy). Observations,
+    # rewards and dones come back of that kind.
+    arrays: str = "numpy"
     seed: int = 0
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"env.backend: unknown physics backend '{self.backend}'; valid: {list(BACKENDS)}")
+        if self.arrays not in ARRAY_KINDS:
+            raise ValueError(f"env.arrays: unknown array kind '{self.arrays}'; valid: {list(ARRAY_KINDS)}")
 
 
 def build_object_model(hand_cfg: HandConfig, obj) -> mujoco.MjModel:
@@ -172,36 +185,75 @@ class RotationEnv:
         self.command_filter = reality.CommandFilter.from_profile(self.profile, n)
         self.sensor_model = reality.SensorModel.from_profile(self.profile)
 
-        self.state = np.zeros((n, self.nstate))
-        self.sens = np.zeros((n, self.layout.size))
-        self.targets = np.zeros((n, 16))
+        self._setup_arrays()
+        zeros = self._zeros
+        self.state = zeros((n, self.nstate))
+        self.sens = zeros((n, self.layout.size))
+        self.targets = zeros((n, 16))
         # World-side additive offset on the command (a residual policy's correction): reaches the
         # hand, never the targets the policy observes.
-        self.target_offset = np.zeros((n, 16))
-        self.commanded = np.zeros((n, 16))       # last targets sent to the world (base + residual)
+        self.target_offset = zeros((n, 16))
+        self.commanded = zeros((n, 16))       # last targets sent to the world (base + residual)
         # A learned model of the world's actuation gap (baselines.correction: UAN, ASAP), called
         # each step with this env and adding its correction to what reaches the simulated hand.
         self.command_correction = None
-        self.q_init = np.zeros((n, 16))
-        self.q_hist = np.zeros((n, cfg.history, 16))
-        self.a_hist = np.zeros((n, cfg.history, 16))      # a_{k-1}, the target in force when q_k was measured
-        self.wrist = np.zeros((n, 4))
-        self.axis_world = np.zeros((n, 3))
-        self.axis_hand = np.zeros((n, 3))
-        self.goal = np.zeros((n, 4))
-        self.obj_start = np.zeros((n, 3))
-        self.force = np.zeros((n, 3))
-        self.episode_length = np.zeros(n, dtype=np.int64)
-        self.resets = np.zeros(n, dtype=np.int64)
-        self.episode_rot = np.zeros(n)
+        self.q_init = zeros((n, 16))
+        self.q_hist = zeros((n, cfg.history, 16))
+        self.a_hist = zeros((n, cfg.history, 16))      # a_{k-1}, the target in force when q_k was measured
+        self.wrist = zeros((n, 4))
+        self.axis_world = zeros((n, 3))
+        self.axis_hand = zeros((n, 3))
+        self.goal = zeros((n, 4))
+        self.obj_start = zeros((n, 3))
+        self.force = zeros((n, 3))
+        self.episode_length = zeros(n, int)
+        self.episode_rot = zeros(n)
+        self.obj_mass = zeros(n)
+        self.resets = np.zeros(n, dtype=np.int64)       # host: read at resets only
         self.physics_seconds = 0.0      # time spent in the physics (for throughput reports)
         self.training_steps: int | None = None   # set by a trainer: drives the curriculum
         self.axis_index = np.zeros(n, dtype=np.int64)
         self.axis_ttf = np.full(len(self.axes), 0.5)   # running time to fall per axis (balancing)
-        self.obj_mass = np.array([m.body_mass[self.obj_body] for m in self.models])
         self.reset(np.arange(n))
 
     # ------------------------------------------------------------------ set-up
+    def _setup_arrays(self) -> None:
+        """The array kind of the per-step state (``EnvConfig.arrays``): numpy, or torch tensors on
+        the physics device; the step's random draws come from ``self.random`` of the same kind."""
+        cfg = self.cfg
+        self.xp = np
+        self.random = self.rng
+        self._zeros = lambda shape, dtype=float: np.zeros(shape, dtype=dtype)
+        self._goal_step = np.deg2rad(cfg.reward.goal_step_deg)
+        self._q_cols = 1 + self.qadr
+        self._qdot_cols = 1 + self.base_models[0].nq + self.dadr
+        if cfg.arrays == "numpy":
+            return
+        import torch
+
+        from dexndm_learning.arrays import TorchRandom, namespace
+
+        if cfg.backend == "warp":
+            device, dtype = torch.device(str(self.stepper.device)), torch.float32
+        else:
+            device, dtype = torch.device("cpu"), torch.float64
+        self.xp = namespace(torch.zeros(1))
+        self.random = TorchRandom(cfg.seed, device, dtype)
+        self._zeros = lambda shape, dtype_=float: torch.zeros(shape, dtype=dtype if dtype_ is float else torch.int64,
+                                                              device=device)
+        self._q_cols, self._qdot_cols = (torch.as_tensor(c, device=device) for c in (self._q_cols, self._qdot_cols))
+        ref = self._zeros(1)
+        self.command_filter.place_like(ref)
+        self.sensor_model.place_like(ref, self.random)
+
+    def _host(self, x) -> np.ndarray:
+        """``x`` as a numpy array (a copy from the device for tensors)."""
+        return x.cpu().numpy() if self.xp is not np else np.asarray(x)
+
+    def _dev(self, x):
+        """Host values ``x`` as an array of the env's kind and float dtype, on its device."""
+        return x if self.xp is np else like(x, self.state)
+
     def _grasps_for(self, k: int) -> list[grasp_mod.GraspSet]:
         """One grasp set per entry of cfg.wrists for object k (cached on disk; may be empty)."""
         return [grasp_mod.grasps_for(self.base_models[k], self.hand_cfg, self.objects[k], k, w, self.cfg.grasp,
@@ -209,41 +261,52 @@ class RotationEnv:
 
     # ------------------------------------------------------------------ reset
     def reset(self, env_ids) -> None:
+        """Start new episodes in envs ``env_ids`` (host indices): sampled on the host (grasp, wrist,
+        axis, randomized world), then written into the env's arrays in one go."""
         cfg = self.cfg
         g_scale = self.gravity_scale()
         p_axis = self.axis_probabilities()
         balanced = not np.allclose(p_axis, p_axis[0])
-        ids = np.asarray(env_ids)
-        for i in ids:
+        ids = np.asarray(env_ids, dtype=np.int64)
+        m = len(ids)
+        state, targets = np.zeros((m, self.nstate)), np.zeros((m, 16))
+        wrist, axis_world, axis_hand, mass = np.zeros((m, 4)), np.zeros((m, 3)), np.zeros((m, 3)), np.zeros(m)
+        for j, i in enumerate(ids):
             k = self.obj_of_env[i]
             gs = self.grasps[k][self.rng.integers(len(cfg.wrists))]
             g = self.rng.integers(len(gs))
-            self.state[i] = gs.states[g]
-            self.targets[i] = gs.targets[g]
-            self.wrist[i] = gs.wrists[g]
-            rot = from_wxyz(self.wrist[i])
+            state[j], targets[j], wrist[j] = gs.states[g], gs.targets[g], gs.wrists[g]
             model = self.models[i]
-            model.opt.gravity[:] = g_scale * gravity_in_hand(self.wrist[i])
+            model.opt.gravity[:] = g_scale * gravity_in_hand(wrist[j])
             self._set_world(i, model, k)
             self.axis_index[i] = (self.rng.choice(len(self.axes), p=p_axis) if balanced
                                   else self.rng.integers(len(self.axes)))
-            self.axis_world[i] = self.axes[self.axis_index[i]]
-            self.axis_hand[i] = rot.inv().apply(self.axis_world[i])
-            self.obj_mass[i] = model.body_mass[self.obj_body]
-        if len(ids):
-            self.sens[ids] = self.stepper.set_states(ids, self.state[ids], self.targets[ids])
-        for i in ids:
-            q = self.state[i, 1 + self.qadr]
-            self.q_init[i] = q
-            self.q_hist[i] = self.sensor_model.measure(q)
-            self.a_hist[i] = self.targets[i]
-        self.command_filter.reset(self.targets[ids], ids)
-        quat = self.sens[ids, self.layout.obj_quat]
-        self.goal[ids] = rotate_quat_about(quat, self.axis_hand[ids], np.full(len(ids), np.deg2rad(cfg.reward.goal_step_deg)))
-        self.obj_start[ids] = self.sens[ids, self.layout.obj_pos]
-        self.force[ids] = 0.0
-        self.episode_length[ids] = 0
-        self.episode_rot[ids] = 0.0
+            axis_world[j] = self.axes[self.axis_index[i]]
+            axis_hand[j] = from_wxyz(wrist[j]).inv().apply(axis_world[j])
+            mass[j] = model.body_mass[self.obj_body]
+        if not m:
+            return
+        sens = self.stepper.set_states(ids, state, targets)
+        dev, ids_dev = self._dev, ids if self.xp is np else self._dev_index(ids)
+        self.state[ids_dev], self.sens[ids_dev], self.targets[ids_dev] = dev(state), dev(sens), dev(targets)
+        self.wrist[ids_dev], self.axis_world[ids_dev], self.axis_hand[ids_dev] = dev(wrist), dev(axis_world), dev(axis_hand)
+        self.obj_mass[ids_dev] = dev(mass)
+        q = dev(state[:, 1 + self.qadr])
+        self.q_init[ids_dev] = q
+        self.q_hist[ids_dev] = self.sensor_model.measure(q)[:, None]
+        self.a_hist[ids_dev] = dev(targets)[:, None]
+        self.command_filter.reset(dev(targets), ids_dev)
+        quat = self.sens[ids_dev, self.layout.obj_quat]
+        self.goal[ids_dev] = rotate_quat_about(quat, self.axis_hand[ids_dev], dev(np.full(m, self._goal_step)))
+        self.obj_start[ids_dev] = self.sens[ids_dev, self.layout.obj_pos]
+        self.force[ids_dev] = 0.0
+        self.episode_length[ids_dev] = 0
+        self.episode_rot[ids_dev] = 0.0
+
+    def _dev_index(self, ids: np.ndarray):
+        import torch
+
+        return torch.as_tensor(ids, device=self.state.device)
 
     def gravity_scale(self) -> float:
         """Fraction of full gravity for episodes starting now (1 unless a trainer drives the curriculum)."""
@@ -289,80 +352,116 @@ class RotationEnv:
         mujoco.mj_setConst(model, self._scratch[k])
 
     # ------------------------------------------------------------------ step
-    def step(self, actions: np.ndarray):
-        cfg = self.cfg
-        n = self.num_envs
-        a = np.clip(np.nan_to_num(actions, nan=0.0), -1.0, 1.0)
-        self.targets = contract.base_target(self.targets, a, cfg.action_scale)
+    def step(self, actions):
+        """One control step of every env: ``actions`` (N, 16) in [-1, 1] (numpy, or a tensor with
+        ``arrays: torch``) -> observations, reward, done, info, of the env's array kind. Envs that
+        are done start a new episode (info holds the state the step reached). Tensors are computed
+        in inference mode, so the env's state never joins a trainer's autograd graph."""
+        if self.xp is np:
+            return self._step(actions)
+        import torch
 
-        resample = self.rng.random(n) < cfg.disturbance_prob
-        if resample.any():
-            d = self.rng.normal(size=(int(resample.sum()), 3))
-            d /= np.linalg.norm(d, axis=1, keepdims=True)
-            self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
+        with torch.inference_mode():
+            return self._step(actions)
+
+    def _step(self, actions):
+        cfg, xp = self.cfg, self.xp
+        a = np.asarray(actions) if xp is np else self._dev(actions)
+        a = xp.clip(xp.where(xp.isnan(a), 0.0, a), -1.0, 1.0)
+        self.targets = contract.base_target(self.targets, a, cfg.action_scale)
+        self._disturb()
         self.commanded = contract.commanded_target(self.targets, self.target_offset)   # sent to the world
         sent = self.commanded
         if self.command_correction is not None:
+            if xp is not np:
+                raise ValueError("command_correction (UAN, ASAP) runs on numpy envs only: env.arrays must be 'numpy'")
             sent = joint_order.clip_to_limits(sent + self.command_correction(self))
         applied = self.command_filter.step(sent)                   # latency and backlash of the world
         t0 = time.perf_counter()
-        self.stepper.step(applied, self.force, self.state, self.sens)
+        if xp is np or getattr(self.stepper, "takes_tensors", False):
+            self.stepper.step(applied, self.force, self.state, self.sens)
+        else:                                                      # torch on the CPU, C MuJoCo: shared memory
+            self.stepper.step(applied.numpy(), self.force.numpy(), self.state.numpy(), self.sens.numpy())
         self.physics_seconds += time.perf_counter() - t0
         self.episode_length += 1
 
         s = sensors.split(self.sens, self.layout)
-        q = self.state[:, 1 + self.qadr]
-        qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
+        q = self.state[:, self._q_cols]
+        qdot = self.state[:, self._qdot_cols]
         omega, lin = s["obj_angvel"], s["obj_linvel"]
         goal_diff = quat_angle(s["obj_quat"], self.goal)
-        distance = np.linalg.norm(s["obj_pos"] - self.obj_start, axis=1)
+        distance = xp.linalg.vector_norm(s["obj_pos"] - self.obj_start, axis=1)
         terms = reward_terms(cfg.reward, omega, self.axis_hand, lin, q, self.q_init, s["torque"], qdot, goal_diff,
                              distance)
         a_rotp = rotp_weight(cfg.reward, float(self.resets.mean()))
         reward = terms.total(cfg.reward, a_rotp)
 
         reached = goal_diff < np.deg2rad(cfg.reward.goal_threshold_deg)
-        if reached.any():
-            self.goal[reached] = rotate_quat_about(self.goal[reached], self.axis_hand[reached],
-                                                   np.full(int(reached.sum()), np.deg2rad(cfg.reward.goal_step_deg)))
-        finite = (np.all(np.isfinite(self.state), axis=1) & np.all(np.isfinite(self.sens), axis=1)
-                  & (np.abs(self.state[:, 1 + self.models[0].nq:]).max(axis=1) < MAX_SPEED))
+        advanced = rotate_quat_about(self.goal, self.axis_hand, xp.full_like(goal_diff, self._goal_step))
+        self.goal = xp.where(reached[:, None], advanced, self.goal)
+        velocities = self.state[:, 1 + self.models[0].nq:]
+        finite = (xp.all(xp.isfinite(self.state), axis=1) & xp.all(xp.isfinite(self.sens), axis=1)
+                  & (xp.max(xp.abs(velocities), axis=1) < MAX_SPEED))
         dropped = ~finite | (distance > cfg.drop_distance)
         if self.training_steps is not None and cfg.curriculum.stray_distance > 0:
             dropped |= distance > cfg.curriculum.stray_distance
-        reward = np.where(finite, reward, 0.0) - cfg.reward.drop_penalty * dropped
+        dropped_f = xp.astype(dropped, reward.dtype)
+        reward = xp.where(finite, reward, 0.0) - cfg.reward.drop_penalty * dropped_f
         time_out = (self.episode_length >= cfg.episode_steps) & ~dropped
         done = dropped | time_out
-        self.episode_rot += np.where(finite, np.einsum("ni,ni->n", omega, self.axis_hand), 0.0)
+        self.episode_rot += xp.where(finite, xp.sum(omega * self.axis_hand, axis=1), 0.0)
 
         measured = self.sensor_model.measure(q)
-        noisy_q = measured + self.rng.uniform(-cfg.joint_noise, cfg.joint_noise, q.shape)
+        noisy_q = measured + self.random.uniform(-cfg.joint_noise, cfg.joint_noise, q.shape)
         # q_{t+1} is paired with a_t, the target that was commanded while it was reached.
-        self.q_hist = np.concatenate([self.q_hist[:, 1:], noisy_q[:, None]], axis=1)
-        self.a_hist = np.concatenate([self.a_hist[:, 1:], self.targets[:, None]], axis=1)
+        self.q_hist = xp.concat([self.q_hist[:, 1:], noisy_q[:, None]], axis=1)
+        self.a_hist = xp.concat([self.a_hist[:, 1:], self.targets[:, None]], axis=1)
 
+        copy = self._copy
         info = {
             "time_out": time_out,
             "dropped": dropped,
             "unstable": ~finite,
             "terms": terms,
             "a_rotp": a_rotp,
-            "episode_rot": self.episode_rot.copy(),
-            "episode_length": self.episode_length.copy(),
+            "episode_rot": copy(self.episode_rot),
+            "episode_length": copy(self.episode_length),
             "omega": omega,
-            "axis_hand": self.axis_hand.copy(),
+            "axis_hand": copy(self.axis_hand),
             # the state reached by this step, before any reset below overwrites it
-            "q": q.copy(),
-            "targets": self.targets.copy(),
-            "obj_pos": s["obj_pos"] - self.centre,
-            "obj_quat": s["obj_quat"].copy(),
+            "q": copy(q),
+            "targets": copy(self.targets),
+            "obj_pos": s["obj_pos"] - self._dev(self.centre),
+            "obj_quat": copy(s["obj_quat"]),
         }
-        ids = np.flatnonzero(done)
+        # The one host sync of a device step: which envs start a new episode (resets are sampled on
+        # the host, as in Isaac Gym-style envs; their rows go back to the device in one copy).
+        ids = np.flatnonzero(done) if xp is np else self._host(xp.nonzero(done)[0])
         if len(ids):
             self._record_axis_ttf(ids)
             self.resets[ids] += 1
             self.reset(ids)
-        return self.observations(), reward.astype(np.float32), done, info
+        return self.observations(), xp.astype(reward, xp.float32), done, info
+
+    def _copy(self, x):
+        return self.xp.asarray(x, copy=True)
+
+    def _disturb(self) -> None:
+        """Resample the object disturbance force of each env with probability ``disturbance_prob``:
+        ``disturbance_scale`` x object mass, in a random direction. numpy draws the directions of
+        the resampled envs only (the random stream published evaluations were made with); a device
+        draws all and selects, so that no count comes back to the host."""
+        cfg, n, xp = self.cfg, self.num_envs, self.xp
+        resample = self.random.random(n) < cfg.disturbance_prob
+        if xp is np:
+            if resample.any():
+                d = self.random.normal(size=(int(resample.sum()), 3))
+                d /= np.linalg.norm(d, axis=1, keepdims=True)
+                self.force[resample] = cfg.disturbance_scale * self.obj_mass[resample, None] * d
+            return
+        d = self.random.normal((n, 3))
+        d = d / xp.linalg.vector_norm(d, axis=1, keepdims=True)
+        self.force = xp.where(resample[:, None], cfg.disturbance_scale * self.obj_mass[:, None] * d, self.force)
 
     # ------------------------------------------------------------------ observations
     def observations(self) -> dict[str, np.ndarray]:
@@ -371,24 +470,26 @@ class RotationEnv:
     def _proprio_obs(self) -> np.ndarray:
         return contract.proprio_from_history(self.q_hist, self.a_hist, self.wrist, self.axis_world)
 
-    def _oracle_obs(self) -> np.ndarray:
+    def _oracle_obs(self):
         """q and target histories (3 steps each, 96), joint velocities (16), fingertip pose and
         velocity (4 x 13), object pose relative to the grasp centre and velocity (13), goal
         quaternion (4), link contact forces and binary contacts (17 + 17), wrist quaternion (4),
         axis in world and hand frames (6) = 225 values."""
+        xp, n = self.xp, self.num_envs
         s = sensors.split(self.sens, self.layout)
-        qdot = self.state[:, 1 + self.models[0].nq + self.dadr]
+        centre = self._dev(self.centre)
+        qdot = self.state[:, self._qdot_cols]
         targets_hist = self.a_hist[:, -3:]          # a_{t-2}, a_{t-1}, a_t
         touch = s["touch"]
         parts = [
-            self.q_hist[:, -3:].reshape(self.num_envs, -1),
-            targets_hist.reshape(self.num_envs, -1),
+            xp.reshape(self.q_hist[:, -3:], (n, -1)),
+            xp.reshape(targets_hist, (n, -1)),
             0.1 * qdot,
-            (s["tip_pos"].reshape(-1, 4, 3) - self.centre).reshape(self.num_envs, -1),
+            xp.reshape(xp.reshape(s["tip_pos"], (n, 4, 3)) - centre, (n, -1)),
             s["tip_quat"], 0.1 * s["tip_linvel"], 0.1 * s["tip_angvel"],
-            s["obj_pos"] - self.centre, s["obj_quat"], s["obj_linvel"], 0.1 * s["obj_angvel"],
+            s["obj_pos"] - centre, s["obj_quat"], s["obj_linvel"], 0.1 * s["obj_angvel"],
             self.goal,
-            np.tanh(touch), (touch > 0.01).astype(float),
+            xp.tanh(touch), xp.astype(touch > 0.01, touch.dtype),
             self.wrist, self.axis_world, self.axis_hand,
         ]
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        return xp.astype(xp.concat(parts, axis=1), xp.float32)

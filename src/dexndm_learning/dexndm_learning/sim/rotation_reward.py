@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from dexndm_learning.arrays import namespace
 
 
 @dataclass
@@ -67,18 +70,26 @@ def rotp_weight(cfg: RewardConfig, resets_per_env: float) -> float:
     return cfg.a_rotp_max * float(np.clip(s, 0.0, 1.0))
 
 
-def quat_angle(q1, q2) -> np.ndarray:
+def quat_angle(q1, q2):
     """Angle (rad) between orientations given as (..., 4) wxyz quaternions."""
-    d = np.abs(np.sum(q1 * q2, axis=-1))
-    return 2 * np.arccos(np.clip(d, 0.0, 1.0))
+    xp = namespace(q1)
+    d = xp.abs(xp.sum(q1 * q2, axis=-1))
+    return 2 * xp.acos(xp.clip(d, 0.0, 1.0))
 
 
-def rotate_quat_about(quat_wxyz, axis, angle) -> np.ndarray:
-    """World-frame rotation by ``angle`` about ``axis`` applied to orientations (N, 4) wxyz."""
-    rot = Rotation.from_rotvec(np.asarray(axis) * np.asarray(angle)[..., None])
-    cur = Rotation.from_quat(np.concatenate([quat_wxyz[:, 1:], quat_wxyz[:, :1]], axis=1))
-    x = (rot * cur).as_quat()
-    return np.concatenate([x[:, 3:], x[:, :3]], axis=1)
+def rotate_quat_about(quat_wxyz, axis, angle):
+    """World-frame rotation by ``angle`` (N,) about unit ``axis`` (N, 3) applied to orientations
+    (N, 4) wxyz: the Hamilton product r * q with r = (cos(angle/2), sin(angle/2) axis). Written out
+    (and checked against scipy's ``Rotation`` in the tests) because it runs on torch tensors on the
+    physics device too; the result is renormalized against rounding drift over many goal steps."""
+    xp = namespace(quat_wxyz)
+    half = angle / 2
+    rw, rv = xp.cos(half), xp.sin(half)[..., None] * axis
+    qw, qv = quat_wxyz[..., 0], quat_wxyz[..., 1:]
+    w = rw * qw - xp.sum(rv * qv, axis=-1)
+    v = rw[..., None] * qv + qw[..., None] * rv + xp.linalg.cross(rv, qv)
+    out = xp.concat([w[..., None], v], axis=-1)
+    return out / xp.linalg.vector_norm(out, axis=-1, keepdims=True)
 
 
 @dataclass
@@ -100,19 +111,20 @@ class RewardTerms:
 
 def reward_terms(cfg: RewardConfig, omega, axis, lin_vel, q, q_init, tau, qdot, goal_diff,
                  distance=None) -> RewardTerms:
-    """Unweighted terms, each (N,). ``goal_diff`` = angle to the current goal orientation,
+    """Unweighted terms, each (N,), numpy or torch like ``omega``. ``goal_diff`` = angle to the current goal orientation,
     ``distance`` = the object's distance from its start position (zero if not given; the env
     computes it once for this term and for drop detection)."""
-    proj = np.einsum("ni,ni->n", omega, axis)
-    goal = np.clip(cfg.g_goal / (goal_diff + cfg.goal_eps), 0.0, cfg.c_goal)
-    goal = goal + cfg.g_bonus * (goal_diff < np.deg2rad(cfg.goal_threshold_deg))
+    xp = namespace(omega)
+    proj = xp.sum(omega * axis, axis=-1)
+    goal = xp.clip(cfg.g_goal / (goal_diff + cfg.goal_eps), 0.0, cfg.c_goal)
+    goal = goal + cfg.g_bonus * xp.astype(goal_diff < math.radians(cfg.goal_threshold_deg), goal.dtype)
     return RewardTerms(
-        rot=np.clip(proj, -cfg.rot_clip, cfg.rot_clip),
+        rot=xp.clip(proj, -cfg.rot_clip, cfg.rot_clip),
         goal=goal,
-        rotp=np.abs(np.cross(omega, axis)).sum(-1),
-        lin=np.abs(lin_vel).sum(-1) if cfg.lin_norm == "l1" else (lin_vel ** 2).sum(-1),
-        pose=((q - q_init) ** 2).sum(-1),
-        work=np.einsum("ni,ni->n", tau, qdot) ** 2,
-        torque=(tau ** 2).sum(-1),
-        pos=np.zeros(len(omega)) if distance is None else np.asarray(distance, float),
+        rotp=xp.sum(xp.abs(xp.linalg.cross(omega, axis)), axis=-1),
+        lin=xp.sum(xp.abs(lin_vel), axis=-1) if cfg.lin_norm == "l1" else xp.sum(lin_vel ** 2, axis=-1),
+        pose=xp.sum((q - q_init) ** 2, axis=-1),
+        work=xp.sum(tau * qdot, axis=-1) ** 2,
+        torque=xp.sum(tau ** 2, axis=-1),
+        pos=xp.zeros_like(proj) if distance is None else distance,
     )

@@ -11,11 +11,12 @@ are grouped into *families* of structurally equal models: all sizes of a primiti
 one family (``geom_size``, ``geom_aabb``, ``geom_rbound`` are batched); every mesh object is its
 own. A family is one ``mjw.Model`` + ``mjw.Data`` with one world per environment.
 
-Per control step the physics stays on the device (on CUDA the substeps are one captured graph);
-``step`` then writes positions, velocities and sensors into the caller's host arrays, because the
-rotation env computes observations and rewards with numpy. That copy, ``nworld x (46 + 98)``
-floats per control step (not per physics step), is the one host round trip left; removing it
-means computing observations and rewards in torch on the device.
+Per control step the physics stays on the device (on CUDA the substeps are one captured graph).
+With the env's ``arrays: torch`` the caller's state and sensor arrays are torch tensors on the
+same device and ``step`` writes into them there: observations, rewards and dones are computed on
+the device too (``arrays.py``), and what reaches the host per step is the indices of the envs that
+reset (their new episodes are sampled on the host and loaded with ``set_states``). With numpy
+arrays, ``step`` copies ``nworld x (46 + 98)`` floats to the host per control step.
 
 Results agree with C MuJoCo statistically, not per trajectory (float32, a different collision and
 solver path): see ``test_warp_backend.py`` for the tolerances.
@@ -40,6 +41,9 @@ BATCHED_FIELDS: tuple[str, ...] = (
 ``reality.apply_profile`` and ``mj_setConst`` change, and what differs between sizes of one shape.
 ``opt.gravity`` (the wrist) is batched too."""
 
+
+OVERFLOW_CHECK_EVERY = 50
+"""Device steps between reads of the buffer-overflow flags (one host sync each)."""
 
 UNUSED_UNBATCHED = ("dof_length",)
 """Unbatched Warp fields that may differ between worlds of a family: read only when sleeping is on."""
@@ -71,6 +75,8 @@ class _Family:
     model: object               # mjw.Model
     data: object                # mjw.Data
     graph: object = None        # captured substeps (CUDA only)
+    envs_device: object = None  # ``envs`` as a torch tensor on the device (tensor steps)
+    overflow: object = None     # OR of the overflow flags since the last check (tensor steps)
 
 
 def _warp():
@@ -87,6 +93,8 @@ def default_device() -> str:
 
 
 class WarpStepper:
+    takes_tensors = True
+
     def __init__(self, models: list[mujoco.MjModel], substeps: int, force_body: int, device: str = "",
                  nconmax: int = 32, njmax: int = 256):
         wp = _warp()
@@ -122,6 +130,7 @@ class WarpStepper:
                 self.world_of_env[envs] = np.arange(n)
                 self.families.append(_Family(envs, model, data))
         self._t = wp.to_torch
+        self._steps = 0
         o = mjw.OverflowType
         self._buffer_overflows = int(o.NEFC | o.NJMAX_NNZ | o.BROADPHASE | o.NARROWPHASE | o.CCD)
 
@@ -174,16 +183,21 @@ class WarpStepper:
         for _ in range(self.substeps):
             self.mjw.step(fam.model, fam.data)
 
-    def step(self, ctrl: np.ndarray, force: np.ndarray, out_state: np.ndarray, out_sens: np.ndarray) -> None:
-        """One control step of every env: ``ctrl`` (N, nu) and object force (N, 3) held over the substeps."""
+    def step(self, ctrl, force, out_state, out_sens) -> None:
+        """One control step of every env: ``ctrl`` (N, nu) and object force (N, 3) held over the
+        substeps; the state and sensors reached are written into ``out_state`` and ``out_sens``.
+        numpy arrays go through the host; torch tensors (``takes_tensors``: the env's ``arrays:
+        torch``) stay on the device, and buffer overflows are then checked every
+        ``OVERFLOW_CHECK_EVERY`` steps instead of every step (the check reads the device)."""
         import torch
 
         wp = self.wp
+        on_device = torch.is_tensor(ctrl)
         with wp.ScopedDevice(self.device):
-            for fam in self.families:
+            for f, fam in enumerate(self.families):
                 d = fam.data
                 dev = self._t(d.qpos).device
-                e = fam.envs
+                e = self._family_index(f) if on_device else fam.envs
                 self._t(d.ctrl)[:, :ctrl.shape[1]] = torch.as_tensor(ctrl[e], dtype=torch.float32, device=dev)
                 self._t(d.xfrc_applied)[:, self.force_body, :3] = torch.as_tensor(force[e], dtype=torch.float32,
                                                                                    device=dev)
@@ -195,15 +209,46 @@ class WarpStepper:
                     wp.capture_launch(fam.graph)
                 else:
                     self._substeps(fam)
-                overflow = int(np.bitwise_or.reduce(d.overflow.numpy())) & self._buffer_overflows
-                if overflow:
-                    raise RuntimeError(f"MuJoCo Warp buffer overflow ({self.mjw.OverflowType(overflow)!r}): raise "
-                                       f"env.warp_nconmax ({d.naconmax // d.nworld} contacts per world) or "
-                                       f"env.warp_njmax ({d.njmax} constraint rows)")
+                if on_device:
+                    flags = self._t(d.overflow).to(torch.int64)
+                    fam.overflow = flags if fam.overflow is None else fam.overflow | flags
+                    parts = (self._t(d.time)[:, None], self._t(d.qpos), self._t(d.qvel))
+                    out_state[e] = torch.cat(parts, dim=1).to(out_state.dtype)
+                    out_sens[e] = self._t(d.sensordata).to(out_sens.dtype)
+                    continue
+                self._check_overflow(int(np.bitwise_or.reduce(d.overflow.numpy())), d)
                 out_state[e, 0] = self._t(d.time).cpu().numpy()
                 out_state[e, 1:1 + self.nq] = self._t(d.qpos).cpu().numpy()
                 out_state[e, 1 + self.nq:1 + self.nq + self.nv] = self._t(d.qvel).cpu().numpy()
                 out_sens[e] = self._t(d.sensordata).cpu().numpy()
+        if on_device:
+            self._steps += 1
+            if self._steps % OVERFLOW_CHECK_EVERY == 0:
+                self.check_overflows()
+
+    def check_overflows(self) -> None:
+        """Raise if a device step since the last check overflowed a buffer (reads the device)."""
+        for fam in self.families:
+            if fam.overflow is not None:
+                flags = int(np.bitwise_or.reduce(fam.overflow.cpu().numpy()))
+                fam.overflow = None
+                self._check_overflow(flags, fam.data)
+
+    def _check_overflow(self, flags: int, d) -> None:
+        overflow = flags & self._buffer_overflows
+        if overflow:
+            raise RuntimeError(f"MuJoCo Warp buffer overflow ({self.mjw.OverflowType(overflow)!r}): raise "
+                               f"env.warp_nconmax ({d.naconmax // d.nworld} contacts per world) or "
+                               f"env.warp_njmax ({d.njmax} constraint rows)")
+
+    def _family_index(self, f: int):
+        """Env indices of family ``f``'s worlds as a device tensor (made once)."""
+        import torch
+
+        fam = self.families[f]
+        if fam.envs_device is None:
+            fam.envs_device = torch.as_tensor(fam.envs, device=self._t(fam.data.qpos).device)
+        return fam.envs_device
 
     def close(self) -> None:
         pass
