@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from dexndm_learning.rl import distributed
 from dexndm_learning.config import add_set_option, dotted_overrides, load_yaml, repo_root, resolve_config, to_dict
+from dexndm_learning.arrays import like
 from dexndm_learning.rl.vec_env import RslRlRotationEnv
 from dexndm_learning.sim.axes import axis_label
 from dexndm_learning.sim.hand_model import check_hand_version
@@ -149,7 +150,7 @@ def load_checkpoint(runner: OnPolicyRunner, path: Path) -> dict:
     runner.alg.load(state, load_cfg=None, strict=True)
     runner.env.env.resets[:] = round(state.get("resets_per_env", 0.0))
     if len(state.get("axis_ttf", [])) == len(runner.env.env.axis_ttf):
-        runner.env.env.axis_ttf[:] = state["axis_ttf"]
+        runner.env.env.axis_ttf[:] = like(state["axis_ttf"], runner.env.env.axis_ttf)
     return state
 
 

@@ -253,6 +253,13 @@ class CommandFilter:
         self._queue[:, ids] = q0
         self._output[ids] = q0
 
+    def reset_where(self, mask, q0) -> None:
+        """Start the envs where ``mask`` (N,) is true at rest at their row of ``q0`` (N, 16), without
+        indexing (on a device, nothing is read back)."""
+        xp = namespace(self._output)
+        self._queue = xp.where(mask[None, :, None], q0[None], self._queue)
+        self._output = xp.where(mask[:, None], q0, self._output)
+
     def step(self, targets):
         """Commanded targets (N, 16) at this control step -> targets the motors act on."""
         xp = namespace(self._output)

@@ -215,6 +215,11 @@ class RotationEnv:
         self.axis_index = np.zeros(n, dtype=np.int64)
         self.axis_ttf = np.full(len(self.axes), 0.5)   # running time to fall per axis (balancing)
         self.reset(np.arange(n))
+        self.device_resets = None        # later episodes start on the device (sim.device_reset)
+        if cfg.arrays == "torch" and cfg.backend == "warp":
+            from dexndm_learning.sim.device_reset import DeviceResets
+
+            self.device_resets = DeviceResets(self)
 
     # ------------------------------------------------------------------ set-up
     def _setup_arrays(self) -> None:
@@ -393,7 +398,8 @@ class RotationEnv:
         distance = xp.linalg.vector_norm(s["obj_pos"] - self.obj_start, axis=1)
         terms = reward_terms(cfg.reward, omega, self.axis_hand, lin, q, self.q_init, s["torque"], qdot, goal_diff,
                              distance)
-        a_rotp = rotp_weight(cfg.reward, float(self.resets.mean()))
+        resets = self.resets.mean()
+        a_rotp = rotp_weight(cfg.reward, resets if self.device_resets is not None else float(resets))
         reward = terms.total(cfg.reward, a_rotp)
 
         reached = goal_diff < np.deg2rad(cfg.reward.goal_threshold_deg)
@@ -434,8 +440,10 @@ class RotationEnv:
             "obj_pos": s["obj_pos"] - self._dev(self.centre),
             "obj_quat": copy(s["obj_quat"]),
         }
-        # The one host sync of a device step: which envs start a new episode (resets are sampled on
-        # the host, as in Isaac Gym-style envs; their rows go back to the device in one copy).
+        if self.device_resets is not None:
+            self.device_resets.reset(done)
+            return self.observations(), xp.astype(reward, xp.float32), done, info
+        # New episodes are sampled on the host: with torch arrays this reads the done envs' indices.
         ids = np.flatnonzero(done) if xp is np else self._host(xp.nonzero(done)[0])
         if len(ids):
             self._record_axis_ttf(ids)

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from dexndm_learning.arrays import namespace
+from dexndm_learning.arrays import is_torch_array, namespace
 
 
 @dataclass
@@ -67,6 +67,8 @@ class RewardConfig:
 def rotp_weight(cfg: RewardConfig, resets_per_env: float) -> float:
     """0 for the first resets, then linear up to a_rotp_max, then constant."""
     s = (resets_per_env - cfg.rotp_start_resets) / (cfg.rotp_full_resets - cfg.rotp_start_resets)
+    if is_torch_array(s):                   # a count kept on the device stays there
+        return cfg.a_rotp_max * s.clamp(0.0, 1.0)
     return cfg.a_rotp_max * float(np.clip(s, 0.0, 1.0))
 
 

@@ -14,9 +14,10 @@ own. A family is one ``mjw.Model`` + ``mjw.Data`` with one world per environment
 Per control step the physics stays on the device (on CUDA the substeps are one captured graph).
 With the env's ``arrays: torch`` the caller's state and sensor arrays are torch tensors on the
 same device and ``step`` writes into them there: observations, rewards and dones are computed on
-the device too (``arrays.py``), and what reaches the host per step is the indices of the envs that
-reset (their new episodes are sampled on the host and loaded with ``set_states``). With numpy
-arrays, ``step`` copies ``nworld x (46 + 98)`` floats to the host per control step.
+the device too (``arrays.py``), and new episodes start there (``device_reset.py`` and
+``load_where``), so a control step reads nothing back but the buffer-overflow flags every
+``OVERFLOW_CHECK_EVERY`` steps. With numpy arrays, ``step`` copies ``nworld x (46 + 98)`` floats
+to the host per control step and resets go through ``set_states``.
 
 Results agree with C MuJoCo statistically, not per trajectory (float32, a different collision and
 solver path): see ``test_warp_backend.py`` for the tolerances.
@@ -67,6 +68,19 @@ def family_key(model: mujoco.MjModel) -> str:
             h.update(f.name.encode())
             h.update(np.ascontiguousarray(value).tobytes())
     return h.hexdigest()
+
+
+@dataclass
+class WorldParams:
+    """What an episode start randomizes in a world, one row per env (torch tensors on the device):
+    object mass (N,) and inertia (N, 3), object friction (N,), joint kp and kd (N, 16), gravity in
+    the hand frame (N, 3)."""
+    mass: object
+    inertia: object
+    friction: object
+    kp: object
+    kd: object
+    gravity: object
 
 
 @dataclass
@@ -249,6 +263,52 @@ class WarpStepper:
         if fam.envs_device is None:
             fam.envs_device = torch.as_tensor(fam.envs, device=self._t(fam.data.qpos).device)
         return fam.envs_device
+
+    def load_where(self, mask, states, ctrls, params: "WorldParams"):
+        """Device resets: in the worlds where ``mask`` (N,) is true, load ``states`` (N, nstate),
+        ``ctrls`` (N, 16) and ``params``, zero the object force and the solver warm start, recompute
+        the derived constants (``set_const``, Warp's ``mj_setConst``) and ``forward``. Everything
+        stays on the device; worlds where ``mask`` is false keep their state and parameters.
+        Returns every world's sensors after ``forward`` (N, nsensordata); the caller keeps the
+        masked worlds' rows."""
+        import torch
+
+        out = torch.empty((len(mask), self.models[0].nsensordata), dtype=states.dtype, device=states.device)
+        b = self.force_body
+        with self.wp.ScopedDevice(self.device):
+            for f, fam in enumerate(self.families):
+                e = self._family_index(f)
+                m, d = fam.model, fam.data
+                keep = mask[e]
+
+                def put(arr, values, keep=keep):
+                    t = self._t(arr)
+                    t.copy_(torch.where(keep.view(-1, *[1] * (t.dim() - 1)), values.to(t.dtype), t))
+
+                def put_cols(arr, index, values, put=put):
+                    v = self._t(arr).clone()
+                    v[index] = values.to(v.dtype)
+                    put(arr, v)
+
+                put(d.time, states[e, 0])
+                put(d.qpos, states[e, 1:1 + self.nq])
+                put(d.qvel, states[e, 1 + self.nq:1 + self.nq + self.nv])
+                put_cols(d.ctrl, (slice(None), slice(0, ctrls.shape[1])), ctrls[e])
+                put(d.xfrc_applied, torch.zeros_like(self._t(d.xfrc_applied)))
+                put(d.qacc_warmstart, torch.zeros_like(self._t(d.qacc_warmstart)))
+                put_cols(m.body_mass, (slice(None), b), params.mass[e])
+                put_cols(m.body_inertia, (slice(None), b), params.inertia[e])
+                geoms = torch.as_tensor(np.flatnonzero(self.models[fam.envs[0]].geom_bodyid == b), device=e.device)
+                put_cols(m.geom_friction, (slice(None), geoms, 0), params.friction[e][:, None])
+                joints = slice(0, params.kp.shape[1])
+                put_cols(m.actuator_gainprm, (slice(None), joints, 0), params.kp[e])
+                put_cols(m.actuator_biasprm, (slice(None), joints, 1), -params.kp[e])
+                put_cols(m.actuator_biasprm, (slice(None), joints, 2), -params.kd[e])
+                put(m.opt.gravity, params.gravity[e])
+                self.mjw.set_const(m, d)
+                self.mjw.forward(m, d)
+                out[e] = self._t(d.sensordata).to(out.dtype)
+        return out
 
     def close(self) -> None:
         pass
