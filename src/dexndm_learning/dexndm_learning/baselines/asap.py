@@ -132,14 +132,13 @@ class NominalTwins:
         ctrl = np.concatenate([command, nudged])
         states = np.concatenate([tr.state[ids], tr.state[ids]])
         self.stepper.set_states(worlds, states, ctrl)
-        # step every world; only the loaded ones are read
         full_ctrl = np.zeros((len(self.models), NUM_JOINTS))
         full_force = np.zeros((len(self.models), 3))
         full_ctrl[worlds] = ctrl
         full_force[worlds] = np.concatenate([tr.force[ids], tr.force[ids]])
         state = np.zeros((len(self.models), self.stepper.nstate))
         sens = np.zeros((len(self.models), self.models[0].nsensordata))
-        self.stepper.step(full_ctrl, full_force, state, sens)
+        self.stepper.step(full_ctrl, full_force, state, sens, ids=worlds)         # the loaded worlds only
         q = state[:, 1 + self.env.qadr]
         return q[worlds[:n]], q[worlds[n:]], nudged - command
 

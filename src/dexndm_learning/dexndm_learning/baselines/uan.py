@@ -31,10 +31,10 @@ from dexndm_learning.config import add_set_option, dotted_overrides, from_dict, 
 from dexndm_learning.joint_order import NUM_JOINTS, clip_to_limits
 from dexndm_learning.ndm.steps import Steps
 from dexndm_learning.policy.contract import CONTROL_DT
-from dexndm_learning.sim.batch_stepper import STATE_SPEC, ThreadedStepper
-from dexndm_learning.sim.hand_model import HandConfig, hand_spec, joint_qpos_addr
+from dexndm_learning.sim.batch_stepper import ThreadedStepper
+from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.reality import RealityProfile, apply_profile, capture_nominal
-from dexndm_learning.sysid.fit import ARENA_BYTES, _segments
+from dexndm_learning.sysid.fit import Segments
 
 
 FORMAT = "dexndm-uan-compensator/1"
@@ -90,30 +90,11 @@ class FreeHandReplay:
                  profile: RealityProfile | None = None):
         self.cfg = cfg
         self.hand_cfg = hand_cfg or HandConfig.load()
-        spec = hand_spec(self.hand_cfg, cfg.wrist)
-        spec.memory = ARENA_BYTES
-        self.model = spec.compile()
+        seg = Segments(steps, cfg.wrist, self.hand_cfg, "UAN")
+        self.model, self.qadr, self.k, self.length = seg.model, seg.qadr, seg.k, seg.length
+        self.q, self.a, self.mask, self.start = seg.q, seg.a, seg.recorded, seg.start
         if profile is not None:
             apply_profile(self.model, profile, capture_nominal(self.model), mujoco.MjData(self.model))
-        self.qadr = joint_qpos_addr(self.model)
-        segments = _segments(steps)
-        if not segments:
-            raise ValueError("UAN needs at least one recorded segment of 2 or more steps")
-        self.k = len(segments)
-        self.length = max(len(q) for q, _ in segments)
-        self.q = np.zeros((self.k, self.length, NUM_JOINTS))
-        self.a = np.zeros((self.k, self.length, NUM_JOINTS))
-        self.mask = np.zeros((self.k, self.length), bool)
-        for i, (q, a) in enumerate(segments):
-            n = len(q)
-            self.q[i, :n], self.a[i, :n], self.mask[i, :n] = q, a, True
-            self.q[i, n:], self.a[i, n:] = q[-1], a[-1]
-        self.start = np.zeros((self.k, mujoco.mj_stateSize(self.model, STATE_SPEC)))
-        d = mujoco.MjData(self.model)
-        for i in range(self.k):
-            mujoco.mj_resetData(self.model, d)
-            d.qpos[self.qadr] = self.q[i, 0]
-            mujoco.mj_getState(self.model, d, self.start[i], STATE_SPEC)
 
     def run(self, compensator: Compensator | None, label: bool = True) -> dict[str, np.ndarray]:
         """Replay every segment with ``compensator`` (None: none) in the loop. Returns the sim's

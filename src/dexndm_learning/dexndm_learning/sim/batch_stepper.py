@@ -95,9 +95,12 @@ class ThreadedStepper:
             mujoco.mj_getState(m, d, out_state[i], STATE_SPEC)
             out_sens[i] = d.sensordata
 
-    def step(self, ctrl: np.ndarray, force: np.ndarray, out_state: np.ndarray, out_sens: np.ndarray) -> None:
-        """One control step of every env: ``ctrl`` (N, nu) and object force (N, 3) held over the substeps."""
-        futures = [self.pool.submit(self._work, c, ctrl, force, out_state, out_sens) for c in self.chunks]
+    def step(self, ctrl: np.ndarray, force: np.ndarray, out_state: np.ndarray, out_sens: np.ndarray,
+             ids=None) -> None:
+        """One control step of every env (or of envs ``ids`` only: the others neither move nor are
+        written): ``ctrl`` (N, nu) and object force (N, 3) held over the substeps."""
+        chunks = self.chunks if ids is None else [c for c in np.array_split(np.asarray(ids), len(self.chunks)) if len(c)]
+        futures = [self.pool.submit(self._work, c, ctrl, force, out_state, out_sens) for c in chunks]
         for f in futures:
             f.result()
 

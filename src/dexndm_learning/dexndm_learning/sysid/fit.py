@@ -87,40 +87,51 @@ def _segments(steps: Steps) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(steps.q[s:e], steps.a[s:e]) for s, e in zip(starts, ends) if e - s >= 2]
 
 
+class Segments:
+    """Recorded free-hand segments padded to one length (with their last step) and the hand model
+    that replays them, each segment starting at rest at its first measured position."""
+
+    def __init__(self, steps: Steps, wrist: str, hand_cfg: HandConfig, what: str):
+        spec = hand_spec(hand_cfg, wrist)
+        spec.memory = ARENA_BYTES
+        self.model = spec.compile()
+        self.qadr = joint_qpos_addr(self.model)
+        segments = _segments(steps)
+        if not segments:
+            raise ValueError(f"{what} needs at least one recorded segment of 2 or more steps")
+        self.k = len(segments)
+        self.length = max(len(q) for q, _ in segments)
+        self.q = np.zeros((self.k, self.length, NUM_JOINTS))
+        self.a = np.zeros((self.k, self.length, NUM_JOINTS))
+        self.recorded = np.zeros((self.k, self.length), bool)       # steps that were measured
+        for i, (q, a) in enumerate(segments):
+            n = len(q)
+            self.q[i, :n], self.a[i, :n], self.recorded[i, :n] = q, a, True
+            self.q[i, n:], self.a[i, n:] = q[-1], a[-1]
+        self.start = np.zeros((self.k, mujoco.mj_stateSize(self.model, STATE_SPEC)))
+        d = mujoco.MjData(self.model)
+        for i in range(self.k):
+            mujoco.mj_resetData(self.model, d)
+            d.qpos[self.qadr] = self.q[i, 0]
+            mujoco.mj_getState(self.model, d, self.start[i], STATE_SPEC)
+
+
 class Replayer:
     """Replays recorded segments under many candidate profiles at once (``ThreadedStepper``)."""
 
     def __init__(self, steps: Steps, cfg: SysIdConfig, hand_cfg: HandConfig | None = None):
         self.cfg = cfg
         self.hand_cfg = hand_cfg or HandConfig.load()
-        spec = hand_spec(self.hand_cfg, cfg.wrist)
-        spec.memory = ARENA_BYTES
-        self.base = spec.compile()
+        seg = Segments(steps, cfg.wrist, self.hand_cfg, "system identification")
+        self.base, self.qadr, self.k, self.length = seg.model, seg.qadr, seg.k, seg.length
+        self.q, self.a, self.start = seg.q, seg.a, seg.start
+        self.mask = seg.recorded.copy()
+        self.mask[:, 0] = False                      # the start is given, not simulated
         self.nominal = capture_nominal(self.base)
-        self.qadr = joint_qpos_addr(self.base)
-        segments = _segments(steps)
-        if not segments:
-            raise ValueError("system identification needs at least one segment of 2 or more steps")
-        self.length = max(len(q) for q, _ in segments)
-        k = self.k = len(segments)
-        self.q = np.zeros((k, self.length, NUM_JOINTS))
-        self.a = np.zeros((k, self.length, NUM_JOINTS))
-        self.mask = np.zeros((k, self.length), bool)
-        for i, (q, a) in enumerate(segments):
-            n = len(q)
-            self.q[i, :n], self.a[i, :n], self.mask[i, 1:n] = q, a, True
-            self.a[i, n:] = a[-1]
         # (segment, joint) pairs that count: the joint's target moves in the segment, or it never does
         driven = np.ptp(np.where(self.mask[..., None], self.a, self.a[:, :1]), axis=1) > DRIVEN_RANGE
         self.weight = np.where(driven.any(0), driven, True).astype(float)                 # (k, 16)
         self._scratch = mujoco.MjData(self.base)
-        # each segment starts at rest at its first measured position
-        self.start = np.zeros((k, mujoco.mj_stateSize(self.base, STATE_SPEC)))
-        d = mujoco.MjData(self.base)
-        for i in range(k):
-            mujoco.mj_resetData(self.base, d)
-            d.qpos[self.qadr] = self.q[i, 0]
-            mujoco.mj_getState(self.base, d, self.start[i], STATE_SPEC)
 
     def errors(self, profiles: list[RealityProfile]) -> np.ndarray:
         """(len(profiles), 16) mean absolute position error of each profile over every segment."""
