@@ -126,3 +126,8 @@ def test_a_specialist_trains_and_resumes_on_the_warp_backend(tmp_path, arrays):
     assert SpecialistConfig.load(str(tmp_path / "run" / "config.yaml")).env.backend == "warp"
     summary = train(cfg, tmp_path / "run", resume=True, iterations=3)
     assert summary["iteration"] == 2 and summary["env_steps"] == 3 * 8 * 8
+    # evaluations read numpy, whatever the run trained with
+    env, act = specialist_actor(tmp_path / "run", 4, 0)
+    assert env.cfg.backend == "warp" and isinstance(env.state, np.ndarray)
+    _, reward, _, _ = env.step(act(env.observations()))
+    assert reward.shape == (4,) and np.isfinite(reward).all()

@@ -170,11 +170,13 @@ def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides:
                      checkpoint: str = "checkpoint.pt"):
     """(env, act) for a trained specialist: its training conditions, changed by ``env_overrides``
     (which win over ``num_envs`` and the seed); the default seed is 1000 + seed so it never
-    replays a training stream. The policy acts with its mean."""
+    replays a training stream. The policy acts with its mean. The env is numpy (the evaluations,
+    renders and rollout recorders read it with numpy) whatever array kind the run trained with."""
     from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
 
     cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
-    env_cfg = dataclasses.replace(cfg.env, **{"num_envs": num_envs, "seed": 1000 + seed, **(env_overrides or {})})
+    env_cfg = dataclasses.replace(cfg.env, **{"num_envs": num_envs, "seed": 1000 + seed, "arrays": "numpy",
+                                              **(env_overrides or {})})
     runner, venv = make_runner(dataclasses.replace(cfg, env=env_cfg))
     load_checkpoint(runner, run_dir / checkpoint)
     policy = runner.get_inference_policy()
@@ -220,7 +222,7 @@ def main(argv=None) -> int:
         from dexndm_learning.rl.specialist import SpecialistConfig
 
         env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, num_envs=args.num_envs,
-                                      **overrides)
+                                      arrays="numpy", **overrides)
         title = f"{Path(args.policy).name} on {run.name} conditions"
         summary = evaluate(lambda seed: artifact_actor(Path(args.policy), env_cfg, seed), title,
                            Path(args.out or run / "eval_policy"), args.seeds)

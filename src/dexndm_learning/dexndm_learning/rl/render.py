@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     if args.policy:
         import dataclasses
 
-        env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, **overrides)
+        env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, arrays="numpy", **overrides)
         env, act = artifact_actor(Path(args.policy), env_cfg, args.seed)
         name = Path(args.policy).stem
     else:

@@ -91,6 +91,7 @@ class _Family:
     graph: object = None        # captured substeps (CUDA only)
     envs_device: object = None  # ``envs`` as a torch tensor on the device (tensor steps)
     overflow: object = None     # OR of the overflow flags since the last check (tensor steps)
+    object_geoms: object = None  # the object's geoms, a device index tensor (device resets)
 
 
 def _warp():
@@ -298,7 +299,10 @@ class WarpStepper:
                 put(d.qacc_warmstart, torch.zeros_like(self._t(d.qacc_warmstart)))
                 put_cols(m.body_mass, (slice(None), b), params.mass[e])
                 put_cols(m.body_inertia, (slice(None), b), params.inertia[e])
-                geoms = torch.as_tensor(np.flatnonzero(self.models[fam.envs[0]].geom_bodyid == b), device=e.device)
+                if fam.object_geoms is None:
+                    fam.object_geoms = torch.as_tensor(np.flatnonzero(self.models[fam.envs[0]].geom_bodyid == b),
+                                                       device=e.device)
+                geoms = fam.object_geoms
                 put_cols(m.geom_friction, (slice(None), geoms, 0), params.friction[e][:, None])
                 joints = slice(0, params.kp.shape[1])
                 put_cols(m.actuator_gainprm, (slice(None), joints, 0), params.kp[e])
