@@ -12,8 +12,9 @@ Physics: 20 Hz control, each control step = ``HandConfig.substeps`` physics step
 force held; PD torque control runs inside MuJoCo's position actuators at every physics step.
 
 The per-step state and math are numpy on the host, or torch tensors on the physics device with
-``EnvConfig.arrays: torch`` (one array-API code path, ``dexndm_learning.arrays``); episodes start
-on the host in both (``reset``).
+``EnvConfig.arrays: torch`` (one array-API code path, ``dexndm_learning.arrays``). Episodes start
+on the host (``reset``), except with torch arrays on MuJoCo Warp, where they start on the device
+(``sim.device_reset``).
 
 Observation groups (float32):
 - ``oracle``: privileged state for the RL specialists (see ``_oracle_obs``),
