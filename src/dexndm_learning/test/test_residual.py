@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from dexndm_learning import joint_order
@@ -245,3 +246,31 @@ def test_compare_checks_the_bar_per_run_and_object_set(tmp_path, capsys):
     assert "run 'partial', object set 'cyl': no results for" in capsys.readouterr().err
     with pytest.raises(KeyError, match="run 'partial'.*whole-hand"):
         sim2sim.compare_markdown({"partial": {"cyl": {sim2sim.DIRECT: _summary(1, 1), joint: _summary(2, 1)}}})
+
+
+def test_compare_puts_each_profiles_methods_side_by_side_in_the_papers_layout(tmp_path, capsys):
+    v = sim2sim.VARIANT_OF_KIND
+    runs = {"worn": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), v["joint"]: _summary(30, 0.6),
+                             v["whole"]: _summary(25, 0.7), v["uan"]: _summary(21, 0.5), v["asap"]: _summary(22, 0.55)}},
+            "worn_sysid": {"cyl": {sim2sim.DIRECT: _summary(20, 0.6), v["joint"]: _summary(33, 0.65),
+                                   v["whole"]: _summary(26, 0.6)}},
+            "paper": {"cyl": {sim2sim.DIRECT: _summary(40, 0.8), v["joint"]: _summary(44, 0.8),
+                              v["whole"]: _summary(41, 0.8)}}}
+    worlds = {"worn": ("worn_hand", "nominal"), "worn_sysid": ("worn_hand", "/x/identified.yaml"),
+              "paper": ("paper_sysid", "nominal")}
+    table = sim2sim.method_markdown(runs, worlds)
+    rows = table.splitlines()
+    assert rows[0].split(" | ")[2:] == list(sim2sim.METHOD_COLUMNS[:-1]) + [sim2sim.METHOD_COLUMNS[-1] + " |"]
+    assert rows[2] == ("| worn_hand | cyl | 20.0 ± 1.0 / 0.60 | 20.0 ± 1.0 / 0.60 | 21.0 ± 1.0 / 0.50 | 22.0 ± 1.0 / 0.55 "
+                       "| 25.0 ± 1.0 / 0.70 | 30.0 ± 1.0 / 0.60 | 33.0 ± 1.0 / 0.65 |")
+    assert rows[3] == "| paper_sysid | cyl | 40.0 ± 1.0 / 0.80 | — | — | — | 41.0 ± 1.0 / 0.80 | 44.0 ± 1.0 / 0.80 | — |"
+
+    for name, results in runs.items():            # the command reads each run's profile and sim world
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sim2sim.json").write_text(json.dumps(results))
+        profile, world = worlds[name]
+        (tmp_path / name / "pipeline.yaml").write_text(yaml.safe_dump({"pipeline": {"sim_world": world},
+                                                                        "profile": {"name": profile}}))
+    assert sim2sim.main(["compare", *(str(tmp_path / n) for n in runs)]) == 0
+    out = capsys.readouterr().out
+    assert rows[2] in out and rows[3] in out and "| worn_sysid | cyl | joint-wise NDM + residual | 33.0" in out

@@ -32,6 +32,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from dexndm_learning.ndm.config import NdmConfig
 from dexndm_learning.ndm.dataset import load_steps
@@ -190,6 +191,41 @@ def compare_markdown(runs: dict[str, dict], joint: str = VARIANT_OF_KIND["joint"
     return "\n".join(lines) + "\n"
 
 
+METHOD_COLUMNS = ("direct transfer", "sysID only", "UAN", "ASAP", "whole-hand NDM + residual", "DexNDM",
+                  "DexNDM on sysID")
+
+
+def method_markdown(runs: dict[str, dict], worlds: dict[str, tuple[str, str]]) -> str:
+    """The paper's Table 6 layout: a row per reality profile and object set, a column per method
+    (RotR ± std / TTF, all axis groups). ``worlds`` gives each run's (profile, sim world); a
+    profile's run in the nominal sim gives direct transfer, UAN, ASAP, whole-hand and DexNDM, and
+    its run in another sim world (the identified one of ``dexndm sysid``) gives DexNDM on sysID and
+    the sysID-only row (there the base runs unchanged in the target, so it is its direct row)."""
+    by_profile: dict[str, dict[str, dict]] = {}
+    for name, (profile, world) in worlds.items():
+        by_profile.setdefault(profile, {})["nominal" if world == "nominal" else "sysid"] = runs[name]
+    lines = ["| profile | object set | " + " | ".join(METHOD_COLUMNS) + " |", "|---|---|" + "---|" * len(METHOD_COLUMNS)]
+    for profile, pair in by_profile.items():
+        nominal, sysid = pair.get("nominal", {}), pair.get("sysid", {})
+        for object_set in dict.fromkeys([*nominal, *sysid]):
+            n, s = nominal.get(object_set, {}), sysid.get(object_set, {})
+            cells = [n.get(DIRECT), s.get(DIRECT), n.get(VARIANT_OF_KIND["uan"]), n.get(VARIANT_OF_KIND["asap"]),
+                     n.get(VARIANT_OF_KIND["whole"]), n.get(VARIANT_OF_KIND["joint"]), s.get(VARIANT_OF_KIND["joint"])]
+            text = [f"{c['all']['RotR'][0]:.1f} ± {c['all']['RotR'][1]:.1f} / {c['all']['TTF'][0]:.2f}" if c else "—"
+                    for c in cells]
+            lines.append(f"| {profile} | {object_set} | " + " | ".join(text) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _run_world(run: Path) -> tuple[str, str] | None:
+    """(profile name, sim world) of a ``dexndm sim2sim`` run folder, from its ``pipeline.yaml``."""
+    path = run / "pipeline.yaml"
+    if not path.exists():
+        return None
+    settings = yaml.safe_load(path.read_text())
+    return settings["profile"].get("name", run.name), settings["pipeline"].get("sim_world", "nominal")
+
+
 def run_pipeline(base: Path, reality: str, steps: Steps, sim_data: list[str], out: Path, object_sets: list[str],
                  env_cfg: EnvConfig, kinds=("joint", "whole"), seeds=(0, 1, 2), ndm_cfg: NdmConfig | None = None,
                  residual_cfg: residual_train.ResidualConfig | None = None) -> dict:
@@ -236,9 +272,13 @@ def main(argv=None) -> int:
                 ap.error(f"{path}: no sim2sim.json (is the run finished?)")
             runs[run.name] = json.loads(path.read_text())
         try:
-            print(compare_markdown(runs), end="")
+            table = compare_markdown(runs)
         except KeyError as e:
             ap.error(str(e.args[0]))
+        worlds = {run.name: w for run in args.runs if (w := _run_world(run)) is not None}
+        if worlds:           # runs of ``dexndm sim2sim``: the methods side by side first
+            print("By method (the paper's Table 6 layout):\n\n" + method_markdown(runs, worlds) + "\nBy run:\n")
+        print(table, end="")
         return 0
     env_cfg = EnvConfig(num_envs=args.num_envs, wrists=list(args.wrists), axis_set=args.axis_set)
     if args.command == "eval":
