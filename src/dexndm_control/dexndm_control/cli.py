@@ -249,13 +249,19 @@ def _pipeline_options(p) -> None:
     p.add_argument("--wrists", nargs="+", help="the base policy's wrists (default palm_up)")
     p.add_argument("--baselines", nargs="+", choices=["uan", "asap"],
                    help="add these baselines' rows: UAN, ASAP (models fitted on target data, base fine-tuned)")
+    p.add_argument("--select-strengths", nargs="+", type=float, metavar="S",
+                   help="add the selected variant: trial runs of each residual at these strengths (0 < S <= 1) "
+                        "and the base alone in the target; the best is kept (default: off)")
+    p.add_argument("--select-seeds", nargs="+", type=int, metavar="SEED",
+                   help="the selection's trial seeds, apart from --seeds (default 100 101)")
     p.set_defaults(pipeline_fields=add_field_options(p, PipelineConfig))
 
 
 def _pipeline_overrides(args) -> dict:
     from dexndm_learning.config import given_options
 
-    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists, "baselines": args.baselines}
+    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists, "baselines": args.baselines,
+            "select_strengths": args.select_strengths, "select_seeds": args.select_seeds}
 
 
 def main(argv=None) -> int:

@@ -285,3 +285,15 @@ def test_a_gated_residual_is_scaled_by_the_models_confidence(policies):
         np.testing.assert_allclose(out.target, jo.clip_to_limits(want), atol=1e-5)
         assert out.residual_scale == pytest.approx((15 + 0.5) / 16, abs=1e-5)
     assert run(running(policies("base", 0.0), policies("residual", 100.0)), 1)[0].residual_scale == 1.0
+
+
+def test_a_residual_at_half_strength_commands_half_the_offset(policies, tmp_path):
+    from dexndm_learning.residual.select import with_strength
+
+    base, cap = policies("base", 0.0), contract.RESIDUAL_CAP
+    full = constant_policy(tmp_path / "full.pt", "residual", 0.5)
+    half = load_policy(with_strength(full, 0.5, tmp_path / "half.pt"))
+    offset = cap * math.tanh(0.5)
+    np.testing.assert_allclose(run(running(base, load_policy(full)), 1)[0].target, jo.clip_to_limits(Q0 + offset),
+                               atol=1e-6)
+    np.testing.assert_allclose(run(running(base, half), 1)[0].target, jo.clip_to_limits(Q0 + 0.5 * offset), atol=1e-6)

@@ -106,3 +106,27 @@ def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
         run = out / f"profile_{i:02d}"
         assert [p.name for p in (run / "refine_2").glob("deployment_*.npz")] == ["deployment_residual.npz"]
         assert (run / "eval" / "test_refined_r2.json").is_file()
+
+    # And the selected variant: trial runs of the base alone and of each residual at two strengths
+    # in the target; the best within the TTF margin is kept and evaluated; nothing else is redone.
+    made = {p: p.stat().st_mtime_ns for p in out.glob("profile_*/**/*.pt")}
+    select = ["--select-strengths", "0.5", "1"]
+    assert cli.main(argv + robust + ["--refine-rounds", "2"] + select) == 0
+    assert {p: p.stat().st_mtime_ns for p in made} == made
+    data = json.loads((out / "random_profiles.json").read_text())
+    for i in (0, 1):
+        run = out / f"profile_{i:02d}"
+        root = run / "select" / "joint+robust+refined_r2"
+        trials = {p.stem: json.loads(p.read_text()) for p in (root / "trials").glob("*.json")}
+        assert set(trials) == {"base"} | {f"{k}_x{s}" for k in ("joint", "robust", "refined") for s in ("0.5", "1")}
+        score = {k: (t["summary"]["all"]["RotR"][0], t["summary"]["all"]["TTF"][0]) for k, t in trials.items()}
+        allowed = [k for k, (_, ttf) in score.items() if ttf >= score["base"][1] - 0.03]
+        best = max(allowed, key=lambda k: (score[k][0], k == "base"))
+        assert f"kept: **{best.replace('_', ' ')}**" in (run / "sim2sim.md").read_text()
+        assert (root / "residual.pt").exists() == (best != "base")
+        if best != "base":
+            assert load_policy(root / "residual.pt").spec.strength == trials[best]["strength"]
+        assert (run / "eval" / "test_selected_joint+robust+refined_r2.json").is_file()
+    assert "selected" in data["summary"]["normal_cylinders"]
+    assert "Selected DexNDM / direct median" in (out / "random_profiles.md").read_text()
+    assert cli.main(argv + robust + ["--refine-rounds", "2", "--select-strengths", "1"]) == 2   # other settings

@@ -47,6 +47,13 @@ class PipelineConfig:
     refine_envs: int = 64                        # envs per deployment, each run for refine_steps
     refine_steps: int = 400
     refine_epochs: int = 8                       # NDM fine-tuning epochs per round
+    # The selected variant (issue 19; added when select_strengths is set): trial runs in the target
+    # (training objects, seeds select_seeds, apart from the evaluation's) of the base alone and of each
+    # joint-wise residual the run has (today's, robust, refined) at each strength; the best RotR whose
+    # TTF is at most select_ttf_margin below the base's is kept and evaluated (residual.select).
+    select_strengths: list[float] = field(default_factory=list)   # e.g. [0.5, 1.0]
+    select_seeds: list[int] = field(default_factory=lambda: [100, 101])
+    select_ttf_margin: float = 0.03
     # UAN and ASAP (issue 21; their rows are added when listed in ``baselines``): each one's model
     # fitted on data the target world gives (UAN: wave trajectories on the free hand through ROS 2;
     # ASAP: the base policy's rotation steps there), then the base distilled again from its teachers
@@ -89,8 +96,10 @@ REFINE_FIELDS = ("refine_rounds", "refine_envs", "refine_steps", "refine_epochs"
 BASELINE_FIELDS = ("baselines", "teachers", "uan_trajectories", "uan_steps", "asap_envs", "asap_steps",
                    "finetune_episodes", "finetune_rounds", "finetune_epochs", "finetune_samples")
 """Fields of the UAN and ASAP rows only, locked apart (``baselines.yaml``) for the same reason."""
+SELECT_FIELDS = ("select_strengths", "select_seeds", "select_ttf_margin")
+"""Fields of the selected variant only, locked apart (``select.yaml``) for the same reason."""
 BASELINES = ("uan", "asap")
-VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS + BASELINE_FIELDS
+VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS + SELECT_FIELDS + BASELINE_FIELDS
 
 
 def robust_enabled(cfg: PipelineConfig) -> bool:
@@ -99,3 +108,7 @@ def robust_enabled(cfg: PipelineConfig) -> bool:
 
 def refine_enabled(cfg: PipelineConfig) -> bool:
     return cfg.refine_rounds > 0
+
+
+def select_enabled(cfg: PipelineConfig) -> bool:
+    return bool(cfg.select_strengths)

@@ -37,7 +37,12 @@ rollouts from their last complete shard, the evaluation from its last finished v
    fine-tuned on the bags plus every deployment so far) and ``refine_<r>/residual/``. Locked in
    ``refine.yaml`` (apart from the number of rounds: more rounds continue a finished run, and the
    report shows the last); a finished run gains it the same way as the robust variant.
-5d. with ``baselines`` (``uan``, ``asap``; issue 21), each baseline's rows: ``uan/`` (wave
+5d. with ``select_strengths`` set, the selected variant (issue 19, ``residual.select``): trial runs
+   in the target (training objects, ``select_seeds``) of the base alone and of each joint-wise
+   residual above (today's, robust, refined) at each strength, in ``select/<candidates>/``; the
+   best by RotR whose TTF is at most ``select_ttf_margin`` below the base's becomes
+   ``select/<candidates>/residual.pt`` (absent if the base alone won). Locked in ``select.yaml``.
+5e. with ``baselines`` (``uan``, ``asap``; issue 21), each baseline's rows: ``uan/`` (wave
    trajectories on the free hand in the target through ROS 2, as ``dexndm sysid`` probes, and
    UAN's compensator fitted to them, ``baselines.uan``) or ``asap/`` (the base policy's steps in
    the target and ASAP's delta-action model, ``baselines.asap``); then ``finetune_<kind>/``: the
@@ -77,8 +82,8 @@ from dexndm_control import graphs
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.commands import sysid as sysid_command
 from dexndm_control.commands.sim2sim_config import (BASELINE_FIELDS, BASELINES, PRESETS, REFINE_FIELDS, ROBUST_FIELDS,
-                                                    RUNTIME_FIELDS, VARIANT_FIELDS, PipelineConfig, refine_enabled,
-                                                    robust_enabled)
+                                                    RUNTIME_FIELDS, SELECT_FIELDS, VARIANT_FIELDS, PipelineConfig,
+                                                    refine_enabled, robust_enabled, select_enabled)
 from dexndm_control.sim.sim_scene import SCENES
 from dexndm_learning.baselines import asap, uan
 from dexndm_learning.bc import pipeline as generalist
@@ -96,6 +101,7 @@ from dexndm_learning.residual import train as residual_train
 from dexndm_learning.residual.deploy import BaseResidualActor
 from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate, calibrate
 from dexndm_learning.residual.refine import deployment_steps
+from dexndm_learning.residual.select import BASE_ALONE, Trial, choose, trial_label, with_strength
 from dexndm_learning.residual.train import ResidualConfig
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
@@ -107,6 +113,7 @@ from dexndm_learning.sysid.fit import SysIdConfig
 KINDS = ("joint", "whole")
 ROBUST = "robust"
 REFINED = "refined"
+SELECTED = "selected"
 DONE = "done.json"
 DIRECT_LABEL = "base"
 GATE_CALIBRATION_WINDOWS = 100_000
@@ -155,6 +162,9 @@ class Pipeline:
             lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS
                                                       if k != "refine_rounds"},     # more rounds continue
                           "refined variant", "--out (or the refine options of the run in it)")
+        if select_enabled(self.cfg):
+            lock_settings(self.out / "select.yaml", {k: getattr(self.cfg, k) for k in SELECT_FIELDS},
+                          "selected variant", "--out (or the select options of the run in it)")
 
     def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
         cfg = self.cfg
@@ -308,6 +318,47 @@ class Pipeline:
             residual = self.residual(REFINED, ndm, rollouts, self.out / f"refine_{r}" / "residual")
         return residual
 
+    def selection_tag(self) -> str:
+        """Which residuals the selection chose among (a run that gains one selects again)."""
+        cfg = self.cfg
+        kinds = ["joint"] + [ROBUST] * robust_enabled(cfg) + [f"{REFINED}_r{cfg.refine_rounds}"] * refine_enabled(cfg)
+        return "+".join(kinds)
+
+    def trial(self, root: Path, label: str, residual: Path | None, strength: float) -> Trial:
+        """The base (+ ``residual``) in the target on the training objects, ``select_seeds``."""
+        cfg, path = self.cfg, root / "trials" / f"{label.replace(' ', '_')}.json"
+        if not path.exists():
+            summary, _ = sim2sim.evaluate_variant(self.base, residual, str(self.profile_path), cfg.train_objects,
+                                                  self.env_config(cfg.eval_envs, cfg.eval_steps), cfg.select_seeds)
+            write_json(path, {"residual": str(residual or ""), "strength": strength, "summary": summary})
+        m = json.loads(path.read_text())["summary"]["all"]
+        return Trial(label, residual, strength, m["RotR"][0], m["TTF"][0])
+
+    def selected_residual(self, residuals: dict[str, Path | None]) -> tuple[Path | None, list[Trial], Trial]:
+        """Phase 5d: the base alone and each joint-wise residual at each of ``select_strengths`` in
+        trial runs; the chosen one (``residual.select``) as ``select/<tag>/residual.pt`` (None: the
+        base alone), with every trial."""
+        cfg, root = self.cfg, self.out / "select" / self.selection_tag()
+        torch.set_num_threads(1)
+        trials = [self.trial(root, BASE_ALONE, None, 0.0)]
+        for kind in ("joint", ROBUST, REFINED):
+            if residuals.get(kind) is None:
+                continue
+            for strength in cfg.select_strengths:
+                if not 0 < strength <= 1:
+                    raise ValueError(f"select_strengths: each must be in (0, 1], got {strength}")
+                candidate = root / "candidates" / f"{kind}_x{strength:g}.pt"
+                if not candidate.exists():
+                    with_strength(residuals[kind], strength, candidate)
+                trials.append(self.trial(root, trial_label(kind, strength), candidate, strength))
+        best = choose(trials, cfg.select_ttf_margin)
+        chosen = None
+        if best.residual is not None:
+            chosen = root / "residual.pt"
+            if not chosen.exists():
+                with_strength(best.residual, best.strength, chosen)
+        return chosen, trials, best
+
     def uan_model(self) -> Path:
         """Phase 7a: wave trajectories on the free hand in the target, through ROS 2 (the probing
         collection of ``dexndm sysid``, at UAN's wave speeds), and UAN's compensator fitted to them."""
@@ -394,8 +445,11 @@ class Pipeline:
         return results, skipped
 
     def eval_label(self, key: str) -> str:
-        """The evaluation file's name for variant ``key``: the refined variant's is per round."""
+        """The evaluation file's name for variant ``key``: the refined variant's is per round, the
+        selected one's per set of candidates."""
         rounds = self.cfg.refine_rounds
+        if key == SELECTED:
+            return f"{key}_{self.selection_tag()}"
         return f"{key}_r{rounds}" if key == REFINED and rounds > 1 else key
 
     # ------------------------------------------------------------------ all
@@ -437,6 +491,9 @@ class Pipeline:
         if refine_enabled(cfg):
             with self.phase("refine joint NDM and residual on deployment data"):
                 residuals[REFINED] = self.refined_residual(rollouts, bag_steps)
+        if select_enabled(cfg):
+            with self.phase("select the residual and its strength by trial runs in the target"):
+                residuals[SELECTED], self.trials, self.choice = self.selected_residual(residuals)
         bases: dict[str, Path] = {}
         for kind in cfg.baselines:
             with self.phase(f"{kind}: fit its model on target data"):
@@ -464,9 +521,14 @@ class Pipeline:
         for kind, run in runs.items():
             r = json.loads((run / "residual_result.json").read_text())
             lines.append(f"| {kind} | {r['loss']} | {r['zero_residual_val_loss']:.4g} | {r['best_val_loss']:.4g} |")
-        for name, fields, on in (("Robust", ROBUST_FIELDS, robust_enabled(cfg)), ("Refined", REFINE_FIELDS, refine_enabled(cfg))):
+        for name, fields, on in (("Robust", ROBUST_FIELDS, robust_enabled(cfg)), ("Refined", REFINE_FIELDS, refine_enabled(cfg)),
+                                 ("Selected", SELECT_FIELDS, select_enabled(cfg))):
             if on:
                 lines += ["", f"{name} variant: " + ", ".join(f"{k} {getattr(cfg, k)}" for k in fields) + "."]
+        if select_enabled(cfg):
+            lines += ["", f"Trial runs of the selection ({cfg.train_objects}, seeds {cfg.select_seeds}); kept: "
+                      f"**{self.choice.label}**.", "", "| candidate | RotR | TTF |", "|---|---|---|"]
+            lines += [f"| {t.label} | {t.rotr:.1f} | {t.ttf:.2f} |" for t in self.trials]
         for kind in cfg.baselines:
             report = json.loads((self.out / kind / "report.json").read_text())
             lines += ["", f"{kind.upper()} model on its data (nominal sim, mrad): " +

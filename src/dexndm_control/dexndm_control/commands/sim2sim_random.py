@@ -12,8 +12,8 @@ report is rewritten: ``random_profiles.md`` / ``.json`` / ``.png``, per profile 
 for the training and the test objects: DexNDM / direct and whole-hand / direct RotR ratios, TTF
 differences, and the median, the worst and the share of profiles where DexNDM helps. With the
 robust variant's options (``--ndm-ensemble``, ``--gate-quantile``, ``--disagreement-weight``) or the
-refined one's (``--refine-rounds``) a finished benchmark gains that variant in every profile
-(nothing else is redone) and its columns.
+refined one's (``--refine-rounds``) or the selected one's (``--select-strengths``) a finished
+benchmark gains that variant in every profile (nothing else is redone) and its columns.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from dexndm_learning.sim.reality_sampler import ProfileDistribution, sample_prof
 from dexndm_learning.studies.resumable import lock_settings, write_json
 
 JOINT, WHOLE = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"]
-EXTRA = {"robust": ("robust DexNDM", VARIANT_OF_KIND["robust"]), "refined": ("refined DexNDM", VARIANT_OF_KIND["refined"])}
+EXTRA = {"robust": ("robust DexNDM", VARIANT_OF_KIND["robust"]), "refined": ("refined DexNDM", VARIANT_OF_KIND["refined"]),
+         "selected": ("selected DexNDM", VARIANT_OF_KIND["selected"])}
 """The pipeline's optional variants: key -> (column label, variant name)."""
 KNOBS = ("kp_scale", "torque_limit", "latency_steps", "frictionloss_scale", "backlash", "damping_scale")
 

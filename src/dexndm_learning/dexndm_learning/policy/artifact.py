@@ -9,7 +9,9 @@ One ``.pt`` file (``torch.save`` of a plain dict, loaded with ``weights_only=Tru
   (our order, checked at load), ``obs_mean`` / ``obs_std`` (input normalization), ``action_scale``
   (target += scale x action), ``control_dt`` (files without it: the contract's),
   ``action_clip`` (1.0), ``hand_version`` (the simulated hand it was made on; files without it
-  were made on ``v1``), and for residuals ``residual_bound`` (the tanh output bound, rad).
+  were made on ``v1``), and for residuals ``residual_bound`` (the tanh output bound, rad) and
+  ``strength`` (a factor in [0, 1] on the bounded output, chosen for a target by trial runs there,
+  ``residual.select``; files without it: 1).
 
 Inputs: the observation of ``policy.contract``; a residual policy takes the same observation
 followed by the base policy's target for this step (16).
@@ -47,6 +49,7 @@ class PolicySpec:
     residual_bound: float | None = None
     hand_version: str = "v1"     # the hand the training data was simulated on (sim.hand_model)
     control_dt: float = CONTROL_DT   # s between ticks the policy was trained at
+    strength: float = 1.0            # residuals: factor on the bounded output (residual.select)
 
 
 class DeployablePolicy:
@@ -59,6 +62,8 @@ class DeployablePolicy:
         self.gate = gate        # residual.gate.ResidualGate or None
         self._mean = torch.as_tensor(spec.obs_mean, dtype=torch.float32)
         self._std = torch.as_tensor(spec.obs_std, dtype=torch.float32)
+        if not 0.0 <= spec.strength <= 1.0:
+            raise ArtifactError(f"residual strength must be in [0, 1], got {spec.strength}")
 
     def check_rate(self, rate_hz: float, what) -> None:
         """Refuse to tick at another rate than the one this policy was trained at (1 % tolerance)."""
@@ -79,7 +84,7 @@ class DeployablePolicy:
         with torch.inference_mode():
             y = self.net((x - self._mean) / self._std)
             if self.spec.residual_bound is not None:
-                y = self.spec.residual_bound * torch.tanh(y)
+                y = self.spec.strength * self.spec.residual_bound * torch.tanh(y)
             else:
                 y = y.clamp(-self.spec.action_clip, self.spec.action_clip)
         return y.numpy()
@@ -106,6 +111,7 @@ def save_policy(path: str | Path, kind: str, net: ResidualMLP, spec: PolicySpec,
             "residual_bound": None if spec.residual_bound is None else float(spec.residual_bound),
             "hand_version": spec.hand_version,
             "control_dt": float(spec.control_dt),
+            "strength": float(spec.strength),
         },
     }
     if gate is not None:
@@ -138,8 +144,15 @@ def load_policy(path: str | Path) -> DeployablePolicy:
             gate = gate_from_payload(blob["gate"], path)
         except (ValueError, KeyError, RuntimeError) as exc:
             raise ArtifactError(f"{path}: unusable residual gate: {exc}") from exc
+    try:
+        return _deployable(blob, spec, net, gate)
+    except ArtifactError as exc:
+        raise ArtifactError(f"{path}: {exc}") from exc
+
+
+def _deployable(blob: dict, spec: dict, net: ResidualMLP, gate) -> DeployablePolicy:
     return DeployablePolicy(blob["kind"], net, PolicySpec(
         history=int(spec["history"]), obs_mean=spec["obs_mean"].numpy(), obs_std=spec["obs_std"].numpy(),
         action_scale=float(spec["action_scale"]), action_clip=float(spec["action_clip"]),
         residual_bound=spec["residual_bound"], hand_version=spec.get("hand_version") or "v1",
-        control_dt=float(spec.get("control_dt", CONTROL_DT))), gate)
+        control_dt=float(spec.get("control_dt", CONTROL_DT)), strength=float(spec.get("strength", 1.0))), gate)

@@ -49,6 +49,7 @@ VARIANT_OF_KIND = {"joint": "joint-wise NDM + residual", "finger": "finger-wise 
                    "whole": "whole-hand NDM + residual",
                    "robust": "joint-wise NDM ensemble + gated residual (robust DexNDM)",
                    "refined": "joint-wise NDM refined on deployment data + residual (refined DexNDM)",
+                   "selected": "DexNDM residual and strength chosen by trial runs in the target (selected DexNDM)",
                    "uan": "UAN (compensator fit on free-hand waves, base fine-tuned)",
                    "asap": "ASAP (delta-action model fit on task steps, base fine-tuned)"}
 PLOT_METRICS = ("RotR", "TTF", "RotP")
