@@ -345,8 +345,6 @@ class Pipeline:
             if residuals.get(kind) is None:
                 continue
             for strength in cfg.select_strengths:
-                if not 0 < strength <= 1:
-                    raise ValueError(f"select_strengths: each must be in (0, 1], got {strength}")
                 candidate = root / "candidates" / f"{kind}_x{strength:g}.pt"
                 if not candidate.exists():
                     with_strength(residuals[kind], strength, candidate)
@@ -461,6 +459,8 @@ class Pipeline:
         unknown = set(cfg.baselines) - set(BASELINES)
         if unknown:
             raise ValueError(f"baselines: unknown {sorted(unknown)}; valid: {list(BASELINES)}")
+        if not all(0 < s <= 1 for s in cfg.select_strengths):
+            raise ValueError(f"select_strengths: each must be in (0, 1], got {cfg.select_strengths}")
         self.check_out_dir()
         with self.phase("rollouts (base policy, nominal sim)"):
             rollouts = self.rollouts()
