@@ -99,6 +99,17 @@ def test_a_profile_outside_the_schema_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"select_strengths": [0.5], "select_seeds": [2, 7]}, "must differ from the evaluation's seeds"),
+    ({"select_strengths": [0.0, 1.0]}, r"each must be in \(0, 1\]"),
+    ({"select_strengths": [0.5, 0.5]}, "repeated"),
+])
+def test_selection_options_that_would_mislead_are_refused_before_any_work(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        sim2sim_pipeline.run("worn_hand", tmp_path / "out", "tiny", random_policy(tmp_path / "base.pt", "base"), **options)
+    assert not (tmp_path / "out").exists()
+
+
 def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_table(tmp_path):
     teachers = tmp_path / "teachers.yaml"
     teachers.write_text("teachers:\n  - {name: a, run: %s, seed: 1}\n" % (ROOT / "models" / "specialists" / "cyl_palm_up"))

@@ -10,9 +10,9 @@ array-API compliant itself and is used directly, so the CPU path pays no wrapper
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_torch_array
+from array_api_compat import array_namespace, is_torch_array
 
-__all__ = ["device", "is_torch_array", "namespace", "like", "TorchRandom"]
+__all__ = ["is_torch_array", "namespace", "like", "TorchRandom"]
 
 
 def namespace(*arrays):

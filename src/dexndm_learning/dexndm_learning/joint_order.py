@@ -112,8 +112,20 @@ def clip_to_limits(q_mj, margin: float = 0.0) -> np.ndarray:
     """Clamp sim angles in MJ order to the joint limits shrunk by ``margin`` (a numpy array, a list,
     or a torch tensor on any device: the result is of its kind)."""
     if is_torch_array(q_mj):
-        return q_mj.clamp(like(LOWER + margin, q_mj), like(UPPER - margin, q_mj))
+        return q_mj.clamp(*_limits_like(margin, q_mj))
     return np.clip(q_mj, LOWER + margin, UPPER - margin)
+
+
+_DEVICE_LIMITS: dict = {}
+
+
+def _limits_like(margin: float, ref) -> tuple:
+    """The shrunk limits as tensors of ``ref``'s dtype and device, made once per kind: a copy to a
+    GPU every step would wait for the work queued on it."""
+    key = (float(margin), ref.dtype, ref.device)
+    if key not in _DEVICE_LIMITS:
+        _DEVICE_LIMITS[key] = like(LOWER + margin, ref), like(UPPER - margin, ref)
+    return _DEVICE_LIMITS[key]
 
 
 def within_limits(q_mj, tol: float = 1e-9) -> bool:

@@ -56,10 +56,12 @@ def test_torch_arrays_train_through_rsl_rls_contract():
     env = RslRlRotationEnv(RotationEnv(EnvConfig(num_envs=4, episode_steps=5, arrays="torch", nthread=1)))
     obs = env.get_observations()
     assert obs["policy"].shape == (4, 225) and obs["policy"].dtype == torch.float32
-    for _ in range(6):
+    for _ in range(5):
         obs, reward, done, extras = env.step(torch.zeros(4, 16))
     assert done.dtype == torch.bool and reward.shape == (4,) and torch.is_tensor(extras["log"]["/task/drop_rate"])
-    assert env.episode_length_buf.max() <= 5
+    assert extras["time_outs"].any()
+    assert (env.episode_length_buf[extras["time_outs"]] == 0).all()         # the length of the episode now running
+    assert torch.equal(env.episode_length_buf, env.env.episode_length.long())
 
 
 def _spy_reads(monkeypatch) -> list[int]:
@@ -161,3 +163,36 @@ def test_device_resets_start_from_a_cached_grasp_in_a_randomized_world_as_the_ho
 def test_unknown_array_kind_is_refused_with_the_field_name():
     with pytest.raises(ValueError, match="env.arrays.*'jax'"):
         EnvConfig(arrays="jax")
+
+
+def test_a_diverged_world_is_left_out_of_the_reward_logs_even_when_its_terms_are_nan():
+    env = RslRlRotationEnv(RotationEnv(EnvConfig(num_envs=4, episode_steps=5, arrays="torch", nthread=1)))
+    step = env.env.step
+
+    def diverging(actions):
+        obs, reward, done, info = step(actions)
+        nan_first = torch.tensor([float("nan"), 1.0, 1.0, 1.0], dtype=torch.float64)
+        for name in info["terms"].__dataclass_fields__:
+            setattr(info["terms"], name, getattr(info["terms"], name).clone() * nan_first)
+        info["unstable"] = torch.tensor([True, False, False, False])
+        return obs, reward, done, info
+    env.env.step = diverging
+    log = env.step(torch.zeros(4, 16))[3]["log"]
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in log.values())
+    assert float(log["/task/unstable_rate"]) == 0.25
+
+
+@pytest.mark.slow
+def test_without_randomization_device_resets_leave_the_profiles_world_as_it_is():
+    from dexndm_learning.sim.rotation_env import RandomizationConfig
+
+    env = RotationEnv(EnvConfig(num_envs=2, episode_steps=2, backend="warp", arrays="torch", reality="worn_hand",
+                                object_set="normal_cylinders", seed=3, randomization=RandomizationConfig(enabled=False)))
+    fields = ("body_mass", "body_inertia", "geom_friction", "actuator_gainprm", "actuator_biasprm", "body_invweight0")
+    before = [{f: getattr(fam.model, f).numpy().copy() for f in fields} for fam in env.stepper.families]
+    for _ in range(4):                                         # two device resets of every world
+        env.step(torch.zeros(2, 16, device=env.state.device))
+    assert (env.resets == 2).all()
+    for fam, saved in zip(env.stepper.families, before):
+        for f in fields:
+            np.testing.assert_array_equal(getattr(fam.model, f).numpy(), saved[f], err_msg=f)

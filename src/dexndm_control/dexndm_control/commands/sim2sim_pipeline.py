@@ -461,6 +461,11 @@ class Pipeline:
             raise ValueError(f"baselines: unknown {sorted(unknown)}; valid: {list(BASELINES)}")
         if not all(0 < s <= 1 for s in cfg.select_strengths):
             raise ValueError(f"select_strengths: each must be in (0, 1], got {cfg.select_strengths}")
+        if len({trial_label("", s) for s in cfg.select_strengths}) < len(cfg.select_strengths):
+            raise ValueError(f"select_strengths: repeated values {cfg.select_strengths}")
+        if set(cfg.select_seeds) & set(cfg.seeds):
+            raise ValueError(f"select_seeds {cfg.select_seeds} must differ from the evaluation's seeds {cfg.seeds}: "
+                             "a residual chosen on the episodes it is scored on would look better than it is")
         self.check_out_dir()
         with self.phase("rollouts (base policy, nominal sim)"):
             rollouts = self.rollouts()

@@ -51,4 +51,4 @@ def with_strength(residual: Path, strength: float, out: Path) -> Path:
 
 
 def trial_label(kind: str, strength: float) -> str:
-    return BASE_ALONE if strength == 0 else f"{kind} x{strength:g}"
+    return f"{kind} x{strength:g}"

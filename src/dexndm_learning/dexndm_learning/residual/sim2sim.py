@@ -203,8 +203,14 @@ def method_markdown(runs: dict[str, dict], worlds: dict[str, tuple[str, str]]) -
     its run in another sim world (the identified one of ``dexndm sysid``) gives DexNDM on sysID and
     the sysID-only row (there the base runs unchanged in the target, so it is its direct row)."""
     by_profile: dict[str, dict[str, dict]] = {}
+    seen: dict[tuple[str, str], str] = {}
     for name, (profile, world) in worlds.items():
-        by_profile.setdefault(profile, {})["nominal" if world == "nominal" else "sysid"] = runs[name]
+        kind = "nominal" if world == "nominal" else "sysid"
+        if (profile, kind) in seen:
+            raise ValueError(f"runs {seen[profile, kind]} and {name} both give {profile}'s {kind}-sim rows; "
+                             "compare one of them at a time")
+        seen[profile, kind] = name
+        by_profile.setdefault(profile, {})[kind] = runs[name]
     lines = ["| profile | object set | " + " | ".join(METHOD_COLUMNS) + " |", "|---|---|" + "---|" * len(METHOD_COLUMNS)]
     for profile, pair in by_profile.items():
         nominal, sysid = pair.get("nominal", {}), pair.get("sysid", {})
@@ -215,6 +221,8 @@ def method_markdown(runs: dict[str, dict], worlds: dict[str, tuple[str, str]]) -
             text = [f"{c['all']['RotR'][0]:.1f} ± {c['all']['RotR'][1]:.1f} / {c['all']['TTF'][0]:.2f}" if c else "—"
                     for c in cells]
             lines.append(f"| {profile} | {object_set} | " + " | ".join(text) + " |")
+    lines += ["", "sysID only is the base policy run unchanged in the target (sysID changes only the sim that "
+              "later phases train in), so it equals direct transfer; what sysID adds shows in DexNDM on sysID."]
     return "\n".join(lines) + "\n"
 
 

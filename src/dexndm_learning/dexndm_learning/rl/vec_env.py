@@ -39,13 +39,15 @@ class RslRlRotationEnv(VecEnv):
 
     def step(self, actions: torch.Tensor):
         obs, reward, done, info = self.env.step(actions.detach() if self.on_device else actions.detach().cpu().numpy())
-        self.episode_length_buf = self._tensor(info["episode_length"]).clone()
+        self.episode_length_buf = self._tensor(self.env.episode_length).clone()   # after this step's resets
         terms = info["terms"]
-        ok = self._tensor(~info["unstable"]).float()   # diverged steps earn nothing and would swamp the means
-        n_ok = ok.sum().clamp(min=1.0)
-        # 0-d tensors, not floats: reading a value would wait for the device every step.
-        log = {f"/reward/{k}": (self._tensor(getattr(terms, k)) * ok).sum() / n_ok for k in terms.__dataclass_fields__}
-        log["/task/unstable_rate"] = 1.0 - ok.mean()
+        stable = self._tensor(~info["unstable"])        # diverged steps earn nothing and would swamp the means
+        n_ok = stable.float().sum().clamp(min=1.0)
+        # 0-d tensors, not floats: reading a value would wait for the device every step. A diverged
+        # step's terms may be NaN, and NaN x 0 is NaN: they are left out by where, not by weight.
+        log = {f"/reward/{k}": torch.where(stable, self._tensor(getattr(terms, k)), 0.0).sum() / n_ok
+               for k in terms.__dataclass_fields__}
+        log["/task/unstable_rate"] = 1.0 - stable.float().mean()
         log["/reward/a_rotp"] = info["a_rotp"]
         log["/task/drop_rate"] = self._tensor(info["dropped"]).float().mean()
         log["/task/omega_along_axis"] = (self._tensor(info["omega"]) * self._tensor(info["axis_hand"])).sum(1).mean()

@@ -12,7 +12,8 @@ the device):
   with their mean length);
 - the world: training randomization (object mass and, with it, inertia; object friction; per-joint
   kp and kd) around the reality profile's values, written into Warp's per-world model fields, then
-  ``set_const`` and ``forward`` (``WarpStepper.load_where``).
+  ``set_const`` and ``forward`` (``WarpStepper.load_where``); without randomization the worlds
+  keep the profile's parameters and only the wrist's gravity is written.
 The draws come from the env's ``TorchRandom``: the host reset's distributions, not its numbers.
 After the first reset the host ``MjModel`` of each env (``env.models``) is not updated any more.
 """
@@ -58,20 +59,20 @@ class DeviceResets:
             m = copy.copy(model)
             reality.apply_profile(m, env.profile, env.nominals[k], env._scratch[k])
             b = env.obj_body
-            base.append((m.body_mass[b], m.body_inertia[b], m.geom_friction[m.geom_bodyid == b][0, 0],
-                         m.actuator_gainprm[:16, 0], -m.actuator_biasprm[:16, 2]))
-        mass, inertia, friction, kp, kd = (self.as_dev(np.stack(x))[self.obj] for x in zip(*base))
-        self.base = WorldParams(mass, inertia, friction, kp, kd, gravity=None)
+            base.append((m.body_mass[b], m.body_inertia[b], m.actuator_gainprm[:16, 0], -m.actuator_biasprm[:16, 2]))
+        mass, inertia, kp, kd = (self.as_dev(np.stack(x))[self.obj] for x in zip(*base))
+        self.base = WorldParams(mass, inertia, None, kp, kd, gravity=None)    # friction is drawn, not scaled
         env.resets = self.as_dev(env.resets)
         env.axis_ttf = self.as_dev(env.axis_ttf)
         env.axis_index = self.as_dev(env.axis_index, torch.int64)
 
     def world_params(self, gravity) -> WorldParams:
-        """Randomized parameters for every env (used where an episode starts)."""
+        """Randomized parameters for every env (used where an episode starts); without
+        randomization only the gravity (the worlds keep the profile's parameters)."""
         env, r = self.env, self.env.cfg.randomization
         b = self.base
         if not r.enabled:
-            return WorldParams(b.mass, b.inertia, b.friction, b.kp, b.kd, gravity)
+            return WorldParams(None, None, None, None, None, gravity)
         n, rnd = env.num_envs, env.random
         mass = rnd.uniform(*r.object_mass, (n,))
         return WorldParams(mass, b.inertia * (mass / b.mass)[:, None], rnd.uniform(*r.object_friction, (n,)),
@@ -119,7 +120,7 @@ class DeviceResets:
         env.wrist, env.axis_world = keep(wrist, env.wrist), keep(axis_world, env.axis_world)
         env.axis_hand = keep(axis_hand, env.axis_hand)
         env.axis_index = keep(axis_index, env.axis_index)
-        env.obj_mass = keep(params.mass, env.obj_mass)
+        env.obj_mass = keep(self.base.mass if params.mass is None else params.mass, env.obj_mass)
         q = state[:, env._q_cols]
         env.q_init = keep(q, env.q_init)
         env.q_hist = keep(env.sensor_model.measure(q)[:, None].expand_as(env.q_hist), env.q_hist)

@@ -215,6 +215,7 @@ class RotationEnv:
         self.training_steps: int | None = None   # set by a trainer: drives the curriculum
         self.axis_index = np.zeros(n, dtype=np.int64)
         self.axis_ttf = np.full(len(self.axes), 0.5)   # running time to fall per axis (balancing)
+        self.centre_dev = self._dev(self.centre)      # the grasp centre where the step needs it
         self.reset(np.arange(n))
         self.device_resets = None        # later episodes start on the device (sim.device_reset)
         if cfg.arrays == "torch" and cfg.backend == "warp":
@@ -438,7 +439,7 @@ class RotationEnv:
             # the state reached by this step, before any reset below overwrites it
             "q": copy(q),
             "targets": copy(self.targets),
-            "obj_pos": s["obj_pos"] - self._dev(self.centre),
+            "obj_pos": s["obj_pos"] - self.centre_dev,
             "obj_quat": copy(s["obj_quat"]),
         }
         if self.device_resets is not None:
@@ -486,7 +487,7 @@ class RotationEnv:
         axis in world and hand frames (6) = 225 values."""
         xp, n = self.xp, self.num_envs
         s = sensors.split(self.sens, self.layout)
-        centre = self._dev(self.centre)
+        centre = self.centre_dev
         qdot = self.state[:, self._qdot_cols]
         targets_hist = self.a_hist[:, -3:]          # a_{t-2}, a_{t-1}, a_t
         touch = s["touch"]

@@ -74,7 +74,8 @@ def family_key(model: mujoco.MjModel) -> str:
 class WorldParams:
     """What an episode start randomizes in a world, one row per env (torch tensors on the device):
     object mass (N,) and inertia (N, 3), object friction (N,), joint kp and kd (N, 16), gravity in
-    the hand frame (N, 3)."""
+    the hand frame (N, 3). Mass None: the model's parameters stay as they are (only the gravity is
+    set; nothing for ``set_const`` to derive)."""
     mass: object
     inertia: object
     friction: object
@@ -297,19 +298,20 @@ class WarpStepper:
                 put_cols(d.ctrl, (slice(None), slice(0, ctrls.shape[1])), ctrls[e])
                 put(d.xfrc_applied, torch.zeros_like(self._t(d.xfrc_applied)))
                 put(d.qacc_warmstart, torch.zeros_like(self._t(d.qacc_warmstart)))
-                put_cols(m.body_mass, (slice(None), b), params.mass[e])
-                put_cols(m.body_inertia, (slice(None), b), params.inertia[e])
-                if fam.object_geoms is None:
-                    fam.object_geoms = torch.as_tensor(np.flatnonzero(self.models[fam.envs[0]].geom_bodyid == b),
-                                                       device=e.device)
-                geoms = fam.object_geoms
-                put_cols(m.geom_friction, (slice(None), geoms, 0), params.friction[e][:, None])
-                joints = slice(0, params.kp.shape[1])
-                put_cols(m.actuator_gainprm, (slice(None), joints, 0), params.kp[e])
-                put_cols(m.actuator_biasprm, (slice(None), joints, 1), -params.kp[e])
-                put_cols(m.actuator_biasprm, (slice(None), joints, 2), -params.kd[e])
                 put(m.opt.gravity, params.gravity[e])
-                self.mjw.set_const(m, d)
+                if params.mass is not None:
+                    put_cols(m.body_mass, (slice(None), b), params.mass[e])
+                    put_cols(m.body_inertia, (slice(None), b), params.inertia[e])
+                    if fam.object_geoms is None:
+                        fam.object_geoms = torch.as_tensor(np.flatnonzero(self.models[fam.envs[0]].geom_bodyid == b),
+                                                           device=e.device)
+                    geoms = fam.object_geoms
+                    put_cols(m.geom_friction, (slice(None), geoms, 0), params.friction[e][:, None])
+                    joints = slice(0, params.kp.shape[1])
+                    put_cols(m.actuator_gainprm, (slice(None), joints, 0), params.kp[e])
+                    put_cols(m.actuator_biasprm, (slice(None), joints, 1), -params.kp[e])
+                    put_cols(m.actuator_biasprm, (slice(None), joints, 2), -params.kd[e])
+                    self.mjw.set_const(m, d)
                 self.mjw.forward(m, d)
                 out[e] = self._t(d.sensordata).to(out.dtype)
         return out
