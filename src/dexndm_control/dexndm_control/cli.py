@@ -247,8 +247,9 @@ def _pipeline_options(p) -> None:
                    help="sizes: tiny (tests), small (< 1 h on 2 cores), full (a real machine)")
     p.add_argument("--base", default="models/generalist/base.pt", help="base policy artifact")
     p.add_argument("--wrists", nargs="+", help="the base policy's wrists (default palm_up)")
-    p.add_argument("--baselines", nargs="+", choices=["uan", "asap"],
-                   help="add these baselines' rows: UAN, ASAP (models fitted on target data, base fine-tuned)")
+    p.add_argument("--baselines", nargs="+", choices=["uan", "asap", "finetune"],
+                   help="add these baselines' rows: UAN, ASAP (models fitted on target data, base fine-tuned), "
+                        "finetune (the control: the base fine-tuned the same way with no model)")
     p.add_argument("--select-strengths", nargs="+", type=float, metavar="S",
                    help="add the selected variant: trial runs of each residual at these strengths (0 < S <= 1) "
                         "and the base alone in the target; the best is kept (default: off)")

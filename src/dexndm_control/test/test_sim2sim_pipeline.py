@@ -127,6 +127,17 @@ def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_tabl
     steps, errors = load_bags(out / "uan" / "bags")
     assert errors == [] and len(np.unique(steps.segment)) == TINY.uan_trajectories
     assert "UAN model on its data" in (out / "sim2sim.md").read_text()
+
+    # The control row (the same fine-tuning with no model) joins the finished run; nothing is redone.
+    made = {p: p.stat().st_mtime_ns for p in [*out.glob("finetune_*/runs/final/policy.pt"), *out.glob("eval/*.json")]}
+    results = sim2sim_pipeline.run("worn_hand", out, "tiny", base, baselines=["uan", "asap", "finetune"],
+                                   teachers=str(teachers))
+    assert {p: p.stat().st_mtime_ns for p in made} == made
+    control = results["normal_cylinders"][sim2sim.VARIANT_OF_KIND["finetune"]]["all"]
+    assert control != results["normal_cylinders"]["direct"]["all"]
+    for kind, corrected in (("uan", True), ("finetune", False)):
+        argv = json.loads((out / f"finetune_{kind}" / "data" / "a.done").read_text())
+        assert ("--command-model" in argv) == corrected
     with pytest.raises(ValueError, match="baselines"):
         sim2sim_pipeline.run("worn_hand", tmp_path / "o2", "tiny", base, baselines=["sysid_only"])
 

@@ -59,7 +59,8 @@ class PipelineConfig:
     # ASAP: the base policy's rotation steps there), then the base distilled again from its teachers
     # (``teachers``: a generalist recipe, bc.pipeline) under their training conditions with the model
     # correcting every command, starting from the base's weights; evaluated without the model.
-    baselines: list[str] = field(default_factory=list)   # "uan", "asap"
+    baselines: list[str] = field(default_factory=list)   # "uan", "asap", "finetune" (the control: the same
+                                                         # fine-tuning with no model)
     teachers: str = "generalist"
     uan_trajectories: int = 48                   # wave trajectories (16 joints x 3 waveforms)
     uan_steps: int = 100
@@ -98,7 +99,7 @@ BASELINE_FIELDS = ("baselines", "teachers", "uan_trajectories", "uan_steps", "as
 """Fields of the UAN and ASAP rows only, locked apart (``baselines.yaml``) for the same reason."""
 SELECT_FIELDS = ("select_strengths", "select_seeds", "select_ttf_margin")
 """Fields of the selected variant only, locked apart (``select.yaml``) for the same reason."""
-BASELINES = ("uan", "asap")
+BASELINES = ("uan", "asap", "finetune")
 VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS + SELECT_FIELDS + BASELINE_FIELDS
 
 

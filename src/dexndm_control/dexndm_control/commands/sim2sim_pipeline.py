@@ -156,7 +156,8 @@ class Pipeline:
             lock_settings(self.out / "robust.yaml", {k: getattr(self.cfg, k) for k in ROBUST_FIELDS},
                           "robust variant", "--out (or the robust options of the run in it)")
         if self.cfg.baselines:
-            lock_settings(self.out / "baselines.yaml", {k: getattr(self.cfg, k) for k in BASELINE_FIELDS},
+            lock_settings(self.out / "baselines.yaml", {k: getattr(self.cfg, k) for k in BASELINE_FIELDS
+                                                         if k != "baselines"},     # more rows join a finished run
                           "UAN / ASAP rows", "--out (or the baseline options of the run in it)")
         if refine_enabled(self.cfg):
             lock_settings(self.out / "refine.yaml", {k: getattr(self.cfg, k) for k in REFINE_FIELDS
@@ -401,10 +402,11 @@ class Pipeline:
             asap.save(model, acfg, env.hand_cfg.version, path)
         return path
 
-    def finetune(self, kind: str, model: Path) -> Path:
+    def finetune(self, kind: str, model: Path | None) -> Path:
         """Phase 7c: the base distilled again from the teachers of ``teachers`` under their training
         conditions (their randomization included) with ``model`` correcting every command, from the
-        base's weights (``bc.pipeline``, at this preset's sizes)."""
+        base's weights (``bc.pipeline``, at this preset's sizes); with no model, the control row:
+        what the fine-tuning alone does to the base."""
         cfg, root = self.cfg, self.out / f"finetune_{kind}"
         recipe = generalist.GeneralistRecipe.load(cfg.teachers)
         epochs = cfg.finetune_epochs
@@ -415,7 +417,8 @@ class Pipeline:
             bc=generalist.CloneStage(epochs, recipe.bc.lr),
             dagger=generalist.DaggerConfig(cfg.finetune_rounds, cfg.finetune_episodes, recipe.dagger.seed,
                                            [epochs] * cfg.finetune_rounds),
-            final=generalist.CloneStage(epochs, recipe.final.lr), init=str(self.base), command_model=str(model))
+            final=generalist.CloneStage(epochs, recipe.final.lr), init=str(self.base),
+            command_model=str(model) if model else None)
         steps = generalist.plan(recipe, root / "data", root / "runs")
         for step in steps:
             if not step.finished():
@@ -501,9 +504,11 @@ class Pipeline:
                 residuals[SELECTED], self.trials, self.choice = self.selected_residual(residuals)
         bases: dict[str, Path] = {}
         for kind in cfg.baselines:
-            with self.phase(f"{kind}: fit its model on target data"):
-                model = self.uan_model() if kind == "uan" else self.asap_model()
-            with self.phase(f"{kind}: fine-tune the base in the corrected sim"):
+            model = None
+            if kind != "finetune":
+                with self.phase(f"{kind}: fit its model on target data"):
+                    model = self.uan_model() if kind == "uan" else self.asap_model()
+            with self.phase(f"{kind}: fine-tune the base in the {'corrected' if model else 'nominal'} sim"):
                 bases[kind] = self.finetune(kind, model)
             residuals[kind] = None
         with self.phase("evaluate"):
@@ -534,7 +539,7 @@ class Pipeline:
             lines += ["", f"Trial runs of the selection ({cfg.train_objects}, seeds {cfg.select_seeds}); kept: "
                       f"**{self.choice.label}**.", "", "| candidate | RotR | TTF |", "|---|---|---|"]
             lines += [f"| {t.label} | {t.rotr:.1f} | {t.ttf:.2f} |" for t in self.trials]
-        for kind in cfg.baselines:
+        for kind in set(cfg.baselines) - {"finetune"}:
             report = json.loads((self.out / kind / "report.json").read_text())
             lines += ["", f"{kind.upper()} model on its data (nominal sim, mrad): " +
                       ", ".join(f"{k} {v}" for k, v in report.items()) + "."]

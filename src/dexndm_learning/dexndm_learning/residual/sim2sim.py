@@ -51,7 +51,8 @@ VARIANT_OF_KIND = {"joint": "joint-wise NDM + residual", "finger": "finger-wise 
                    "refined": "joint-wise NDM refined on deployment data + residual (refined DexNDM)",
                    "selected": "DexNDM residual and strength chosen by trial runs in the target (selected DexNDM)",
                    "uan": "UAN (compensator fit on free-hand waves, base fine-tuned)",
-                   "asap": "ASAP (delta-action model fit on task steps, base fine-tuned)"}
+                   "asap": "ASAP (delta-action model fit on task steps, base fine-tuned)",
+                   "finetune": "base fine-tuned the same way with no model (control for UAN and ASAP)"}
 PLOT_METRICS = ("RotR", "TTF", "RotP")
 
 
