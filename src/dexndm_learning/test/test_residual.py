@@ -262,8 +262,8 @@ def test_compare_puts_each_profiles_methods_side_by_side_in_the_papers_layout(tm
     rows = table.splitlines()
     assert rows[0].split(" | ")[2:] == list(sim2sim.METHOD_COLUMNS[:-1]) + [sim2sim.METHOD_COLUMNS[-1] + " |"]
     assert rows[2] == ("| worn_hand | cyl | 20.0 ± 1.0 / 0.60 | 20.0 ± 1.0 / 0.60 | 21.0 ± 1.0 / 0.50 | 22.0 ± 1.0 / 0.55 "
-                       "| 25.0 ± 1.0 / 0.70 | 30.0 ± 1.0 / 0.60 | 33.0 ± 1.0 / 0.65 |")
-    assert rows[3] == "| paper_sysid | cyl | 40.0 ± 1.0 / 0.80 | — | — | — | 41.0 ± 1.0 / 0.80 | 44.0 ± 1.0 / 0.80 | — |"
+                       "| — | 25.0 ± 1.0 / 0.70 | 30.0 ± 1.0 / 0.60 | 33.0 ± 1.0 / 0.65 |")
+    assert rows[3] == "| paper_sysid | cyl | 40.0 ± 1.0 / 0.80 | — | — | — | — | 41.0 ± 1.0 / 0.80 | 44.0 ± 1.0 / 0.80 | — |"
     with pytest.raises(ValueError, match="runs worn and worn2 both give worn_hand's nominal-sim rows"):
         sim2sim.method_markdown({**runs, "worn2": runs["worn"]}, {**worlds, "worn2": ("worn_hand", "nominal")})
 

@@ -193,8 +193,8 @@ def compare_markdown(runs: dict[str, dict], joint: str = VARIANT_OF_KIND["joint"
     return "\n".join(lines) + "\n"
 
 
-METHOD_COLUMNS = ("direct transfer", "sysID only", "UAN", "ASAP", "whole-hand NDM + residual", "DexNDM",
-                  "DexNDM on sysID")
+METHOD_COLUMNS = ("direct transfer", "sysID only", "UAN", "ASAP", "fine-tune control", "whole-hand NDM + residual",
+                  "DexNDM", "DexNDM on sysID")
 
 
 def method_markdown(runs: dict[str, dict], worlds: dict[str, tuple[str, str]]) -> str:
@@ -217,8 +217,8 @@ def method_markdown(runs: dict[str, dict], worlds: dict[str, tuple[str, str]]) -
         nominal, sysid = pair.get("nominal", {}), pair.get("sysid", {})
         for object_set in dict.fromkeys([*nominal, *sysid]):
             n, s = nominal.get(object_set, {}), sysid.get(object_set, {})
-            cells = [n.get(DIRECT), s.get(DIRECT), n.get(VARIANT_OF_KIND["uan"]), n.get(VARIANT_OF_KIND["asap"]),
-                     n.get(VARIANT_OF_KIND["whole"]), n.get(VARIANT_OF_KIND["joint"]), s.get(VARIANT_OF_KIND["joint"])]
+            nominal_rows = (n.get(VARIANT_OF_KIND[k]) for k in ("uan", "asap", "finetune", "whole", "joint"))
+            cells = [n.get(DIRECT), s.get(DIRECT), *nominal_rows, s.get(VARIANT_OF_KIND["joint"])]
             text = [f"{c['all']['RotR'][0]:.1f} ± {c['all']['RotR'][1]:.1f} / {c['all']['TTF'][0]:.2f}" if c else "—"
                     for c in cells]
             lines.append(f"| {profile} | {object_set} | " + " | ".join(text) + " |")
