@@ -122,9 +122,12 @@ _DEVICE_LIMITS: dict = {}
 def _limits_like(margin: float, ref) -> tuple:
     """The shrunk limits as tensors of ``ref``'s dtype and device, made once per kind: a copy to a
     GPU every step would wait for the work queued on it."""
+    import torch
+
     key = (float(margin), ref.dtype, ref.device)
     if key not in _DEVICE_LIMITS:
-        _DEVICE_LIMITS[key] = like(LOWER + margin, ref), like(UPPER - margin, ref)
+        with torch.inference_mode(False):     # usable later in autograd too (residual training)
+            _DEVICE_LIMITS[key] = like(LOWER + margin, ref), like(UPPER - margin, ref)
     return _DEVICE_LIMITS[key]
 
 

@@ -73,3 +73,14 @@ def test_reorder_by_names():
     np.testing.assert_array_equal(jo.reorder_by_names(np.arange(16)[::-1], names), np.arange(16))
     with pytest.raises(jo.JointCommandError, match="missing"):
         jo.reorder_by_names(np.zeros(16), names[:-1] + ["bogus"])
+
+
+def test_clipping_tensors_first_under_inference_mode_keeps_later_clipping_differentiable():
+    import torch
+
+    with torch.inference_mode():                         # an env step makes the cached limits
+        jo.clip_to_limits(torch.zeros(2, 16, dtype=torch.float64), margin=0.0123)
+    q = torch.full((2, 16), 10.0, dtype=torch.float64, requires_grad=True)
+    out = jo.clip_to_limits(q, margin=0.0123)          # residual training clips with gradients
+    out.sum().backward()
+    assert torch.allclose(out[0], torch.as_tensor(jo.UPPER - 0.0123)) and q.grad is not None
