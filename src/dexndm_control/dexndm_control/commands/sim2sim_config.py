@@ -99,7 +99,9 @@ BASELINE_FIELDS = ("baselines", "teachers", "uan_trajectories", "uan_steps", "as
 """Fields of the UAN and ASAP rows only, locked apart (``baselines.yaml``) for the same reason."""
 SELECT_FIELDS = ("select_strengths", "select_seeds", "select_ttf_margin")
 """Fields of the selected variant only, locked apart (``select.yaml``) for the same reason."""
-BASELINES = ("uan", "asap", "finetune")
+CONTROL = "finetune"
+"""The baseline row of UAN / ASAP's fine-tuning with no model."""
+BASELINES = ("uan", "asap", CONTROL)
 VARIANT_FIELDS = ROBUST_FIELDS + REFINE_FIELDS + SELECT_FIELDS + BASELINE_FIELDS
 
 

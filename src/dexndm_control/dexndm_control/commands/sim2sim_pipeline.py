@@ -70,6 +70,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -81,7 +82,7 @@ from dexndm_control.chaos_box import chaos_collect
 from dexndm_control import graphs
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.commands import sysid as sysid_command
-from dexndm_control.commands.sim2sim_config import (BASELINE_FIELDS, BASELINES, PRESETS, REFINE_FIELDS, ROBUST_FIELDS,
+from dexndm_control.commands.sim2sim_config import (BASELINE_FIELDS, BASELINES, CONTROL, PRESETS, REFINE_FIELDS, ROBUST_FIELDS,
                                                     RUNTIME_FIELDS, SELECT_FIELDS, VARIANT_FIELDS, PipelineConfig,
                                                     refine_enabled, robust_enabled, select_enabled)
 from dexndm_control.sim.sim_scene import SCENES
@@ -355,7 +356,7 @@ class Pipeline:
         if best.residual is not None:
             chosen = root / "residual.pt"
             if not chosen.exists():
-                with_strength(best.residual, best.strength, chosen)
+                shutil.copyfile(best.residual, chosen)         # the candidate carries its strength
         return chosen, trials, best
 
     def uan_model(self) -> Path:
@@ -505,7 +506,7 @@ class Pipeline:
         bases: dict[str, Path] = {}
         for kind in cfg.baselines:
             model = None
-            if kind != "finetune":
+            if kind != CONTROL:
                 with self.phase(f"{kind}: fit its model on target data"):
                     model = self.uan_model() if kind == "uan" else self.asap_model()
             with self.phase(f"{kind}: fine-tune the base in the {'corrected' if model else 'nominal'} sim"):
@@ -539,7 +540,7 @@ class Pipeline:
             lines += ["", f"Trial runs of the selection ({cfg.train_objects}, seeds {cfg.select_seeds}); kept: "
                       f"**{self.choice.label}**.", "", "| candidate | RotR | TTF |", "|---|---|---|"]
             lines += [f"| {t.label} | {t.rotr:.1f} | {t.ttf:.2f} |" for t in self.trials]
-        for kind in set(cfg.baselines) - {"finetune"}:
+        for kind in [k for k in cfg.baselines if k != CONTROL]:      # the control fits no model
             report = json.loads((self.out / kind / "report.json").read_text())
             lines += ["", f"{kind.upper()} model on its data (nominal sim, mrad): " +
                       ", ".join(f"{k} {v}" for k, v in report.items()) + "."]
