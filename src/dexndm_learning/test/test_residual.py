@@ -19,8 +19,8 @@ from dexndm_learning.policy import contract
 from dexndm_learning.policy.contract import obs_dim
 from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.residual import deploy, sim2sim
-from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chained, chunk_starts,
-                                            ndm_windows, train)
+from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chunk_starts, ndm_windows,
+                                            train)
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
@@ -85,34 +85,6 @@ def test_chunks_predict_every_step_once_and_windows_end_at_their_step():
     x = ndm_windows(q, -q, 4).reshape(2, 3, 4, 16, 2)                  # windows ending at steps 3, 4, 5
     torch.testing.assert_close(x[1, 2, :, :, 0], q[1, 2:6])
     torch.testing.assert_close(x[0, 0, :, :, 1], -q[0, 0:4])
-
-
-def test_chained_predictions_feed_back_the_models_own_positions_until_each_restart():
-    torch.manual_seed(0)
-    q, commands = torch.randn(2, 9, 16), torch.randn(2, 9, 16)
-    world = GapWorld()
-    one_step = chained(world, WINDOW, q, commands, horizon=1)[0]
-    assert torch.allclose(one_step, world(ndm_windows(q, commands, WINDOW)).reshape(2, -1, 16))
-    chain = chained(world, WINDOW, q, commands, horizon=3)[0]            # 7 predictions: chains 0-2, 3-5, 6
-    for i in range(chain.shape[1]):
-        start = i - i % 3
-        hist = q[:, start:start + WINDOW].clone()
-        for k in range(start, i):                                        # roll the chain by hand
-            hist = torch.cat([hist[:, 1:], chain[:, k][:, None]], 1)
-        x = torch.stack([hist, commands[:, i:i + WINDOW]], -1)
-        assert torch.allclose(chain[:, i], world(x)), i
-    assert torch.allclose(chain[:, [0, 3, 6]], one_step[:, [0, 3, 6]])  # restarts are one-step predictions
-    assert not torch.allclose(chain[:, 1], one_step[:, 1])
-
-
-def test_a_multi_step_objective_learns_the_known_worlds_correction(tmp_path):
-    write_sim_rollouts(tmp_path / "sim")
-    cfg = ResidualConfig(width=64, blocks=1, epochs=40, chunk=16, batch_chunks=16, lr=3e-3, joint_noise=0.0,
-                         val_fraction=0.2, evals_per_epoch=1, torch_threads=1, horizon=4, data=[str(tmp_path / "sim")])
-    result = train(cfg, GapWorld(), WINDOW, tmp_path / "run", progress=False)
-    assert result["best_val_loss"] < 0.2 * result["zero_residual_val_loss"]
-    with pytest.raises(ValueError, match="horizon"):
-        train(dataclasses.replace(cfg, horizon=0), GapWorld(), WINDOW, tmp_path / "bad", progress=False)
 
 
 def test_bound_holds_on_extreme_inputs(tmp_path):

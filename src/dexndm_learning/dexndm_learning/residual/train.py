@@ -82,7 +82,6 @@ class ResidualConfig:
     action_scale: float = contract.ACTION_SCALE
     seed: int = 0
     disagreement_weight: float = 0.0   # x mean ensemble spread (rad) added to the loss; needs an ensemble
-    horizon: int = 1                   # NDM steps chained on its own predictions (1: one-step, the paper's)
     torch_threads: int = 2
     data: list[str] = field(default_factory=list)
 
@@ -153,37 +152,11 @@ def ndm_windows(q: torch.Tensor, commands: torch.Tensor, window: int) -> torch.T
     return x.permute(0, 1, 4, 2, 3).reshape(-1, window, joint_order.NUM_JOINTS, 2)
 
 
-def _ndm(ndm: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    return ndm.mean_and_spread(x) if isinstance(ndm, NdmEnsemble) else (ndm(x), None)
-
-
-def chained(ndm: nn.Module, window: int, q: torch.Tensor, commands: torch.Tensor, horizon: int
-            ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The NDM's predictions of q_{t+1} for t = W-1..L-1 (B, L-W+1, 16) and their spread, each
-    from a history whose positions after the last restart are the NDM's own earlier predictions;
-    chains restart from the sim positions every ``horizon`` predictions (1: every prediction is
-    one step from sim positions)."""
-    if horizon == 1:
-        mean, spread = _ndm(ndm, ndm_windows(q, commands, window))
-        shape = (q.shape[0], -1, joint_order.NUM_JOINTS)
-        return mean.reshape(shape), None if spread is None else spread.reshape(shape)
-    means, spreads, hist = [], [], q[:, :window]
-    for i in range(q.shape[1] - window + 1):
-        if i % horizon == 0:
-            hist = q[:, i:i + window]
-        else:
-            hist = torch.cat([hist[:, 1:], means[-1][:, None]], 1)
-        mean, spread = _ndm(ndm, torch.stack([hist, commands[:, i:i + window]], -1))
-        means.append(mean)
-        spreads.append(spread)
-    return torch.stack(means, 1), None if spreads[0] is None else torch.stack(spreads, 1)
-
-
-def predict(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None, gate: ResidualGate | None = None,
-            horizon: int = 1) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def predict(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None, gate: ResidualGate | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """NDM(history with a + a_res) - sim next q (N, 16), the ensemble's spread (N, 16; None for
     one model) and the residual actually applied (B, L, 16; the gate's scale times ``res``).
-    ``res`` None = no residual; ``horizon``: see ``chained``."""
+    ``res`` None = no residual."""
     if res is None:
         commands = b.base
     else:
@@ -194,9 +167,9 @@ def predict(ndm: nn.Module, window: int, b: ChunkBatch, res: torch.Tensor | None
                 s = torch.cat([s[:, :1].expand(-1, window - 1, -1), s], 1)
             res = res * s
         commands = contract.commanded_target(b.base, res)
-    mean, spread = chained(ndm, window, b.q, commands, horizon)
-    flat = (-1, joint_order.NUM_JOINTS)
-    return (mean - b.next_q).reshape(flat), None if spread is None else spread.reshape(flat), res
+    x = ndm_windows(b.q, commands, window)
+    mean, spread = ndm.mean_and_spread(x) if isinstance(ndm, NdmEnsemble) else (ndm(x), None)
+    return mean - b.next_q.reshape(-1, joint_order.NUM_JOINTS), spread, res
 
 
 def objective(cfg: ResidualConfig, err: torch.Tensor, spread: torch.Tensor | None) -> torch.Tensor:
@@ -216,7 +189,7 @@ def validate(policy: BoundedResidual | None, ndm: nn.Module, window: int, bank: 
     n_pred = n_res = 0
     for i in range(0, len(chunks), cfg.batch_chunks):
         b = chunk_batch(bank, chunks[i:i + cfg.batch_chunks], cfg, window, rng)
-        err, spread, res = predict(ndm, window, b, None if policy is None else policy(b.obs), gate, cfg.horizon)
+        err, spread, res = predict(ndm, window, b, None if policy is None else policy(b.obs), gate)
         loss += LOSSES[cfg.loss](err).item() * len(err)
         obj += objective(cfg, err, spread).item() * len(err)
         spread_sum += 0.0 if spread is None else spread.mean().item() * len(err)
@@ -251,8 +224,6 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
     an ``NdmEnsemble`` for ``disagreement_weight``), with the residual scaled by ``gate`` if given."""
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {cfg.loss!r}")
-    if cfg.horizon < 1:
-        raise ValueError(f"horizon must be >= 1, got {cfg.horizon}")
     if cfg.disagreement_weight and not (isinstance(ndm, NdmEnsemble) and len(ndm.members) > 1):
         raise ValueError("disagreement_weight needs an NDM ensemble of at least 2 members")
     ckpt = None
@@ -304,7 +275,7 @@ def train(cfg: ResidualConfig, ndm: nn.Module, window: int, out: Path, progress:
         order = rng.permutation(len(train_chunks))
         for i in range(0, len(order), cfg.batch_chunks):
             b = chunk_batch(bank, train_chunks[order[i:i + cfg.batch_chunks]], cfg, window, rng)
-            err, spread, _ = predict(ndm, window, b, policy(b.obs), gate, cfg.horizon)
+            err, spread, _ = predict(ndm, window, b, policy(b.obs), gate)
             loss = objective(cfg, err, spread)
             opt.zero_grad(set_to_none=True)
             loss.backward()
