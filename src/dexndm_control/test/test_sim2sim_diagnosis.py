@@ -8,6 +8,8 @@ import pytest
 from dexndm_control.commands import sim2sim_pipeline
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig
 from dexndm_learning.studies import sim2sim_diagnosis
 
 
@@ -55,3 +57,25 @@ def test_every_stage_is_reported_and_summarized(runs, tmp_path):
     assert "| worn_hand | 1 |" in (tmp_path / "diag.md").read_text()
     with pytest.raises(SystemExit):
         sim2sim_diagnosis.main([str(tmp_path)])                    # not a finished run
+
+
+def test_the_command_response_comes_after_the_latency_and_a_blind_model_predicts_none(runs):
+    result = sim2sim_diagnosis.diagnose(runs["worn_hand"], envs=2, steps=16, bag_windows=50)["command_response"]
+    n = sim2sim_diagnosis.RESPONSE_HOLD + sim2sim_diagnosis.RESPONSE_AFTER
+    assert len(result["true_rms"]) == n and result["envs"] > 0
+    assert result["true_rms"][0] == 0.0 and result["true_rms"][1] > 1e-3      # worn_hand: latency 1
+    assert all(np.isfinite(result["joint"]["slope"][1:])) and all(np.isfinite(result["whole"]["slope"][1:]))
+    assert sim2sim_diagnosis.first_effective(result, "joint") == result["joint"]["slope"][1]
+
+    nominal = sim2sim_diagnosis.diagnose(runs["nominal"], envs=2, steps=16, bag_windows=50)["command_response"]
+    assert nominal["true_rms"][0] > 1e-3                                      # no latency: the next step moves
+
+    profile = runs["worn_hand"] / "diagnosis" / "worn_hand.yaml"
+    env_cfg = EnvConfig(num_envs=2, axis_set="z", episode_steps=16, seed=1000,
+                        randomization=RandomizationConfig(enabled=False), grasp=GraspConfig(candidates=8))
+    blind = lambda x: x[:, -1, :, 0]                                          # noqa: E731  ignores the commands
+    base = runs["worn_hand"].parent / "base.pt"
+    same = sim2sim_diagnosis.command_response(env_cfg, str(profile), base, {"blind": blind}, 10, [9], delta=0.0)
+    assert same["true_rms"] == [0.0] * n                                      # the two copies run in lockstep
+    moved = sim2sim_diagnosis.command_response(env_cfg, str(profile), base, {"blind": blind}, 10, [9])
+    assert moved["blind"]["slope"][1:] == [0.0] * (n - 1)

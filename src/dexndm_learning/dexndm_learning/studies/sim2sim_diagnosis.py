@@ -25,6 +25,13 @@ profile on the training objects, and every control step is measured four ways:
 4. **Latency.** The joint-wise NDM's mean |d q(t+1) / d a(t-k)| for k = 0..3 on Chaos Box
    windows, against the profile's latency: which past command the model credits for the next
    position, i.e. which step a next-step objective can still act on.
+5. **Command response, by running it.** Two copies of the target env run the base policy in
+   lockstep (same seed, same actions); one gets +-``RESPONSE_DELTA`` on every joint's command
+   for ``RESPONSE_HOLD`` steps. The true response (the copies' joint positions apart) against each
+   NDM's open-loop prediction of it from the same history: ``slope`` (least squares, prediction
+   on truth) per step after the change. A residual learns the command change that moves the NDM
+   by the wanted amount; a model that predicts half the true response (slope 0.5) teaches a
+   residual twice too large.
 
 Writes ``diagnosis/diagnosis.json`` and ``diagnosis.png`` in each run; ``--summary`` writes one
 Markdown table over the runs (and ``<summary>.png``).
@@ -54,6 +61,7 @@ from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, Rot
 VARIANTS = ("direct", "joint", "whole", "robust")     # residual_<name>/ in the run folder
 HORIZON = 5
 LAGS = 4
+RESPONSE_DELTA, RESPONSE_HOLD, RESPONSE_AFTER = 0.02, 4, 2    # rad; steps held; steps watched after
 
 
 @dataclasses.dataclass
@@ -146,6 +154,81 @@ def command_sensitivity(ndm, windows: np.ndarray, lags: int = LAGS) -> list[floa
     return [float(g[-1 - k]) for k in range(lags)]
 
 
+@torch.no_grad()
+def _open_loop(ndm, q: np.ndarray, commands: np.ndarray, start: int, window: int, n: int) -> np.ndarray:
+    """The NDM's predictions (n, N, 16) of q after steps start..start+n-1 from the measured
+    history ending at ``start`` (q, commands: (T, N, 16)), its own predictions fed back."""
+    x = torch.as_tensor(np.stack([q[start - window + 1:start + 1], commands[start - window + 1:start + 1]], -1)
+                        .transpose(1, 0, 2, 3), dtype=torch.float32)
+    out = []
+    for h in range(n):
+        pred = ndm(x)
+        out.append(pred.numpy())
+        if h + 1 < n:
+            row = torch.stack([pred, torch.as_tensor(commands[start + h + 1], dtype=torch.float32)], -1)[:, None]
+            x = torch.cat([x[:, 1:], row], 1)
+    return np.array(out)
+
+
+def command_response(env_cfg: EnvConfig, profile: str, base: Path, models: dict, window: int, starts: list[int],
+                     delta: float = RESPONSE_DELTA, hold: int = RESPONSE_HOLD, after: int = RESPONSE_AFTER) -> dict:
+    """Stage 5: for each start step a pair of target envs in lockstep, one with +-``delta`` on its
+    commands for ``hold`` steps; ``true_rms`` (rad) of the response and, per model, ``slope`` and
+    ``corr`` of its predicted response on the true one, for each of the ``hold + after`` steps
+    from the start (envs that ended an episode in either copy are left out)."""
+    n = hold + after
+    sums = {"true": np.zeros(n), **{m: np.zeros((2, n)) for m in models}}    # per model: pred * true, pred^2
+    count = 0
+    for start in starts:
+        pair = [RotationEnv(dataclasses.replace(env_cfg, reality=profile)) for _ in range(2)]
+        actor = BaseResidualActor(pair[0], base)
+        sign = np.random.default_rng(start).choice([-1.0, 1.0], size=(env_cfg.num_envs, 16))
+        bias = np.asarray(pair[0].sensor_model.bias)
+        q, commands, response = [], [], []
+        living = np.ones(env_cfg.num_envs, dtype=bool)
+        for t in range(start + n):
+            q.append(np.asarray(pair[0].state[:, 1 + pair[0].qadr]) + bias)      # measured, without noise
+            action = actor(pair[0].observations())
+            pair[1].target_offset[:] = delta * sign if start <= t < start + hold else 0.0
+            (_, _, done_a, info_a), (_, _, done_b, info_b) = pair[0].step(action), pair[1].step(action)
+            commands.append(np.array(pair[0].commanded))
+            response.append(info_b["q"] - info_a["q"])
+            living &= ~done_a & ~done_b
+        for env in pair:
+            env.stepper.close()
+        q, commands, true = np.array(q), np.array(commands), np.array(response)[start:, living]
+        changed = commands.copy()
+        changed[start:start + hold] += delta * sign
+        sums["true"] += (true ** 2).sum((1, 2))
+        for m, ndm in models.items():
+            pred = (_open_loop(ndm, q, changed, start, window, n) - _open_loop(ndm, q, commands, start, window, n))[:, living]
+            sums[m][0] += (pred * true).sum((1, 2))
+            sums[m][1] += (pred ** 2).sum((1, 2))
+        count += int(living.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = {"delta": delta, "hold": hold, "envs": count,
+                  "true_rms": np.sqrt(sums["true"] / max(1, 16 * count)).tolist()}
+        for m in models:
+            result[m] = {"slope": (sums[m][0] / sums["true"]).tolist(),
+                         "corr": (sums[m][0] / np.sqrt(sums["true"] * sums[m][1])).tolist()}
+    return result
+
+
+def response_starts(steps: int, window: int, n: int = RESPONSE_HOLD + RESPONSE_AFTER) -> list[int]:
+    """Start steps of the command-response probes in an episode of ``steps`` steps."""
+    starts = sorted({s for s in (steps // 4, steps // 2) if window - 1 <= s <= steps - n})
+    return starts or ([window - 1] if window - 1 <= steps - n else [])
+
+
+def first_effective(result: dict, model: str) -> float | None:
+    """The model's slope at the first step whose true response is not negligible (after latency)."""
+    true = np.asarray(result["true_rms"])
+    if not len(true) or not np.nanmax(true) > 0:
+        return None
+    k = int(np.argmax(true > 0.1 * np.nanmax(true)))
+    return float(result[model]["slope"][k])
+
+
 def held_out_stretches(steps: Steps, window: int, ndm_cfg: NdmConfig, limit: int, seed: int = 0
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chaos Box stretches the NDMs did not train on (their eval split, ``ndm.dataset.split_blocks``
@@ -219,6 +302,9 @@ def diagnose(run: Path, envs: int = 32, steps: int = 200, seed: int = 0, bag_win
         result["ndm"][mname] = {"chaos_box": ndm_errors(ndm, box_x, box_c, box_y)}
         for v, tr in traces.items():
             result["ndm"][mname][v] = ndm_errors(ndm, *tr.windows(window, HORIZON))
+    starts = response_starts(steps, window)
+    result["command_response"] = (command_response(env_cfg, str(profile), base, {m: models[m] for m in ("joint", "whole")},
+                                                   window, starts) if starts else None)
     (out / "diagnosis.json").write_text(json.dumps(result, indent=1))
     plot(result, out / "diagnosis.png")
     return result
@@ -229,7 +315,7 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.4))
     tr = result["tracking"]
     axes[0].bar(list(tr), [1e3 * v for v in tr.values()])
     axes[0].set_title("target vs nominal twin, next q (mrad)")
@@ -243,10 +329,28 @@ def plot(result: dict, path: Path) -> None:
     axes[2].bar(np.arange(LAGS), result["sensitivity"])
     axes[2].set_xticks(np.arange(LAGS), [f"a(t-{k})" for k in range(LAGS)])
     axes[2].set_title(f"joint NDM |dq(t+1)/da|, latency {result['latency_steps']}")
+    response = result.get("command_response")
+    if response:
+        steps = np.arange(1, len(response["true_rms"]) + 1)
+        for m in ("joint", "whole"):
+            axes[3].plot(steps, response[m]["slope"], "o-", label=f"{m} NDM")
+        axes[3].axhline(1.0, color="k", lw=0.8)
+        axes[3].axvspan(0.5, response["hold"] + 0.5, color="0.9", label="command changed")
+        axes[3].set_xlabel("step after the change")
+        axes[3].set_title("NDM / true response to a command change")
+        axes[3].legend(fontsize=7)
     fig.suptitle(f"{result['profile']}: {result['run']}")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def _response_cell(result: dict) -> str:
+    response = result.get("command_response")
+    if not response:
+        return "-"
+    slopes = [first_effective(response, m) for m in ("joint", "whole")]
+    return " / ".join("-" if v is None else f"{v:.2f}" for v in slopes)
 
 
 def summary_markdown(results: list[dict]) -> str:
@@ -255,7 +359,8 @@ def summary_markdown(results: list[dict]) -> str:
     lines = ["| profile | latency | tracking direct / joint / whole / robust (mrad) | gain promised by the NDM / measured, "
              "joint (%) | joint NDM 1-step: box / rotation "
              f"(direct) / joint residual run (mrad) | joint NDM {HORIZON}-step: box / rotation (mrad) | ensemble spread: "
-             "box / direct / robust run (mrad) | |dq/da(t-k)|, k = 0..3 |", "|---|---|---|---|---|---|---|---|"]
+             "box / direct / robust run (mrad) | |dq/da(t-k)|, k = 0..3 | NDM / true response to a command change, "
+             "first effective step: joint / whole |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         t, j = r["tracking"], r["ndm"]["joint"]
         e = r["ndm"].get("ensemble", {})
@@ -265,7 +370,7 @@ def summary_markdown(results: list[dict]) -> str:
             f"{mr(j['chaos_box']['one_step'])} / {mr(j['direct']['one_step'])} / {mr(j.get('joint', {}).get('one_step'))} | "
             f"{mr(j['chaos_box']['open_loop'])} / {mr(j['direct']['open_loop'])} | "
             + (" / ".join(mr(e.get(k, {}).get("spread")) for k in ("chaos_box", "direct", "robust")) if e else "-")
-            + " | " + ", ".join(f"{s:.2f}" for s in r["sensitivity"]) + " |")
+            + " | " + ", ".join(f"{s:.2f}" for s in r["sensitivity"]) + " | " + _response_cell(r) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -281,7 +386,8 @@ def main(argv=None) -> int:
         if not (run / "sim2sim.json").exists():
             ap.error(f"{run}: not a finished sim2sim run (no sim2sim.json)")
         results.append(diagnose(run, args.envs, args.steps))
-        print(json.dumps({k: results[-1][k] for k in ("profile", "tracking", "sensitivity")}), flush=True)
+        print(json.dumps({k: results[-1][k] for k in ("profile", "tracking", "sensitivity", "command_response")}),
+              flush=True)
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(summary_markdown(results))
