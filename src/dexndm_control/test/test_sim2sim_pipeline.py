@@ -11,6 +11,7 @@ from dexndm_control import cli
 from dexndm_control.commands import sim2sim_pipeline
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.testing.policies import random_policy
+from dexndm_learning.bc.collect import NoSuccessfulEpisodes
 from dexndm_learning.config import ConfigError
 from dexndm_learning.data.rollout_dataset import RolloutDataset
 from dexndm_learning.ndm.bag_ingest import load_bags
@@ -140,6 +141,24 @@ def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_tabl
         assert ("--command-model" in argv) == corrected
     with pytest.raises(ValueError, match="baselines"):
         sim2sim_pipeline.run("worn_hand", tmp_path / "o2", "tiny", base, baselines=["sysid_only"])
+
+
+def test_a_fine_tuning_whose_teacher_keeps_no_object_is_recorded_as_failed_and_not_retried(tmp_path, monkeypatch):
+    teachers = tmp_path / "teachers.yaml"
+    teachers.write_text("teachers:\n  - {name: a, run: %s, seed: 1}\n" % (ROOT / "models" / "specialists" / "cyl_palm_up"))
+    calls = []
+
+    def drops_everything(step):
+        calls.append(step.name)
+        raise NoSuccessfulEpisodes(f"{step.name}: the policy kept the object in none of 40 episodes")
+
+    monkeypatch.setattr(sim2sim_pipeline.generalist, "run_step", drops_everything)
+    cfg = sim2sim_pipeline.from_preset(sim2sim_pipeline.PRESETS, "tiny", teachers=str(teachers))
+    pipe = sim2sim_pipeline.Pipeline(cfg, "worn_hand", random_policy(tmp_path / "base.pt", "base"), tmp_path / "out")
+    assert pipe.finetune("asap", None) is None and calls == ["a"]
+    failed = json.loads((tmp_path / "out" / "finetune_asap" / sim2sim_pipeline.FAILED).read_text())
+    assert failed["step"] == "a" and "none of 40 episodes" in failed["reason"]
+    assert pipe.finetune("asap", None) is None and calls == ["a"]             # a rerun does not try again
 
 
 def test_dexndm_on_top_of_sysid_trains_in_the_identified_sim_and_keeps_its_rollouts_apart(tmp_path):

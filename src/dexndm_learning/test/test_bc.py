@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dexndm_learning.bc.collect import collect
+from dexndm_learning.bc.collect import NoSuccessfulEpisodes, collect
 from dexndm_learning.bc.train import BCConfig, train
 from dexndm_learning.data.rollout_dataset import RolloutDataset, RolloutWriter, proprio_obs
 from dexndm_learning import joint_order
@@ -53,6 +53,32 @@ def test_collection_stops_after_max_batches(small_env, tmp_path):
     result = collect(small_env, lambda obs: np.zeros((small_env.num_envs, 16)), tmp_path / "ds", episodes=100,
                      max_batches=2)
     assert result["tried_this_run"] == 2 * small_env.num_envs and result["episodes"] <= 2 * small_env.num_envs
+
+
+class DropsEverything:
+    """The env with every episode ending in a drop."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def step(self, actions):
+        obs, reward, done, info = self.env.step(actions)
+        return obs, reward, done, {**info, "dropped": np.ones(self.env.num_envs, bool)}
+
+
+def test_collection_gives_up_on_a_policy_that_keeps_no_object_and_keeps_what_it_wrote(small_env, tmp_path):
+    still = lambda obs: np.zeros((small_env.num_envs, 16))                  # noqa: E731
+    collect(small_env, still, tmp_path / "ds", episodes=2)
+    with pytest.raises(NoSuccessfulEpisodes, match=f"none of {2 * small_env.num_envs} episodes"):
+        collect(DropsEverything(small_env), still, tmp_path / "ds", episodes=10, resume=True, give_up_after=2,
+                max_batches=50)                                              # a broken guard fails, not hangs
+    assert RolloutDataset.open(tmp_path / "ds").episodes == 2
+    dagger = collect(DropsEverything(small_env), still, tmp_path / "dagger", episodes=3, give_up_after=1,
+                     label=still)                                            # DAgger keeps every episode
+    assert dagger["episodes"] == 3
 
 
 def write_teacher_dataset(root, episodes=24, steps=20, seed=0):

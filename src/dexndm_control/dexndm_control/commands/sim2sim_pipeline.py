@@ -49,6 +49,8 @@ rollouts from their last complete shard, the evaluation from its last finished v
    base distilled again from the teachers of ``teachers`` (a generalist recipe) under their
    training conditions with that model correcting every command, from the base's weights
    (``bc.pipeline``); evaluated without the model. Locked in ``baselines.yaml``; a finished run gains the rows the same way.
+   Where a teacher keeps no object in the corrected sim (``bc.collect.NoSuccessfulEpisodes``) the
+   row is not made: ``finetune_<kind>/failed.json`` holds why, and the report says so.
 6. ``eval/``: direct transfer (base only) and base + each residual in the target profile on the
    training and the test objects, ``seeds`` evaluations each (``residual.sim2sim``): RotR, TTF,
    RotP per axis group, mean +- std over seeds. Report: ``sim2sim.md`` (tables, objects left out,
@@ -88,7 +90,7 @@ from dexndm_control.commands.sim2sim_config import (BASELINE_FIELDS, BASELINES, 
 from dexndm_control.sim.sim_scene import SCENES
 from dexndm_learning.baselines import asap, uan
 from dexndm_learning.bc import pipeline as generalist
-from dexndm_learning.bc.collect import collect
+from dexndm_learning.bc.collect import NoSuccessfulEpisodes, collect
 from dexndm_learning.data.wave_targets import WaveConfig
 from dexndm_learning.config import resolve_config, to_dict
 from dexndm_learning.ndm.bag_ingest import load_bags
@@ -116,6 +118,7 @@ ROBUST = "robust"
 REFINED = "refined"
 SELECTED = "selected"
 DONE = "done.json"
+FAILED = "failed.json"
 DIRECT_LABEL = "base"
 GATE_CALIBRATION_WINDOWS = 100_000
 
@@ -403,11 +406,12 @@ class Pipeline:
             asap.save(model, acfg, env.hand_cfg.version, path)
         return path
 
-    def finetune(self, kind: str, model: Path | None) -> Path:
+    def finetune(self, kind: str, model: Path | None) -> Path | None:
         """Phase 7c: the base distilled again from the teachers of ``teachers`` under their training
         conditions (their randomization included) with ``model`` correcting every command, from the
         base's weights (``bc.pipeline``, at this preset's sizes); with no model, the control row:
-        what the fine-tuning alone does to the base."""
+        what the fine-tuning alone does to the base. None (and ``FAILED`` in its folder, with the
+        reason) where a teacher kept no object in the corrected sim: the row cannot be made."""
         cfg, root = self.cfg, self.out / f"finetune_{kind}"
         recipe = generalist.GeneralistRecipe.load(cfg.teachers)
         epochs = cfg.finetune_epochs
@@ -421,9 +425,16 @@ class Pipeline:
             final=generalist.CloneStage(epochs, recipe.final.lr), init=str(self.base),
             command_model=str(model) if model else None)
         steps = generalist.plan(recipe, root / "data", root / "runs")
+        if (root / FAILED).exists():
+            return None
         for step in steps:
             if not step.finished():
-                generalist.run_step(step)
+                try:
+                    generalist.run_step(step)
+                except NoSuccessfulEpisodes as e:      # the row is reported as failed; a rerun does not retry
+                    write_json(root / FAILED, {"step": step.name, "reason": str(e)})
+                    print(f"{kind}: fine-tuning failed: {e}", flush=True)
+                    return None
         return root / "runs" / "final" / "policy.pt"
 
     def evaluate(self, residuals: dict[str, Path | None], bases: dict[str, Path] | None = None) -> tuple[dict, dict]:
@@ -504,14 +515,18 @@ class Pipeline:
             with self.phase("select the residual and its strength by trial runs in the target"):
                 residuals[SELECTED], self.trials, self.choice = self.selected_residual(residuals)
         bases: dict[str, Path] = {}
+        self.failed: dict[str, str] = {}
         for kind in cfg.baselines:
             model = None
             if kind != CONTROL:
                 with self.phase(f"{kind}: fit its model on target data"):
                     model = self.uan_model() if kind == "uan" else self.asap_model()
             with self.phase(f"{kind}: fine-tune the base in the {'corrected' if model else 'nominal'} sim"):
-                bases[kind] = self.finetune(kind, model)
-            residuals[kind] = None
+                base = self.finetune(kind, model)
+            if base is None:
+                self.failed[kind] = json.loads((self.out / f"finetune_{kind}" / FAILED).read_text())["reason"]
+                continue
+            bases[kind], residuals[kind] = base, None
         with self.phase("evaluate"):
             results, skipped = self.evaluate(residuals, bases)
         sim2sim.write_report(results, self.profile_name, self.out, skipped, self.appendix())
@@ -540,6 +555,8 @@ class Pipeline:
             lines += ["", f"Trial runs of the selection ({cfg.train_objects}, seeds {cfg.select_seeds}); kept: "
                       f"**{self.choice.label}**.", "", "| candidate | RotR | TTF |", "|---|---|---|"]
             lines += [f"| {t.label} | {t.rotr:.1f} | {t.ttf:.2f} |" for t in self.trials]
+        for kind, reason in self.failed.items():
+            lines += ["", f"**{kind.upper()}: no row.** Its fine-tuning failed: {reason}."]
         for kind in [k for k in cfg.baselines if k != CONTROL]:      # the control fits no model
             report = json.loads((self.out / kind / "report.json").read_text())
             lines += ["", f"{kind.upper()} model on its data (nominal sim, mrad): " +

@@ -61,11 +61,20 @@ def record_batch(env: RotationEnv, act: Callable[[dict], np.ndarray],
             for i in (np.arange(n) if label is not None else np.flatnonzero(ok))]
 
 
+GIVE_UP_AFTER = 20    # batches without one kept episode
+
+
+class NoSuccessfulEpisodes(ValueError):
+    """The policy kept the object in none of the episodes tried under these conditions: collecting
+    more would never end (a command line reports it as an input error)."""
+
+
 def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = False, meta: dict | None = None,
-            max_batches: int | None = None, label=None) -> dict:
+            max_batches: int | None = None, label=None, give_up_after: int | None = GIVE_UP_AFTER) -> dict:
     """Append successful episodes (with ``label``: DAgger episodes) to the dataset at ``out`` until
-    it holds ``episodes`` (or ``max_batches`` batches were tried this run: a policy that always
-    drops would loop forever)."""
+    it holds ``episodes`` (or ``max_batches`` batches were tried this run). A policy that always
+    drops would loop forever: after ``give_up_after`` batches without a kept episode this run,
+    ``NoSuccessfulEpisodes`` is raised (what was written stays)."""
     meta = dict(meta or {}, objects=[o.name for o in env.objects], reality=env.cfg.reality,
                 wrists=list(env.cfg.wrists), axis_set=env.cfg.axis_set, partial_episodes=label is not None,
                 hand_version=env.hand_cfg.version)
@@ -80,6 +89,10 @@ def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = Fals
             kept += 1
         bar.update(min(len(batch), bar.total - bar.n))
         bar.set_postfix(success=f"{kept / tried:.2f}")
+        if not kept and give_up_after is not None and tried >= give_up_after * env.num_envs:
+            writer.close()
+            raise NoSuccessfulEpisodes(f"{out}: the policy kept the object in none of {tried} episodes "
+                                       f"({env.cfg.reality}, wrists {list(env.cfg.wrists)}, {env.cfg.axis_set})")
     writer.close()
     bar.close()
     return {"episodes": writer.episodes, "kept_this_run": kept, "tried_this_run": tried}
