@@ -91,6 +91,7 @@ def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = Fals
         bar.set_postfix(success=f"{kept / tried:.2f}")
         if not kept and give_up_after is not None and tried >= give_up_after * env.num_envs:
             writer.close()
+            bar.close()
             corrected = ", every command corrected by a model" if getattr(env, "command_correction", None) else ""
             raise NoSuccessfulEpisodes(f"{out}: the policy kept the object in none of {tried} episodes "
                                        f"({env.cfg.reality} sim{corrected}, wrists {list(env.cfg.wrists)}, "
