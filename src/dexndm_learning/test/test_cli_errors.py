@@ -17,6 +17,14 @@ def test_missing_dataset_names_the_file(capsys, tmp_path):
     assert err.count("\n") == 1 and str(tmp_path / "nothing") in err
 
 
+@pytest.mark.parametrize("command", [["eval-specialist", "--run"], ["render-episodes", "--run"],
+                                     ["eval-policy", "--out", "unused", "--policy"]])
+def test_a_folder_that_is_no_specialist_run_is_named(capsys, tmp_path, command):
+    assert cli.main(command + [str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}: not a specialist run folder (no config.yaml" in err
+
+
 def test_bugs_keep_their_traceback():
     def broken():
         raise RuntimeError("a bug")

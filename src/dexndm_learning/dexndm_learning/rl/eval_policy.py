@@ -212,11 +212,9 @@ def main(argv=None) -> int:
     # A specialist run is evaluated under its own conditions unless others are given.
     conditions = Path(args.conditions) if args.conditions else (policy if policy.is_dir() else None)
     if conditions is not None:
-        from dexndm_learning.rl.specialist import SpecialistConfig
+        from dexndm_learning.rl.specialist import run_config
 
-        if not (conditions / "config.yaml").exists():
-            raise FileNotFoundError(f"--conditions: {conditions / 'config.yaml'} does not exist")
-        base = SpecialistConfig.load(str(conditions / "config.yaml")).env
+        base = run_config(conditions).env
     else:
         base = EnvConfig()
     if args.object_set:

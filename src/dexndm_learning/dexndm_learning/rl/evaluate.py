@@ -172,9 +172,9 @@ def specialist_actor(run_dir: Path, num_envs: int, seed: int = 0, env_overrides:
     (which win over ``num_envs`` and the seed); the default seed is 1000 + seed so it never
     replays a training stream. The policy acts with its mean. The env is numpy (the evaluations,
     renders and rollout recorders read it with numpy) whatever array kind the run trained with."""
-    from dexndm_learning.rl.specialist import SpecialistConfig, load_checkpoint, make_runner
+    from dexndm_learning.rl.specialist import load_checkpoint, make_runner, run_config
 
-    cfg = SpecialistConfig.load(str(run_dir / "config.yaml"))
+    cfg = run_config(run_dir)
     env_cfg = dataclasses.replace(cfg.env, **{"num_envs": num_envs, "seed": 1000 + seed, "arrays": "numpy",
                                               **(env_overrides or {})})
     runner, venv = make_runner(dataclasses.replace(cfg, env=env_cfg))
@@ -219,9 +219,9 @@ def main(argv=None) -> int:
     if args.wrists:
         overrides["wrists"] = args.wrists
     if args.policy:
-        from dexndm_learning.rl.specialist import SpecialistConfig
+        from dexndm_learning.rl.specialist import run_config
 
-        env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, num_envs=args.num_envs,
+        env_cfg = dataclasses.replace(run_config(run).env, num_envs=args.num_envs,
                                       arrays="numpy", **overrides)
         title = f"{Path(args.policy).name} on {run.name} conditions"
         summary = evaluate(lambda seed: artifact_actor(Path(args.policy), env_cfg, seed), title,

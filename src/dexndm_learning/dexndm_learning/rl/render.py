@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from dexndm_learning.rl.evaluate import artifact_actor, specialist_actor
-    from dexndm_learning.rl.specialist import SpecialistConfig
+    from dexndm_learning.rl.specialist import run_config
 
     run = Path(args.run)
     overrides = {"num_envs": args.envs}
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     if args.policy:
         import dataclasses
 
-        env_cfg = dataclasses.replace(SpecialistConfig.load(str(run / "config.yaml")).env, arrays="numpy", **overrides)
+        env_cfg = dataclasses.replace(run_config(run).env, arrays="numpy", **overrides)
         env, act = artifact_actor(Path(args.policy), env_cfg, args.seed)
         name = Path(args.policy).stem
     else:

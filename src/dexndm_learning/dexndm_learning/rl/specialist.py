@@ -104,6 +104,14 @@ def runner_config(p: PPOConfig) -> dict:
     }
 
 
+def run_config(run_dir: Path) -> SpecialistConfig:
+    """The resolved config a specialist run folder was trained with (its ``config.yaml``)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a specialist run folder (no config.yaml in it)")
+    return SpecialistConfig.load(str(path))
+
+
 def make_runner(cfg: SpecialistConfig, num_envs: int | None = None,
                 ranks: distributed.Ranks = distributed.Ranks()) -> tuple[OnPolicyRunner, RslRlRotationEnv]:
     """The runner and its environments; with several ranks each has its own environment seed and
