@@ -124,26 +124,28 @@ def run_variant(env_cfg: EnvConfig, profile: str, base: Path, residual: Path | N
     return Trace(alive=alive, **out)
 
 
+def _roll(ndm, x: torch.Tensor, commands: torch.Tensor, n: int):
+    """The NDM's next-q predictions for ``n`` steps from windows ``x`` (N, W, 16, 2), its own
+    predictions fed back with ``commands[h]`` (N, 16) as step h + 1's command; yields (pred,
+    spread), the spread an ensemble's (None for one model, whose mean is its prediction)."""
+    for h in range(n):
+        pred, spread = ndm.mean_and_spread(x) if isinstance(ndm, NdmEnsemble) else (ndm(x), None)
+        yield pred, spread
+        if h + 1 < n:
+            x = torch.cat([x[:, 1:], torch.stack([pred, commands[h]], -1)[:, None]], 1)
+
+
 @torch.no_grad()
 def ndm_errors(ndm, x: np.ndarray, commands: np.ndarray, y: np.ndarray) -> dict:
     """One-step and open-loop (len(y) steps, own predictions fed back) mean |error| (rad)."""
     if len(x) == 0:
         return {"one_step": float("nan"), "open_loop": float("nan"), "spread": float("nan"), "n": 0}
-    window = torch.as_tensor(x, dtype=torch.float32)
-    c = torch.as_tensor(commands, dtype=torch.float32)
-    errs, spread = [], None
-    for h in range(y.shape[1]):
-        if isinstance(ndm, NdmEnsemble):
-            pred, s = ndm.mean_and_spread(window)
-            spread = s.mean().item() if spread is None else spread
-        else:
-            pred = ndm(window)
-        errs.append((pred.numpy() - y[:, h]).__abs__().mean())
-        if h + 1 < y.shape[1]:
-            row = torch.stack([pred, c[:, h]], -1)[:, None]
-            window = torch.cat([window[:, 1:], row], 1)
+    c = torch.as_tensor(commands, dtype=torch.float32).transpose(0, 1)
+    rolled = list(_roll(ndm, torch.as_tensor(x, dtype=torch.float32), c, y.shape[1]))
+    errs = [np.abs(pred.numpy() - y[:, h]).mean() for h, (pred, _) in enumerate(rolled)]
+    spread = rolled[0][1]
     return {"one_step": float(errs[0]), "open_loop": float(errs[-1]),
-            "spread": float("nan") if spread is None else spread, "n": int(len(x))}
+            "spread": float("nan") if spread is None else spread.mean().item(), "n": int(len(x))}
 
 
 def command_sensitivity(ndm, windows: np.ndarray, lags: int = LAGS) -> list[float]:
@@ -160,14 +162,8 @@ def _open_loop(ndm, q: np.ndarray, commands: np.ndarray, start: int, window: int
     history ending at ``start`` (q, commands: (T, N, 16)), its own predictions fed back."""
     x = torch.as_tensor(np.stack([q[start - window + 1:start + 1], commands[start - window + 1:start + 1]], -1)
                         .transpose(1, 0, 2, 3), dtype=torch.float32)
-    out = []
-    for h in range(n):
-        pred = ndm(x)
-        out.append(pred.numpy())
-        if h + 1 < n:
-            row = torch.stack([pred, torch.as_tensor(commands[start + h + 1], dtype=torch.float32)], -1)[:, None]
-            x = torch.cat([x[:, 1:], row], 1)
-    return np.array(out)
+    later = torch.as_tensor(commands[start + 1:start + n], dtype=torch.float32)
+    return np.array([pred.numpy() for pred, _ in _roll(ndm, x, later, n)])
 
 
 def command_response(env_cfg: EnvConfig, profile: str, base: Path, models: dict, window: int, starts: list[int],
