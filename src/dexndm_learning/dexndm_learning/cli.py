@@ -9,6 +9,8 @@ COMMANDS = {
     "eval-policy": ("dexndm_learning.rl.eval_policy",
                     "any policy file or specialist in the paper's Table 1 layout (wrists x axis groups, GO Succ)"),
     "plot-curves": ("dexndm_learning.rl.curves", "learning curves of a specialist run (PNG)"),
+    "specialist-table": ("dexndm_learning.rl.specialist_table",
+                         "the committed specialists against issue 17's bars, and their CPU time (Markdown)"),
     "render-episodes": ("dexndm_learning.rl.render", "render a policy rotating objects: contact sheet PNG + MP4"),
     "collect-rollouts": ("dexndm_learning.bc.collect", "roll out a specialist, keep successful episodes"),
     "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),

@@ -1,0 +1,129 @@
+"""Issue 17's tables from the committed specialist runs: results against the bars, and CPU time.
+
+    dexndm-learn specialist-table [--models models/specialists] [--out docs/specialists]
+
+For every run folder with an ``eval/metrics.json`` (written by ``eval-specialist``: 3 seeds x 128
+episodes under the training conditions), a row per sense, or per axis group for a run trained on
+random wrists, in the paper's layout (RotR, TTF, RotP, GO Succ; mean +- std over seeds), with the
+issue's bar for its object set and wrist beside it and whether it is met. A run without an
+evaluation is listed as such, not left out. The CPU table gives each run's training wall time and
+env steps (``progress.csv``). Writes ``table.md`` and prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Bar:
+    groups: tuple[str, ...]     # the metrics.json groups the bar applies to, each on its own
+    rotr: float
+    ttf: float
+    what: str
+
+
+def bar_for(object_set: str, wrists: list[str]) -> Bar | None:
+    """Issue 17's bar for a specialist trained on ``object_set`` under ``wrists`` (None: no bar)."""
+    if wrists == ["random"] and object_set == "normal_cylinders":
+        return Bar(("+-x", "+-y", "+-z"), 80, 0.65, "six-wrist mean per axis group")
+    if wrists == ["palm_up"] and object_set == "normal_cylinders":
+        return Bar(("+z", "-z"), 150, 0.85, "each sense")
+    if wrists == ["palm_down"] and object_set == "normal_cylinders":
+        return Bar(("+z", "-z"), 100, 0.70, "each sense")
+    if wrists == ["palm_up"] and object_set in ("normal_cuboids", "small_cylinders", "long_cuboids", "complex"):
+        return Bar(("+z", "-z"), 100, 0.75, "each sense")
+    return None
+
+
+def _mean_std(metrics: dict, group: str, key: str, digits: int) -> str:
+    mean, std = metrics[group][key]
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def hand_version(run: Path) -> str:
+    """The hand version the run's checkpoint was trained on ("?" without a checkpoint; checkpoints
+    made before hand versions existed carry none and are v1)."""
+    if not (run / "checkpoint.pt").exists():
+        return "?"
+    import torch
+
+    return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("hand_version") or "v1"
+
+
+def run_rows(run: Path) -> list[str]:
+    """Markdown rows of one run folder."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())["env"]
+    object_set, wrists = cfg["object_set"], list(cfg["wrists"])
+    version = hand_version(run)
+    bar = bar_for(object_set, wrists)
+    head = f"`{run.name}` | {object_set}, {' / '.join(wrists)}, hand {version}"
+    metrics_file = run / "eval" / "metrics.json"
+    if not metrics_file.exists():
+        return [f"| {head} | - | not evaluated (no eval/metrics.json) | | | | | no |"]
+    metrics = json.loads(metrics_file.read_text())
+    groups = bar.groups if bar else tuple(g for g in ("+z", "-z", "+-z") if g in metrics)
+    go = metrics.get("goal", {}).get("GO_Succ", [0.0, 0.0])[0]
+    rows = []
+    for g in groups:
+        if g not in metrics:
+            rows.append(f"| {head} | {g} | not in the evaluation | | | | | no |")
+            continue
+        rotr, ttf = metrics[g]["RotR"][0], metrics[g]["TTF"][0]
+        if bar:
+            bar_text = f"RotR >= {bar.rotr:g}, TTF >= {bar.ttf:g} ({bar.what})"
+            met = "yes" if rotr >= bar.rotr and ttf >= bar.ttf else "no"
+        else:
+            bar_text, met = "none set", "-"
+        rows.append(f"| {head} | {g} | {_mean_std(metrics, g, 'RotR', 1)} | {_mean_std(metrics, g, 'TTF', 2)} | "
+                    f"{metrics[g]['RotP'][0]:.2f} | {100 * go:.1f} % | {bar_text} | {met} |")
+    return rows
+
+
+def cpu_row(run: Path) -> tuple[str, float, float]:
+    """(row, hours, env steps) from the run's ``progress.csv`` (last row: cumulative over resumes)."""
+    rows = list(csv.DictReader((run / "progress.csv").open())) if (run / "progress.csv").exists() else []
+    if not rows:
+        return f"| `{run.name}` | no progress.csv | |", 0.0, 0.0
+    hours, steps = float(rows[-1]["wall_s"]) / 3600, float(rows[-1]["env_steps"])
+    return f"| `{run.name}` | {hours:.2f} | {steps / 1e6:.1f} M |", hours, steps
+
+
+def table(models: Path) -> str:
+    runs = sorted(p for p in models.iterdir() if (p / "config.yaml").exists())
+    if not runs:
+        raise FileNotFoundError(f"{models}: no specialist run folders (none has a config.yaml)")
+    lines = ["| specialist | objects, wrist, hand | sense | RotR | TTF | RotP | GO Succ | bar (issue 17) | met |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        lines += run_rows(run)
+    lines += ["", "| run | hours (training wall time) | env steps |", "|---|---|---|"]
+    total_h = total_steps = 0.0
+    for run in runs:
+        row, hours, steps = cpu_row(run)
+        lines.append(row)
+        total_h, total_steps = total_h + hours, total_steps + steps
+    lines.append(f"| total | {total_h:.2f} | {total_steps / 1e6:.1f} M |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="models/specialists", help="folder of specialist run folders")
+    ap.add_argument("--out", default="docs/specialists", help="folder for table.md")
+    args = ap.parse_args(argv)
+    text = table(Path(args.models))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+import torch
+import yaml
+
+from dexndm_learning import cli
+from dexndm_learning.rl.specialist_table import bar_for, table
+
+
+def fake_run(root, name, object_set, wrists, metrics=None, hand_version="v2", wall_s=3600.0, steps=1e6):
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"env": {"object_set": object_set, "wrists": wrists}}))
+    torch.save({"hand_version": hand_version}, run / "checkpoint.pt")
+    (run / "progress.csv").write_text(f"iteration,env_steps,wall_s\n0,1000,1.0\n9,{steps:.0f},{wall_s}\n")
+    if metrics is not None:
+        (run / "eval").mkdir()
+        (run / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def group(rotr, ttf):
+    return {"RotR": [rotr, 1.0], "TTF": [ttf, 0.01], "RotP": [0.5, 0.1]}
+
+
+def test_each_sense_is_checked_against_its_bar(tmp_path):
+    fake_run(tmp_path, "cyl", "normal_cylinders", ["palm_up"],
+             {"+z": group(160.0, 0.90), "-z": group(160.0, 0.80), "goal": {"GO_Succ": [0.02, 0.0]}})
+    rows = [r for r in table(tmp_path).splitlines() if r.startswith("| `cyl` | normal_cylinders")]
+    assert len(rows) == 2
+    assert "| +z | 160.0 ± 1.0 | 0.90 ± 0.01 |" in rows[0] and "2.0 %" in rows[0] and rows[0].endswith("| yes |")
+    assert rows[1].endswith("| no |")                          # TTF 0.80 < 0.85
+    assert "hand v2" in rows[0]
+
+
+def test_a_run_without_evaluation_is_listed_and_the_cpu_time_summed(tmp_path):
+    fake_run(tmp_path, "a", "complex", ["palm_up"], None, wall_s=1800.0, steps=2e6)
+    fake_run(tmp_path, "b", "long_cuboids", ["palm_up"], {"+z": group(1.0, 0.1), "-z": group(120.0, 0.8)},
+             wall_s=5400.0, steps=3e6)
+    text = table(tmp_path)
+    assert "| `a` | complex, palm_up, hand v2 | - | not evaluated" in text
+    assert "| `b` | long_cuboids, palm_up, hand v2 | -z | 120.0 ± 1.0 | 0.80 ± 0.01 | 0.50 | 0.0 % | RotR >= 100, TTF >= 0.75" in text
+    assert "| total | 2.00 | 5.0 M |" in text
+
+
+def test_bars_follow_the_issue():
+    assert bar_for("normal_cylinders", ["random"]).groups == ("+-x", "+-y", "+-z")
+    assert (bar_for("normal_cylinders", ["palm_down"]).rotr, bar_for("normal_cylinders", ["palm_down"]).ttf) == (100, 0.70)
+    assert bar_for("test", ["palm_up"]) is None
+
+
+def test_an_empty_folder_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["specialist-table", "--models", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_the_committed_specialists_are_all_in_the_table():
+    from pathlib import Path
+
+    models = Path(__file__).resolve().parents[3] / "models" / "specialists"
+    if not models.is_dir():
+        pytest.skip("no committed specialists in this checkout")
+    text = table(models)
+    for run in models.iterdir():
+        if (run / "config.yaml").exists():
+            assert f"`{run.name}`" in text
