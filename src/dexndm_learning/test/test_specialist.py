@@ -66,11 +66,13 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     assert [int(r["iteration"]) for r in rows] == [0, 1, 2, 3]
 
 
-def test_wall_limit_stops_the_run_and_keeps_snapshots(tmp_path):
+def test_wall_limit_stops_the_run_and_keeps_snapshots(tmp_path, capsys):
     run = tmp_path / "run"
     cfg = dataclasses.replace(tiny_config(50), budget_minutes=1e-6, snapshot_minutes=[0.0, 1e-7, 600.0])
     summary = train(cfg, run)
     assert summary["wall_limit"] and summary["iteration"] == 0          # stopped after its first iteration
+    err = capsys.readouterr().err
+    assert "/1e-06 min" in err and "/50 [" not in err                  # the bar counts the budget, not iterations
     assert (run / "checkpoint_0min.pt").exists() and (run / "checkpoint_1e-07min.pt").exists()
     assert not (run / "checkpoint_600min.pt").exists()
     state = torch.load(run / "checkpoint_0min.pt", weights_only=False)

@@ -173,6 +173,16 @@ def _snapshot_due(cfg: SpecialistConfig, run_dir: Path, budget_time: float) -> l
             if budget_time >= 60 * m and not (run_dir / f"checkpoint_{m:g}min.pt").exists()]
 
 
+def _progress_bar(cfg: SpecialistConfig, start_it: int, total: int, budget0: float) -> tqdm:
+    """Iterations done of ``total``, or, when a time budget ends the run, its minutes spent (on the
+    steal-corrected clock) of ``budget_minutes``, so that the bar's end is the run's end."""
+    if cfg.budget_minutes > 0:
+        return tqdm(total=float(cfg.budget_minutes), initial=budget0 / 60, desc="PPO", unit="min",
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:g} min "
+                               "[{elapsed}<{remaining}{postfix}]")
+    return tqdm(total=total, initial=start_it, desc="PPO", unit="it")
+
+
 def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations: int | None = None) -> dict:
     """Train (or continue) the specialist in ``run_dir``; under torchrun every rank runs this and
     rank 0 alone writes (``rl.distributed``)."""
@@ -229,9 +239,9 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     last_ckpt = t_start
     steps_per_it = cfg.ppo.steps_per_env * env.num_envs * ranks.world_size      # all ranks' steps
     summary: dict = {}
-    bar = tqdm(range(start_it, total), initial=start_it, total=total, desc="PPO", unit="it")
+    bar = _progress_bar(cfg, start_it, total, budget0)
     try:
-        for it in bar:
+        for it in range(start_it, total):
             t0 = time.monotonic()
             logs: dict = {}
             rew_sum = 0.0           # summed as tensors: read once per iteration, not per step
@@ -269,6 +279,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             csv_out.writerow([it, env_steps, round(wall, 1), round(mean_rew, 4),
                               round(logs.get("/task/omega_along_axis", 0.0), 4),
                               round(logs.get("/task/drop_rate", 0.0), 5), round(budget_time, 1)][:len(columns)])
+            bar.update(budget_time / 60 - bar.n if cfg.budget_minutes > 0 else 1)
             bar.set_postfix(steps_s=f"{steps_per_it / (t2 - t0):.0f}", rew=f"{mean_rew:.3f}",
                             w=f"{logs.get('/task/omega_along_axis', 0.0):.2f}")
             summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "budget_s": budget_time,
@@ -292,6 +303,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                             summary["budget_s"])
         progress.close()
         writer.close()
+        bar.close()
     if ranks.distributed and not summary.get("interrupted"):     # a stopped rank cannot join a collective
         per_rank = distributed.gather(ranks, {"digest": distributed.digest([alg.actor, alg.critic]),
                                               "mean_reward": summary.get("mean_reward")})
