@@ -40,7 +40,8 @@ def test_a_run_without_evaluation_is_listed_and_the_cpu_time_summed(tmp_path):
              wall_s=5400.0, steps=3e6)
     text = table(tmp_path)
     assert "| `a` | complex, palm_up, hand v2 | - | not evaluated" in text
-    assert "| `b` | long_cuboids, palm_up, hand v2 | -z | 120.0 ± 1.0 | 0.80 ± 0.01 | 0.50 | 0.0 % | RotR >= 100, TTF >= 0.75" in text
+    assert ("| `b` | long_cuboids, palm_up, hand v2 | -z | 120.0 ± 1.0 | 0.80 ± 0.01 | 0.50 | 0.0 % | "
+            "RotR >= 100, TTF >= 0.75") in text
     assert "| total | 2.00 | 5.0 M |" in text
 
 
