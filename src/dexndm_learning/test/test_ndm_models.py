@@ -208,3 +208,20 @@ def test_rollout_feeds_predictions_back():
 
     errors = ev.rollout_errors(Frozen(ModelConfig("joint", 10, 8, 1)), steps)
     assert errors[40].mean() > errors[5].mean() > errors[1].mean() > 0
+
+
+def test_a_save_killed_midway_leaves_the_previous_model(tmp_path, monkeypatch):
+    path = tmp_path / "best.pt"
+    save_model(build_model("joint", width=8), path)
+    before = load_model(path).state_dict()
+
+    def torn(obj, f):                                    # writes part of the file, then the process dies
+        with open(f, "wb") as out:
+            out.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", torn)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(build_model("joint", width=8), path)
+    after = load_model(path).state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

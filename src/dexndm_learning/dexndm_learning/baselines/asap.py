@@ -32,6 +32,7 @@ from dexndm_learning.policy.contract import CONTROL_DT
 from dexndm_learning.sim.batch_stepper import ThreadedStepper
 from dexndm_learning.sim.rotation_env import RotationEnv
 from dexndm_learning.sim.wrist import gravity_in_hand
+from dexndm_learning.training_state import save_atomic
 
 FORMAT = "dexndm-asap-delta/1"
 INPUTS = 16 + 16 + 3 + 4 + 3 + 3 + 4 + 16     # q, velocity, object pos/quat/linvel/angvel, wrist, command
@@ -197,7 +198,7 @@ def fit(twins: NominalTwins, tr: Transitions, cfg: AsapConfig = AsapConfig()) ->
 
 
 def save(model: DeltaActionModel, cfg: AsapConfig, hand_version: str, path) -> None:
-    torch.save({"format": FORMAT, "config": to_dict(cfg), "hand_version": hand_version,
+    save_atomic({"format": FORMAT, "config": to_dict(cfg), "hand_version": hand_version,
                 "state_dict": model.state_dict()}, path)
 
 

@@ -35,6 +35,7 @@ from dexndm_learning.sim.batch_stepper import ThreadedStepper
 from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.reality import RealityProfile, apply_profile, capture_nominal
 from dexndm_learning.sysid.fit import Segments
+from dexndm_learning.training_state import save_atomic
 
 
 FORMAT = "dexndm-uan-compensator/1"
@@ -202,7 +203,7 @@ def fit(steps: Steps, cfg: UanConfig = UanConfig(), hand_cfg: HandConfig | None 
 
 
 def save(result: UanResult, cfg: UanConfig, hand_version: str, path) -> None:
-    torch.save({"format": FORMAT, "config": to_dict(cfg), "hand_version": hand_version,
+    save_atomic({"format": FORMAT, "config": to_dict(cfg), "hand_version": hand_version,
                 "state_dict": result.compensator.state_dict(), "error": result.error.tolist(),
                 "nominal_error": result.nominal_error.tolist()}, path)
 

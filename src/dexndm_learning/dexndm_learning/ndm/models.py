@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dexndm_learning.joint_order import FINGERS, NUM_JOINTS
+from dexndm_learning.training_state import save_atomic
 
 FORMAT = "dexndm-ndm-1"
 FEATURE_STD_FLOOR = 1e-3
@@ -190,7 +191,9 @@ def model_from_payload(payload: dict) -> NDM:
 
 
 def save_model(model: NDM, path: str | Path) -> None:
-    torch.save(model_payload(model), path)
+    """Atomically: training rewrites ``best.pt`` while later steps may read it, and a kill mid-write
+    must leave the previous best."""
+    save_atomic(model_payload(model), path)
 
 
 def load_model(path: str | Path) -> NDM:

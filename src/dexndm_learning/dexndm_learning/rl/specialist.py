@@ -279,7 +279,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
             csv_out.writerow([it, env_steps, round(wall, 1), round(mean_rew, 4),
                               round(logs.get("/task/omega_along_axis", 0.0), 4),
                               round(logs.get("/task/drop_rate", 0.0), 5), round(budget_time, 1)][:len(columns)])
-            bar.update(budget_time / 60 - bar.n if cfg.budget_minutes > 0 else 1)
+            bar.update(min(budget_time / 60, bar.total) - bar.n if cfg.budget_minutes > 0 else 1)
             bar.set_postfix(steps_s=f"{steps_per_it / (t2 - t0):.0f}", rew=f"{mean_rew:.3f}",
                             w=f"{logs.get('/task/omega_along_axis', 0.0):.2f}")
             summary = {"iteration": it, "env_steps": env_steps, "wall_s": wall, "budget_s": budget_time,
