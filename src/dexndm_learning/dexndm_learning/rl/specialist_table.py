@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 
 @dataclass(frozen=True)
 class Bar:
@@ -58,8 +56,10 @@ def hand_version(run: Path) -> str:
 
 def run_rows(run: Path) -> list[str]:
     """Markdown rows of one run folder."""
-    cfg = yaml.safe_load((run / "config.yaml").read_text())["env"]
-    object_set, wrists = cfg["object_set"], list(cfg["wrists"])
+    from dexndm_learning.rl.specialist import run_config
+
+    env = run_config(run).env
+    object_set, wrists = env.object_set, list(env.wrists)
     version = hand_version(run)
     bar = bar_for(object_set, wrists)
     head = f"`{run.name}` | {object_set}, {' / '.join(wrists)}, hand {version}"
