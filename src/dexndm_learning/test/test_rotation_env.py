@@ -19,9 +19,9 @@ def _grasp_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
-def quiet_env(wrist="palm_up", n=16, **kw):
+def quiet_env(wrist="palm_up", n=16, grasp=None, **kw):
     cfg = EnvConfig(num_envs=n, wrists=[wrist], disturbance_prob=0.0, joint_noise=0.0,
-                    randomization=RandomizationConfig(enabled=False), grasp=GraspConfig(candidates=32), **kw)
+                    randomization=RandomizationConfig(enabled=False), grasp=grasp or GraspConfig(candidates=32), **kw)
     return RotationEnv(cfg)
 
 
@@ -298,3 +298,23 @@ def test_grasp_cache_says_when_it_simulates_and_reuses_the_stored_set(capsys):
     again = grasps.cached(["test-key", 1], make, "cylinder_00, wrist palm_up")
     assert calls == [1] and capsys.readouterr().err == ""
     np.testing.assert_array_equal(again.targets, first.targets)
+
+
+def test_a_start_centre_offset_puts_the_object_lower_in_the_hand():
+    palm_start = quiet_env(n=32, grasp=GraspConfig(candidates=32, centre_offset=(-0.02, 0.0, -0.03)))
+    canonical = quiet_env(n=32)
+    # obj_pos in the step info is relative to the canonical grasp centre, in the hand frame
+    low = palm_start.step(np.zeros((32, 16)))[3]["obj_pos"]
+    high = canonical.step(np.zeros((32, 16)))[3]["obj_pos"]
+    assert np.median(low[:, 2]) < np.median(high[:, 2]) - 0.02
+    assert np.median(low[:, 0]) < np.median(high[:, 0]) - 0.005
+
+
+def test_grasp_cache_key_of_the_default_start_is_unchanged_by_the_offset_field():
+    from dexndm_learning.sim.grasps import _key_repr
+
+    # grasp sets cached before centre_offset existed were keyed by this repr
+    assert _key_repr(GraspConfig()) == ("GraspConfig(candidates=128, pose_noise=0.05, open_by=0.25, "
+                                        "squeeze=(0.15, 0.45), close_time=0.5, hold_time=5.0, max_slip=0.01, "
+                                        "max_offset=0.04)")
+    assert "centre_offset" in _key_repr(GraspConfig(centre_offset=(0.0, 0.0, -0.03)))

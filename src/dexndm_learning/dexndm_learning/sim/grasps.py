@@ -9,6 +9,7 @@ joint targets that hold them, cached on disk keyed by everything that shapes the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import os
 import sys
@@ -42,6 +43,10 @@ class GraspConfig:
     hold_time: float = 5.0
     max_slip: float = 0.01            # m the object may move while held
     max_offset: float = 0.04          # m from the grasp centre
+    # Where start grasps put the object, relative to the canonical grasp centre (m, hand frame H:
+    # -x toward the heel of the palm, -z toward its face). Non-zero starts the object lower in the
+    # hand, as the references that learn +z do (it rests in the palm).
+    centre_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -114,11 +119,19 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
         name, quats = "random", random_wrist_quats(random_pool, np.random.default_rng(object_index))
     else:
         name, quats = (wrist if isinstance(wrist, str) else "quat"), wrist_quat(wrist)[None]
-    centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
-    key = ["grasps-v3", repr(obj), repr(hand_cfg), model_fingerprint(model), repr(cfg), name, quats.round(6).tolist()]
+    centre = np.add(hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND) + cfg.centre_offset
+    key = ["grasps-v3", repr(obj), repr(hand_cfg), model_fingerprint(model), _key_repr(cfg), name, quats.round(6).tolist()]
     what = f"{obj.name}, wrist {name} ({len(quats)} x {cfg.candidates} candidates)"
     return cached(key, lambda: generate(model, centre, quats, cfg, np.random.default_rng(object_index), nthread), what,
                   hand_cfg.version)
+
+
+def _key_repr(cfg: GraspConfig) -> str:
+    """``repr(cfg)`` without a zero ``centre_offset``, so grasp sets cached before that field existed stay valid."""
+    if any(cfg.centre_offset):
+        return repr(cfg)
+    kept = (f for f in dataclasses.fields(cfg) if f.name != "centre_offset")
+    return f"{type(cfg).__name__}({', '.join(f'{f.name}={getattr(cfg, f.name)!r}' for f in kept)})"
 
 
 def model_fingerprint(model: mujoco.MjModel) -> str:
