@@ -104,3 +104,19 @@ def test_the_time_spent_making_a_warm_start_counts_against_the_budget(tmp_path):
     summary = train(cfg, tmp_path / "b")
     assert summary["wall_limit"] and summary["iteration"] == 0 and summary["budget_s"] >= 300
     assert (tmp_path / "b" / "checkpoint_4min.pt").exists()
+
+
+def test_every_shipped_specialist_config_loads_strictly_and_names_known_objects_wrists_and_axes():
+    from dexndm_learning.config import config_dir
+    from dexndm_learning.sim.axes import axis_set
+    from dexndm_learning.sim.objects import SET_NAMES
+    from dexndm_learning.sim.wrist import NAMED_WRISTS
+
+    paths = sorted((config_dir() / "specialists").rglob("*.yaml"))
+    assert len(paths) >= 10
+    for path in paths:
+        cfg = SpecialistConfig.load(str(path))            # unknown keys raise
+        assert cfg.env.object_set in SET_NAMES, path
+        assert set(cfg.env.wrists) <= {*NAMED_WRISTS, "random"}, path
+        assert len(axis_set(cfg.env.axis_set)) >= 1, path
+        assert len(cfg.env.grasp.centre_offset) == 3, path
