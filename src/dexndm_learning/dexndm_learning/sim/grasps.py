@@ -44,8 +44,8 @@ class GraspConfig:
     max_slip: float = 0.01            # m the object may move while held
     max_offset: float = 0.04          # m from the grasp centre
     # Where start grasps put the object, relative to the canonical grasp centre (m, hand frame H:
-    # -x toward the heel of the palm, -z toward its face). Non-zero starts the object lower in the
-    # hand, as the references that learn +z do (it rests in the palm).
+    # -x toward the heel of the palm, -z toward its face). (-0.02, 0, -0.03) starts it resting in
+    # the palm, palm up, as the references that learn +z do.
     centre_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
