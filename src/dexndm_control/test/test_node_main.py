@@ -62,6 +62,25 @@ def test_spin_returns_when_ros_shuts_down():
     assert not rclpy.get_default_context().ok()
 
 
+def test_a_shutdown_landing_just_before_the_executor_waits_ends_an_entry_point_cleanly(monkeypatch):
+    """The race behind a flaky SIGTERM: rclpy's signal handler shuts the context down after spin
+    checked it and before the next wait set is made (an RCLError from rclpy)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    original = SingleThreadedExecutor._wait_for_ready_callbacks
+
+    def shut_down_then_wait(self, *args, **kwargs):
+        if self.get_nodes()[0].ticks >= 3:
+            rclpy.shutdown(context=self.context)    # what the signal handler does, at the worst moment
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SingleThreadedExecutor, "_wait_for_ready_callbacks", shut_down_then_wait)
+    Counting.destroyed.clear()
+    spin(lambda context: Counting("raced", context=context))
+    assert "raced" in Counting.destroyed
+    assert not rclpy.get_default_context().ok()
+
+
 def test_a_fatal_node_error_ends_an_entry_point_with_status_1(capsys):
     from dexndm_control.ros.node_main import FatalNodeError
 

@@ -30,6 +30,7 @@ from typing import Callable, Iterator, Sequence
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -97,12 +98,23 @@ def serve(make_nodes: Callable[[Context], Sequence[Node]], args=None) -> None:
     handling (as ``ros2 run`` would); always cleaned up."""
     try:
         with running(make_nodes, args=args, isolated=False) as (executor, _):
-            executor.spin()
+            _spin_until_shut_down(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except FatalNodeError as exc:
         print(f"fatal: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _spin_until_shut_down(executor: SingleThreadedExecutor) -> None:
+    """``executor.spin()``; a shutdown by rclpy's signal handler that lands between spin's check of
+    the context and its next wait (rclpy then fails to make the wait set: an RCLError) ends it like
+    any other shutdown instead of escaping as a crash."""
+    try:
+        executor.spin()
+    except _rclpy.RCLError:
+        if executor.context.ok():
+            raise
 
 
 def spin(make_node: Callable[..., Node], args=None) -> None:
