@@ -49,6 +49,20 @@ def test_aggregate_reports_median_worst_share_and_the_bars():
     assert "1.40x" in sim2sim_random.markdown(rows, {"normal_cylinders": sim2sim_random.aggregate(rows, "normal_cylinders")}, "h")
 
 
+def test_aggregate_without_any_ratio_reports_nan_and_bars_not_met():
+    """No variant turning the object gives no ratio on any profile (the tiny preset):
+    NaN median and worst, the bars not met, and no numpy warning."""
+    import math
+    import warnings
+
+    rows = [sim2sim_random.profile_row(i, RealityProfile(), results(0.0, 0.0, 0.0)) for i in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        agg = sim2sim_random.aggregate(rows, "normal_cylinders")
+    assert math.isnan(agg["dexndm_over_direct"]["median"]) and math.isnan(agg["whole_over_direct"]["worst"])
+    assert agg["bars_met"] is False
+
+
 def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
     out = tmp_path / "bench"
     argv = ["sim2sim-random", "--k", "2", "--out", str(out), "--preset", "tiny",

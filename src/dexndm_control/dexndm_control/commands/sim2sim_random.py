@@ -78,11 +78,20 @@ def profile_row(index: int, profile: RealityProfile, results: dict) -> dict:
     return row
 
 
+def _median_worst(ratio: np.ndarray) -> dict:
+    """Median and minimum over the profiles with a ratio (NaN where direct transfer did not turn
+    the object); NaN for both when no profile has one."""
+    known = ratio[~np.isnan(ratio)]
+    if not len(known):
+        return {"median": float("nan"), "worst": float("nan")}
+    return {"median": float(np.median(known)), "worst": float(np.min(known))}
+
+
 def _bars(ratio: np.ndarray, whole: np.ndarray, ttf: np.ndarray) -> bool:
     """The issue's bars: >= 1.0x on every profile, >= 1.3x on the median, above whole-hand's
-    median, TTF no more than 0.05 below direct anywhere."""
-    return bool(np.nanmin(ratio) >= 1.0 and np.nanmedian(ratio) >= 1.3
-                and np.nanmedian(ratio) > np.nanmedian(whole) and np.min(ttf) >= -0.05)
+    median, TTF no more than 0.05 below direct anywhere (NaN comparisons are false: not met)."""
+    r, w = _median_worst(ratio), _median_worst(whole)
+    return bool(r["worst"] >= 1.0 and r["median"] >= 1.3 and r["median"] > w["median"] and np.min(ttf) >= -0.05)
 
 
 def aggregate(rows: list[dict], object_set: str) -> dict:
@@ -96,8 +105,8 @@ def aggregate(rows: list[dict], object_set: str) -> dict:
     whole = np.array([x["whole_over_direct"] for x in s])
     ttf = np.array([x["dexndm_ttf_minus_direct"] for x in s])
     out = {"profiles": len(s),
-           "dexndm_over_direct": {"median": float(np.nanmedian(dex)), "worst": float(np.nanmin(dex))},
-           "whole_over_direct": {"median": float(np.nanmedian(whole)), "worst": float(np.nanmin(whole))},
+           "dexndm_over_direct": _median_worst(dex),
+           "whole_over_direct": _median_worst(whole),
            "share_dexndm_helps": float(np.mean(dex > 1.0)),
            "share_dexndm_beats_whole": float(np.mean(dex > whole)),
            "worst_ttf_minus_direct": float(np.min(ttf)),
@@ -105,7 +114,7 @@ def aggregate(rows: list[dict], object_set: str) -> dict:
     for key in _extras(s):
         ratio = np.array([x[f"{key}_over_direct"] for x in s])
         key_ttf = np.array([x[f"{key}_ttf_minus_direct"] for x in s])
-        out[key] = {f"{key}_over_direct": {"median": float(np.nanmedian(ratio)), "worst": float(np.nanmin(ratio))},
+        out[key] = {f"{key}_over_direct": _median_worst(ratio),
                     "share_helps": float(np.mean(ratio > 1.0)), "share_beats_dexndm": float(np.mean(ratio > dex)),
                     "worst_ttf_minus_direct": float(np.min(key_ttf)), "bars_met": _bars(ratio, whole, key_ttf)}
     return out
