@@ -79,8 +79,8 @@ def profile_row(index: int, profile: RealityProfile, results: dict) -> dict:
 
 
 def _median_worst(ratio: np.ndarray) -> dict:
-    """Median and minimum over the profiles with a ratio (NaN where direct transfer did not turn
-    the object); NaN for both when no profile has one."""
+    """Median and minimum over the profiles with a ratio (``_ratio`` gives NaN where neither direct
+    transfer nor the variant turned the object); NaN for both when no profile has one."""
     known = ratio[~np.isnan(ratio)]
     if not len(known):
         return {"median": float("nan"), "worst": float("nan")}
