@@ -19,7 +19,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from dexndm_learning.rl.evaluate import specialist_actor
-from dexndm_learning.sim.metrics import CONTROL_DT
+from dexndm_learning.policy.contract import CONTROL_DT
 
 
 def long_axis(quat_wxyz: np.ndarray) -> np.ndarray:
@@ -37,7 +37,7 @@ def main() -> None:
     torch.set_num_threads(1)
     env, act = specialist_actor(args.run, args.envs, seed=args.seed, checkpoint=args.checkpoint)
     env.reset(np.arange(env.num_envs))
-    axis, sense = env.axis_hand.copy(), np.sign(env.axis_world @ np.array([0.0, 0.0, 1.0]))
+    axis, sense = env.axis_hand.copy(), np.sign(env.axis_world[:, 2])
     standing = np.abs(np.sum(long_axis(np.asarray(env.sens[:, env.layout.obj_quat])) * axis, 1)) > np.cos(np.pi / 4)
     held = np.ones(env.num_envs, dtype=bool)
     turned, rolled, held_steps = (np.zeros(env.num_envs) for _ in range(3))

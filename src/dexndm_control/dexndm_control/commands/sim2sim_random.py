@@ -87,11 +87,12 @@ def _median_worst(ratio: np.ndarray) -> dict:
     return {"median": float(np.median(known)), "worst": float(np.min(known))}
 
 
-def _bars(ratio: np.ndarray, whole: np.ndarray, ttf: np.ndarray) -> bool:
-    """The issue's bars: >= 1.0x on every profile, >= 1.3x on the median, above whole-hand's
-    median, TTF no more than 0.05 below direct anywhere (NaN comparisons are false: not met)."""
-    r, w = _median_worst(ratio), _median_worst(whole)
-    return bool(r["worst"] >= 1.0 and r["median"] >= 1.3 and r["median"] > w["median"] and np.min(ttf) >= -0.05)
+def _bars(ratio: dict, whole: dict, ttf: np.ndarray) -> bool:
+    """The issue's bars on ``_median_worst`` of a variant's and whole-hand's ratios: >= 1.0x on every
+    profile, >= 1.3x on the median, above whole-hand's median, TTF no more than 0.05 below direct
+    anywhere (NaN comparisons are false: not met)."""
+    return bool(ratio["worst"] >= 1.0 and ratio["median"] >= 1.3 and ratio["median"] > whole["median"]
+                and np.min(ttf) >= -0.05)
 
 
 def aggregate(rows: list[dict], object_set: str) -> dict:
@@ -104,19 +105,21 @@ def aggregate(rows: list[dict], object_set: str) -> dict:
     dex = np.array([x["dexndm_over_direct"] for x in s])
     whole = np.array([x["whole_over_direct"] for x in s])
     ttf = np.array([x["dexndm_ttf_minus_direct"] for x in s])
+    dex_mw, whole_mw = _median_worst(dex), _median_worst(whole)
     out = {"profiles": len(s),
-           "dexndm_over_direct": _median_worst(dex),
-           "whole_over_direct": _median_worst(whole),
+           "dexndm_over_direct": dex_mw,
+           "whole_over_direct": whole_mw,
            "share_dexndm_helps": float(np.mean(dex > 1.0)),
            "share_dexndm_beats_whole": float(np.mean(dex > whole)),
            "worst_ttf_minus_direct": float(np.min(ttf)),
-           "bars_met": _bars(dex, whole, ttf)}
+           "bars_met": _bars(dex_mw, whole_mw, ttf)}
     for key in _extras(s):
         ratio = np.array([x[f"{key}_over_direct"] for x in s])
         key_ttf = np.array([x[f"{key}_ttf_minus_direct"] for x in s])
-        out[key] = {f"{key}_over_direct": _median_worst(ratio),
+        key_mw = _median_worst(ratio)
+        out[key] = {f"{key}_over_direct": key_mw,
                     "share_helps": float(np.mean(ratio > 1.0)), "share_beats_dexndm": float(np.mean(ratio > dex)),
-                    "worst_ttf_minus_direct": float(np.min(key_ttf)), "bars_met": _bars(ratio, whole, key_ttf)}
+                    "worst_ttf_minus_direct": float(np.min(key_ttf)), "bars_met": _bars(key_mw, whole_mw, key_ttf)}
     return out
 
 
