@@ -254,7 +254,7 @@ def _pipeline_options(p) -> None:
                    help="add the selected variant: trial runs of each residual at these strengths (0 < S <= 1) "
                         "and the base alone in the target; the best is kept (default: off)")
     p.add_argument("--select-seeds", nargs="+", type=int, metavar="SEED",
-                   help="the selection's trial seeds, apart from --seeds (default 100 101)")
+                   help="the selection's trial seeds, apart from --seeds (default 100 101 102 103)")
     p.set_defaults(pipeline_fields=add_field_options(p, PipelineConfig))
 
 
