@@ -261,8 +261,10 @@ def _pipeline_options(p) -> None:
 def _pipeline_overrides(args) -> dict:
     from dexndm_learning.config import given_options
 
-    if (args.select_seeds or args.select_ttf_margin is not None) and not args.select_strengths:
-        raise ValueError("--select-seeds and --select-ttf-margin shape the selected variant: give --select-strengths too")
+    if (args.select_seeds or args.select_ttf_margin is not None or args.select_min_gain_se is not None) \
+            and not args.select_strengths:
+        raise ValueError("--select-seeds, --select-ttf-margin and --select-min-gain-se shape the selected variant: "
+                         "give --select-strengths too")
     return {**given_options(args, args.pipeline_fields), "wrists": args.wrists, "baselines": args.baselines,
             "select_strengths": args.select_strengths, "select_seeds": args.select_seeds}
 

@@ -1,5 +1,6 @@
 """residual.select: the rule that keeps a residual and its strength from trial runs, and the
 strength the artifact carries."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from dexndm_learning import joint_order as jo
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import ArtifactError, PolicySpec, load_policy, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
-from dexndm_learning.residual.select import Trial, choose, trial_label, with_strength
+from dexndm_learning.residual.select import Trial, choose, gain_in_standard_errors, trial_label, with_strength
 
 DIM = contract.obs_dim() + jo.NUM_JOINTS
 
@@ -36,6 +37,24 @@ def test_the_best_rotation_wins_unless_it_drops_the_object_more_often_than_the_m
     with pytest.raises(ValueError, match="base alone exactly once"):
         choose([trial("a", 1.0, 0.5)], 0.03)
     assert trial_label("joint", 0.5) == "joint x0.5"
+
+
+def test_a_minimum_gain_in_standard_errors_keeps_the_base_when_the_trials_cannot_tell():
+    # Session 19's profile 1 (four seeds): refined x0.5 51.1 +- 6.4 against the base's 49.1 +- 7.8.
+    base = Trial("base", None, 0.0, 49.1, 0.62, rotr_std=7.8, seeds=4)
+    close = Trial("refined x0.5", Path("r"), 0.5, 51.1, 0.58, rotr_std=6.4, seeds=4)
+    far = Trial("joint x0.5", Path("j"), 0.5, 66.0, 0.60, rotr_std=6.0, seeds=4)
+    se = ((7.8 ** 2 + 6.4 ** 2) / 3) ** 0.5                    # population stds over 4 seeds
+    assert gain_in_standard_errors(close, base) == pytest.approx(2.0 / se)
+    assert choose([base, close], 0.05).label == "refined x0.5"           # today's rule: any gain
+    assert choose([base, close], 0.05, min_gain_se=1.0).label == "base"
+    assert choose([base, close, far], 0.05, min_gain_se=1.0).label == "joint x0.5"
+    # the TTF margin still applies to a candidate that clears the gain
+    assert choose([base, dataclasses.replace(far, ttf=0.50)], 0.05, min_gain_se=1.0).label == "base"
+    with pytest.raises(ValueError, match=">= 2 trial seeds"):
+        choose([dataclasses.replace(base, seeds=1), close], 0.05, min_gain_se=1.0)
+    exact = dataclasses.replace(base, rotr_std=0.0)
+    assert gain_in_standard_errors(dataclasses.replace(close, rotr_std=0.0), exact) == float("inf")
 
 
 def test_strength_scales_the_bounded_output_and_is_kept_in_the_file(tmp_path):

@@ -56,6 +56,8 @@ class PipelineConfig:
     # the gaps ranked (docs/results.md, issue 19, session 19).
     select_seeds: list[int] = field(default_factory=lambda: [100, 101, 102, 103])
     select_ttf_margin: float = 0.03
+    select_min_gain_se: float = 0.0              # > 0: a residual must beat the base by this many standard
+                                                 # errors in the trials (residual.select.choose)
     # UAN and ASAP (issue 21; their rows are added when listed in ``baselines``): each one's model
     # fitted on data the target world gives (UAN: wave trajectories on the free hand through ROS 2;
     # ASAP: the base policy's rotation steps there), then the base distilled again from its teachers
@@ -99,7 +101,7 @@ REFINE_FIELDS = ("refine_rounds", "refine_envs", "refine_steps", "refine_epochs"
 BASELINE_FIELDS = ("baselines", "teachers", "uan_trajectories", "uan_steps", "asap_envs", "asap_steps",
                    "finetune_episodes", "finetune_rounds", "finetune_epochs", "finetune_samples")
 """Fields of the UAN and ASAP rows only, locked apart (``baselines.yaml``) for the same reason."""
-SELECT_FIELDS = ("select_strengths", "select_seeds", "select_ttf_margin")
+SELECT_FIELDS = ("select_strengths", "select_seeds", "select_ttf_margin", "select_min_gain_se")
 """Fields of the selected variant only, locked apart (``select.yaml``) for the same reason."""
 CONTROL = "finetune"
 """The baseline row of UAN / ASAP's fine-tuning with no model."""

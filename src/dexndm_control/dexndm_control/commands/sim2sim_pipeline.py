@@ -40,7 +40,8 @@ rollouts from their last complete shard, the evaluation from its last finished v
 5d. with ``select_strengths`` set, the selected variant (issue 19, ``residual.select``): trial runs
    in the target (training objects, ``select_seeds``) of the base alone and of each joint-wise
    residual above (today's, robust, refined) at each strength, in ``select/<candidates>/``; the
-   best by RotR whose TTF is at most ``select_ttf_margin`` below the base's becomes
+   best by RotR whose TTF is at most ``select_ttf_margin`` below the base's (and, with
+   ``select_min_gain_se``, whose gain over the base clears that many standard errors) becomes
    ``select/<candidates>/residual.pt`` (absent if the base alone won). Locked in ``select.yaml``.
 5e. with ``baselines`` (``uan``, ``asap``; issue 21), each baseline's rows: ``uan/`` (wave
    trajectories on the free hand in the target through ROS 2, as ``dexndm sysid`` probes, and
@@ -337,7 +338,7 @@ class Pipeline:
                                                   self.env_config(cfg.eval_envs, cfg.eval_steps), cfg.select_seeds)
             write_json(path, {"residual": str(residual or ""), "strength": strength, "summary": summary})
         m = json.loads(path.read_text())["summary"]["all"]
-        return Trial(label, residual, strength, m["RotR"][0], m["TTF"][0])
+        return Trial(label, residual, strength, m["RotR"][0], m["TTF"][0], m["RotR"][1], len(cfg.select_seeds))
 
     def selected_residual(self, residuals: dict[str, Path | None]) -> tuple[Path | None, list[Trial], Trial]:
         """Phase 5d: the base alone and each joint-wise residual at each of ``select_strengths`` in
@@ -354,7 +355,7 @@ class Pipeline:
                 if not candidate.exists():
                     with_strength(residuals[kind], strength, candidate)
                 trials.append(self.trial(root, trial_label(kind, strength), candidate, strength))
-        best = choose(trials, cfg.select_ttf_margin)
+        best = choose(trials, cfg.select_ttf_margin, cfg.select_min_gain_se)
         chosen = None
         if best.residual is not None:
             chosen = root / "residual.pt"
