@@ -1,8 +1,8 @@
 """Issue 19: does a finished ``dexndm sim2sim-random`` run's verdict on the selected residual hold on
 evaluation seeds it never used? Per profile, direct transfer and the selected residual
 (``select/<tag>/residual.pt``; the base alone where the selection kept it) evaluated again on
-``--seeds`` with the run's own settings (its ``pipeline.yaml``: wrists, axes, envs, steps, grasps),
-and the issue's bars on the new ratios.
+``--seeds`` with the run's own settings (its ``pipeline.yaml``: wrists, axes, envs, steps, grasps);
+the median and worst of the new ratios and the worst TTF change.
 
     .venv/bin/python scripts/sim2sim_reseed.py --run runs/s2s_random_sel4 --seeds 200 201 202
 
