@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import yaml
 
+from dexndm_control.commands.sim2sim_config import PipelineConfig
+from dexndm_control.commands.sim2sim_pipeline import env_config
 from dexndm_learning.residual import sim2sim
-from dexndm_learning.sim.grasps import GraspConfig
-from dexndm_learning.sim.rotation_env import EnvConfig
 
 
 def main() -> None:
@@ -34,12 +34,11 @@ def main() -> None:
     tag = "_".join(map(str, args.seeds))
     rows = []
     for profile_dir in sorted(args.run.glob("profile_[0-9]*")):
-        saved = yaml.safe_load((profile_dir / "pipeline.yaml").read_text())["pipeline"]
-        object_set = args.object_set or saved["train_objects"]
-        if set(args.seeds) & set(saved["seeds"]):
-            raise SystemExit(f"{profile_dir}: --seeds {args.seeds} overlap the run's evaluation seeds {saved['seeds']}")
-        env_cfg = EnvConfig(num_envs=saved["eval_envs"], wrists=list(saved["wrists"]), axis_set=saved["axis_set"],
-                            episode_steps=saved["eval_steps"], grasp=GraspConfig(candidates=saved["grasp_candidates"]))
+        cfg = PipelineConfig(**yaml.safe_load((profile_dir / "pipeline.yaml").read_text())["pipeline"])
+        object_set = args.object_set or cfg.train_objects
+        if set(args.seeds) & set(cfg.seeds):
+            raise SystemExit(f"{profile_dir}: --seeds {args.seeds} overlap the run's evaluation seeds {cfg.seeds}")
+        env_cfg = env_config(cfg, cfg.eval_envs, cfg.eval_steps)
         chosen = sorted(profile_dir.glob("select/*/residual.pt"))
         if len(chosen) > 1:
             raise SystemExit(f"{profile_dir}: more than one selection ({[str(c) for c in chosen]}); give a run with one")

@@ -124,6 +124,13 @@ DIRECT_LABEL = "base"
 GATE_CALIBRATION_WINDOWS = 100_000
 
 
+
+def env_config(cfg: PipelineConfig, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
+    """The rotation env of every phase in the target: the run's wrists, axes and start grasps."""
+    return EnvConfig(num_envs=num_envs, wrists=list(cfg.wrists), axis_set=cfg.axis_set, episode_steps=episode_steps,
+                     grasp=GraspConfig(candidates=cfg.grasp_candidates), **overrides)
+
+
 class Interrupted(Exception):
     """The Chaos Box collection was stopped (SIGINT / SIGTERM); rerun to continue."""
 
@@ -173,9 +180,7 @@ class Pipeline:
                           "selected variant", "--out (or the select options of the run in it)")
 
     def env_config(self, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
-        cfg = self.cfg
-        return EnvConfig(num_envs=num_envs, wrists=list(cfg.wrists), axis_set=cfg.axis_set, episode_steps=episode_steps,
-                         grasp=GraspConfig(candidates=cfg.grasp_candidates), **overrides)
+        return env_config(self.cfg, num_envs, episode_steps, **overrides)
 
     # ------------------------------------------------------------------ phases
     def rollouts(self) -> Path:
