@@ -318,3 +318,37 @@ def test_grasp_cache_key_of_the_default_start_is_unchanged_by_the_offset_field()
                                         "squeeze=(0.15, 0.45), close_time=0.5, hold_time=5.0, max_slip=0.01, "
                                         "max_offset=0.04)")
     assert "centre_offset" in _key_repr(GraspConfig(centre_offset=(0.0, 0.0, -0.03)))
+    assert "object_orientation='upright'" in _key_repr(GraspConfig(object_orientation="upright"))
+
+
+@pytest.mark.parametrize("wrist", NAMED_WRISTS)
+def test_upright_start_orientations_point_the_object_axis_against_gravity(wrist):
+    from dexndm_learning.sim.grasps import start_orientations
+    from dexndm_learning.sim.wrist import gravity_in_hand, wrist_quat
+
+    quats = start_orientations(np.tile(wrist_quat(wrist), (64, 1)), "upright", np.random.default_rng(0))
+    up = -gravity_in_hand(wrist) / np.linalg.norm(gravity_in_hand(wrist))
+    axes = np.stack([from_wxyz(q).apply([0.0, 0.0, 1.0]) for q in quats])
+    np.testing.assert_allclose(axes, np.tile(up, (64, 1)), atol=1e-9)
+    x_axes = np.stack([from_wxyz(q).apply([1.0, 0.0, 0.0]) for q in quats])
+    assert np.linalg.norm(x_axes.mean(axis=0)) < 0.3          # turned at random about that axis
+
+
+def test_random_start_orientations_are_the_draws_grasp_sets_were_cached_with():
+    from dexndm_learning.sim.grasps import start_orientations
+
+    quats = start_orientations(np.tile([1.0, 0, 0, 0], (8, 1)), "random", np.random.default_rng(3))
+    before = np.random.default_rng(3).normal(size=(8, 4))
+    np.testing.assert_allclose(quats, before / np.linalg.norm(before, axis=1, keepdims=True))
+
+
+def test_an_upright_start_keeps_cylinders_standing_in_the_grasps():
+    upright = quiet_env(n=32, grasp=GraspConfig(candidates=32, object_orientation="upright"))
+    info = upright.step(np.zeros((32, 16)))[3]
+    axes = np.stack([from_wxyz(q).apply([0.0, 0.0, 1.0]) for q in np.asarray(info["obj_quat"])])
+    assert np.median(np.abs(axes[:, 2])) > 0.9               # palm up: hand z is up
+
+
+def test_an_unknown_start_orientation_is_refused_by_name():
+    with pytest.raises(ValueError, match="object_orientation.*sideways"):
+        GraspConfig(object_orientation="sideways")

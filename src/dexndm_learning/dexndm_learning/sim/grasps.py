@@ -20,11 +20,12 @@ from pathlib import Path
 import mujoco
 import numpy as np
 from mujoco import rollout
+from scipy.spatial.transform import Rotation
 
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import FLEXION_JOINTS
 from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, check_hand_version, joint_qpos_addr
-from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, wrist_quat
+from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, to_wxyz, wrist_quat
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
@@ -47,6 +48,18 @@ class GraspConfig:
     # -x toward the heel of the palm, -z toward its face). (-0.02, 0, -0.03) starts it resting in
     # the palm, palm up, as the references that learn +z do.
     centre_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # How the object is turned at the start: "random" (uniform over all orientations) or "upright"
+    # (its local z, a cylinder's axis, pointing up against gravity at the grasp's wrist; random
+    # about that axis), as Hora starts its cylinders.
+    object_orientation: str = "random"
+
+    def __post_init__(self):
+        if self.object_orientation not in OBJECT_ORIENTATIONS:
+            raise ValueError(f"grasp.object_orientation: unknown '{self.object_orientation}'; "
+                             f"valid: {list(OBJECT_ORIENTATIONS)}")
+
+
+OBJECT_ORIENTATIONS = ("random", "upright")
 
 
 @dataclass
@@ -73,7 +86,7 @@ def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: Gras
     pose = joint_order.clip_to_limits(joint_order.CANONICAL_GRASP + rng.normal(0, cfg.pose_noise, (n, 16)))
     targets = joint_order.clip_to_limits(pose + rng.uniform(*cfg.squeeze, (n, 1)) * FLEXION_JOINTS)
     start = joint_order.clip_to_limits(pose - cfg.open_by * FLEXION_JOINTS)
-    quats = np.array([q / np.linalg.norm(q) for q in rng.normal(size=(n, 4))])
+    quats = start_orientations(wrist_of, cfg.object_orientation, rng)
 
     data = mujoco.MjData(model)
     nstate = mujoco.mj_stateSize(model, STATE_SPEC)
@@ -109,6 +122,27 @@ def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: Gras
     return GraspSet(states=x2, targets=targets[ok], wrists=wrist_of[ok])
 
 
+def start_orientations(wrists: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """(n, 4) wxyz object orientations in the hand frame, one per wrist quaternion in ``wrists``."""
+    n = len(wrists)
+    if kind == "random":
+        return np.array([q / np.linalg.norm(q) for q in rng.normal(size=(n, 4))])
+    yaw = Rotation.from_rotvec(np.outer(rng.uniform(0.0, 2 * np.pi, n), [0.0, 0.0, 1.0]))
+    up = np.array([-gravity_in_hand(w) for w in wrists])
+    tilt = Rotation.from_rotvec(_rotvec_from_z(up / np.linalg.norm(up, axis=1, keepdims=True)))
+    return np.stack([to_wxyz(r) for r in tilt * yaw])
+
+
+def _rotvec_from_z(u: np.ndarray) -> np.ndarray:
+    """Rotation vectors of the shortest rotations taking +z to each unit vector in ``u`` (n, 3)."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(z, u)
+    s = np.linalg.norm(axis, axis=1)
+    angle = np.arctan2(s, u @ z)
+    axis = np.where(s[:, None] > 1e-9, axis / np.maximum(s, 1e-12)[:, None], [1.0, 0.0, 0.0])
+    return axis * angle[:, None]
+
+
 def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, cfg: GraspConfig,
                random_pool: int = 24, nthread: int = 2) -> GraspSet:
     """The (cached) grasps of object ``obj`` (compiled into ``model`` at the grasp centre) for one
@@ -126,11 +160,15 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
                   hand_cfg.version)
 
 
+# Fields added after grasp sets were first cached, each with a test for its default value.
+_ADDED_LATER = {"centre_offset": lambda v: not any(v), "object_orientation": lambda v: v == "random"}
+
+
 def _key_repr(cfg: GraspConfig) -> str:
-    """``repr(cfg)`` without a zero ``centre_offset``, so grasp sets cached before that field existed stay valid."""
-    if any(cfg.centre_offset):
-        return repr(cfg)
-    kept = (f for f in dataclasses.fields(cfg) if f.name != "centre_offset")
+    """``repr(cfg)`` without the fields added after grasp sets were first cached, where they have
+    their default, so those sets stay valid."""
+    kept = (f for f in dataclasses.fields(cfg)
+            if f.name not in _ADDED_LATER or not _ADDED_LATER[f.name](getattr(cfg, f.name)))
     return f"{type(cfg).__name__}({', '.join(f'{f.name}={getattr(cfg, f.name)!r}' for f in kept)})"
 
 
