@@ -144,3 +144,11 @@ def test_tiny_benchmark_on_two_sampled_profiles(tmp_path):
     assert "selected" in data["summary"]["normal_cylinders"]
     assert "Selected DexNDM / direct median" in (out / "random_profiles.md").read_text()
     assert cli.main(argv + robust + ["--refine-rounds", "2", "--select-strengths", "1"]) == 2   # other settings
+
+
+def test_no_profiles_is_a_one_line_error_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert cli.main(["sim2sim-random", "--k", "0", "--preset", "tiny", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dexndm: error: --k:") and "\n" not in err
+    assert not out.exists()

@@ -192,6 +192,8 @@ def plot(rows: list[dict], path: Path, object_set: str) -> None:
 def run(distribution: str, k: int, out: Path, preset: str = "small",
         base: Path = Path("models/generalist/base.pt"), seed: int = 0, **overrides) -> dict:
     """K sampled profiles through the pipeline; returns {object set: aggregate}."""
+    if k < 1:
+        raise ValueError(f"--k: the number of profiles must be at least 1, got {k}")
     out = Path(out)
     dist = ProfileDistribution.load(distribution)
     lock_settings(out / "benchmark.yaml", {"distribution": to_dict(dist), "seed": seed, "preset": preset,

@@ -16,7 +16,12 @@ def plot_curves(run_dir: Path, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader((run_dir / "progress.csv").open()))
+    progress = run_dir / "progress.csv"
+    if not progress.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a specialist run folder (no progress.csv in it)")
+    rows = list(csv.DictReader(progress.open()))
+    if not rows:
+        raise ValueError(f"{progress}: no training iterations logged yet")
     steps = np.array([float(r["env_steps"]) for r in rows]) / 1e6
     hours = np.array([float(r["wall_s"]) for r in rows]) / 3600
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
