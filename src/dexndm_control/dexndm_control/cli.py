@@ -147,6 +147,8 @@ def _rotate(args) -> int:
 
     if args.video and not args.sim:
         raise ValueError("--video renders the simulated hand: add --sim")
+    if not args.duration > 0:
+        raise ValueError(f"--duration must be a positive number of seconds, got {args.duration}")
     result = rotate_run.run(rotate_specs(args), args.wrist, args.axis, args.duration, Path(args.out), args.video)
     print(json.dumps(result, indent=2))
     rot, fall = result["rotation_rad"], result["time_to_fall_s"]

@@ -67,6 +67,15 @@ def test_cli_rotate_writes_a_video_of_the_simulated_hand(tmp_path, capsys):
     assert "add --sim" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("duration", ["0", "-1", "nan"])
+def test_cli_rotate_refuses_a_duration_that_is_not_positive_before_starting(tmp_path, capsys, duration):
+    out = tmp_path / "out"
+    assert cli.main(["rotate", "--sim", "--duration", duration, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (f"dexndm: error: --duration must be a positive number of seconds, "
+                                               f"got {float(duration)}")
+    assert not out.exists()
+
+
 def test_cli_rotate_records_a_bag_with_the_hands_scene(tmp_path):
     """``--record``: a rosbag2 MCAP of the run that rosbags, the mcap library (Foxglove's reader)
     and the NDM ingest all read, with the URDF and the hand's frames for Foxglove."""
