@@ -44,7 +44,13 @@ def main(argv=None) -> int:
     from dexndm_learning.cli_errors import run_reporting_input_errors
 
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return run_reporting_input_errors(f"dexndm-learn {argv[0]}", lambda: module.main(argv[1:]))
+    prog = f"dexndm-learn {argv[0]}"
+    saved = sys.argv[:1]
+    sys.argv[:1] = [prog]          # the command's parser, built without prog=, takes its name from here
+    try:
+        return run_reporting_input_errors(prog, lambda: module.main(argv[1:]))
+    finally:
+        sys.argv[:1] = saved
 
 
 if __name__ == "__main__":

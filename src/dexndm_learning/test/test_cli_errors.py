@@ -25,6 +25,19 @@ def test_a_folder_that_is_no_specialist_run_is_named(capsys, tmp_path, command):
     assert err.count("\n") == 1 and f"{tmp_path}: not a specialist run folder (no config.yaml" in err
 
 
+def test_a_missing_argument_names_the_command(capsys):
+    import sys
+
+    argv0 = sys.argv[0]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train-ndm"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dexndm-learn train-ndm ")
+    assert "dexndm-learn train-ndm: error: the following arguments are required: --data, --out" in err
+    assert sys.argv[0] == argv0                                 # restored for whoever called it
+
+
 def test_bugs_keep_their_traceback():
     def broken():
         raise RuntimeError("a bug")
