@@ -52,11 +52,14 @@ def main() -> None:
           f"({args.steps * CONTROL_DT:.0f} s); speeds in rad/s while held")
     print("| sense | envs | standing | speed, standing | speed, lying | roll about own axis | held at the end |")
     print("|---|---|---|---|---|---|---|")
+    def mean_speed(envs: np.ndarray) -> str:
+        return f"{speed[envs].mean():.2f}" if envs.any() else "-"
+
     for s in (1.0, -1.0):
         i = sense == s
         if i.any():
-            print(f"| {'+' if s > 0 else '-'} | {i.sum()} | {standing[i].mean():.0%} | {speed[i & standing].mean():.2f} | "
-                  f"{speed[i & ~standing].mean():.2f} | {roll[i].mean():.2f} | {held[i].mean():.0%} |")
+            print(f"| {'+' if s > 0 else '-'} | {i.sum()} | {standing[i].mean():.0%} | {mean_speed(i & standing)} | "
+                  f"{mean_speed(i & ~standing)} | {roll[i].mean():.2f} | {held[i].mean():.0%} |")
 
 
 if __name__ == "__main__":
