@@ -12,6 +12,8 @@ One synchronized episode per env in the run's training conditions (full gravity)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    env, act = specialist_actor(args.run, args.envs, seed=args.seed, checkpoint=args.checkpoint)
+    with contextlib.redirect_stdout(sys.stderr):             # rsl_rl prints the networks; stdout is the table
+        env, act = specialist_actor(args.run, args.envs, seed=args.seed, checkpoint=args.checkpoint)
     env.reset(np.arange(env.num_envs))
     axis, sense = env.axis_hand.copy(), np.sign(env.axis_world[:, 2])
     standing = np.abs(np.sum(long_axis(np.asarray(env.sens[:, env.layout.obj_quat])) * axis, 1)) > np.cos(np.pi / 4)
