@@ -8,10 +8,11 @@ from dexndm_learning import cli
 from dexndm_learning.rl.specialist_table import bar_for, table
 
 
-def fake_run(root, name, object_set, wrists, metrics=None, hand_version="v2", wall_s=3600.0, steps=1e6):
+def fake_run(root, name, object_set, wrists, metrics=None, hand_version="v2", wall_s=3600.0, steps=1e6, grasp=None):
     run = root / name
     run.mkdir(parents=True)
-    (run / "config.yaml").write_text(yaml.safe_dump({"env": {"object_set": object_set, "wrists": wrists}}))
+    env = {"object_set": object_set, "wrists": wrists} | ({"grasp": grasp} if grasp else {})
+    (run / "config.yaml").write_text(yaml.safe_dump({"env": env}))
     torch.save({"hand_version": hand_version}, run / "checkpoint.pt")
     (run / "progress.csv").write_text(f"iteration,env_steps,wall_s\n0,1000,1.0\n9,{steps:.0f},{wall_s}\n")
     if metrics is not None:
@@ -43,6 +44,15 @@ def test_a_run_without_evaluation_is_listed_and_the_cpu_time_summed(tmp_path):
     assert ("| `b` | long_cuboids, palm_up, hand v2 | -z | 120.0 ± 1.0 | 0.80 ± 0.01 | 0.50 | 0.0 % | "
             "RotR >= 100, TTF >= 0.75") in text
     assert "| total | 2.00 | 5.0 M |" in text
+
+
+def test_a_start_other_than_the_papers_is_named_in_the_conditions(tmp_path):
+    fake_run(tmp_path, "up", "normal_cylinders", ["palm_up"], {"+z": group(160.0, 0.90)},
+             grasp={"object_orientation": "upright", "centre_offset": [-0.02, 0.0, -0.03]})
+    fake_run(tmp_path, "paper", "normal_cylinders", ["palm_up"], {"+z": group(160.0, 0.90)})
+    text = table(tmp_path)
+    assert "| `up` | normal_cylinders, palm_up, hand v2, start upright, centre -2/+0/-3 cm | +z |" in text
+    assert "| `paper` | normal_cylinders, palm_up, hand v2 | +z |" in text
 
 
 def test_bars_follow_the_issue():
