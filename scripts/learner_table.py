@@ -74,11 +74,12 @@ def main() -> None:
         return np.convolve(v, np.ones(k) / k, mode="valid")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, p in curves.items():
+    colors = plt.get_cmap("tab20").colors                   # more variants than the default cycle's 10
+    for (name, p), color in zip(curves.items(), colors * 2):
         if len(p["minutes"]) < 10:
             continue
-        axes[0].plot(p["minutes"][9:], smooth(p["omega_along_axis"]), label=name)
-        axes[1].plot(p["minutes"][9:], smooth(p["drop_rate"]), label=name)
+        axes[0].plot(p["minutes"][9:], smooth(p["omega_along_axis"]), label=name, color=color)
+        axes[1].plot(p["minutes"][9:], smooth(p["drop_rate"]), label=name, color=color)
     axes[0].set(xlabel="training minutes (steal-corrected)", ylabel="angular velocity along +z (rad/s)")
     axes[1].set(xlabel="training minutes (steal-corrected)", ylabel="drops per env step")
     for ax in axes:
