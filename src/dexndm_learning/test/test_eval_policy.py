@@ -1,6 +1,7 @@
 """``dexndm-learn eval-policy``: the paper's Table 1 layout for a policy file or a specialist run."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from dexndm_learning.cli import main as cli_main
-from dexndm_learning.rl.eval_policy import SIX_NAMED, _mean_over_wrists, expand_wrists, markdown, summarize_table
+from dexndm_learning.rl.eval_policy import SIX_NAMED, _mean_over_wrists, conditions_env, expand_wrists, markdown, \
+    summarize_table
 from dexndm_learning.rl.evaluate import episode_metrics, run_episodes, specialist_actor
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
@@ -50,3 +52,14 @@ def test_a_missing_policy_is_one_line_and_status_2(tmp_path, capsys):
     assert cli_main(["eval-policy", "--policy", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope.pt" in err
+
+
+def test_the_start_is_replaced_and_the_rest_of_the_conditions_stay():
+    own = conditions_env(SPECIALIST)
+    assert own.grasp.object_orientation == "random" and own.grasp.centre_offset == (0.0, 0.0, 0.0)
+    other = conditions_env(SPECIALIST, "test", "upright", [-0.02, 0, -0.03])
+    assert other.object_set == "test"
+    assert other.grasp.object_orientation == "upright" and other.grasp.centre_offset == (-0.02, 0.0, -0.03)
+    assert dataclasses.replace(other, object_set=own.object_set, grasp=own.grasp) == own
+    assert dataclasses.replace(other.grasp, object_orientation="random", centre_offset=(0.0, 0.0, 0.0)) == own.grasp
+    assert conditions_env(SPECIALIST, start_orientation="upright").grasp.centre_offset == (0.0, 0.0, 0.0)

@@ -31,6 +31,7 @@ from dexndm_learning.rl.evaluate import EpisodeRecord, artifact_actor, episode_m
     run_goal_episodes, specialist_actor
 from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import PRINCIPAL, axis_direction, axis_group, axis_set
+from dexndm_learning.sim.grasps import OBJECT_ORIENTATIONS, start_suffix
 from dexndm_learning.sim.rotation_env import EnvConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
@@ -191,6 +192,28 @@ def plot_groups(summary: dict, survival: dict, out_dir: Path, title: str) -> lis
     return paths
 
 
+def conditions_env(conditions: Path | None, object_set: str | None = None, start_orientation: str | None = None,
+                   start_offset=None) -> EnvConfig:
+    """The environment a policy is evaluated in: a specialist run's (or the defaults), with the
+    object set and the start (object orientation, grasp centre offset) replaced where given."""
+    if conditions is not None:
+        from dexndm_learning.rl.specialist import run_config
+
+        base = run_config(conditions).env
+    else:
+        base = EnvConfig()
+    if object_set:
+        base = dataclasses.replace(base, object_set=object_set)
+    grasp = {}
+    if start_orientation is not None:
+        grasp["object_orientation"] = start_orientation
+    if start_offset is not None:
+        grasp["centre_offset"] = tuple(float(v) for v in start_offset)
+    if grasp:
+        base = dataclasses.replace(base, grasp=dataclasses.replace(base.grasp, **grasp))
+    return base
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate a policy file or specialist run in the paper's Table 1 layout.")
     ap.add_argument("--policy", required=True, help="deployable policy file, or a specialist run folder")
@@ -205,31 +228,32 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--num-envs", type=int, default=128)
     ap.add_argument("--steps", type=int, default=None, help="episode length (default: the conditions')")
+    ap.add_argument("--start-orientation", choices=OBJECT_ORIENTATIONS, default=None,
+                    help="how objects start: random (any orientation) or upright (local z against gravity) "
+                         "(default: the conditions')")
+    ap.add_argument("--start-offset", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                    help="start grasp centre relative to the canonical one, hand frame, m; (-0.02 0 -0.03) rests "
+                         "the object on the palm (default: the conditions')")
     ap.add_argument("--no-goal", action="store_true", help="skip the goal-oriented (GO Succ) episodes")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     policy = Path(args.policy)
     # A specialist run is evaluated under its own conditions unless others are given.
     conditions = Path(args.conditions) if args.conditions else (policy if policy.is_dir() else None)
-    if conditions is not None:
-        from dexndm_learning.rl.specialist import run_config
-
-        base = run_config(conditions).env
-    else:
-        base = EnvConfig()
-    if args.object_set:
-        base = dataclasses.replace(base, object_set=args.object_set)
+    base = conditions_env(conditions, args.object_set, args.start_orientation, args.start_offset)
     wrists = expand_wrists(args.wrists or base.wrists)
     axes = args.axes or [base.axis_set]
     factory = make_actor_factory(policy, base, args.num_envs)
     values, survival = evaluate_table(factory, wrists, axes, args.seeds, args.steps, goal=not args.no_goal)
     summary = summarize_table(values)
-    title = f"{policy.name} on {base.object_set}" + (f", {conditions.name} conditions" if conditions else "")
+    title = (f"{policy.name} on {base.object_set}" + (f", {conditions.name} conditions" if conditions else "")
+             + start_suffix(base.grasp))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"policy": str(policy), "conditions": str(conditions) if conditions else None,
             "object_set": base.object_set, "wrists": wrists, "axes": axes, "seeds": args.seeds,
-            "num_envs": args.num_envs}
+            "num_envs": args.num_envs, "start_orientation": base.grasp.object_orientation,
+            "start_offset": list(base.grasp.centre_offset)}
     (out / "metrics.json").write_text(json.dumps({**meta, **summary, "per_seed": values}, indent=2))
     table = markdown(summary, title)
     (out / "metrics.md").write_text(table)

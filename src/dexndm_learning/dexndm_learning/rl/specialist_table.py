@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dexndm_learning.sim.grasps import start_suffix
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -54,15 +56,6 @@ def hand_version(run: Path) -> str:
     return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("hand_version") or "v1"
 
 
-def start_of(grasp) -> str:
-    """How the start grasps differ from the paper's (random orientation at the canonical grasp
-    centre), as a suffix of the table's conditions; empty where they do not."""
-    parts = [grasp.object_orientation] if grasp.object_orientation != "random" else []
-    if any(grasp.centre_offset):
-        parts.append("centre " + "/".join(f"{100 * v:+g}" for v in grasp.centre_offset) + " cm")
-    return f", start {', '.join(parts)}" if parts else ""
-
-
 def run_rows(run: Path) -> list[str]:
     """Markdown rows of one run folder."""
     from dexndm_learning.rl.specialist import run_config
@@ -71,7 +64,7 @@ def run_rows(run: Path) -> list[str]:
     object_set, wrists = env.object_set, list(env.wrists)
     version = hand_version(run)
     bar = bar_for(object_set, wrists)
-    head = f"`{run.name}` | {object_set}, {' / '.join(wrists)}, hand {version}{start_of(env.grasp)}"
+    head = f"`{run.name}` | {object_set}, {' / '.join(wrists)}, hand {version}{start_suffix(env.grasp)}"
     metrics_file = run / "eval" / "metrics.json"
     if not metrics_file.exists():
         return [f"| {head} | - | not evaluated (no eval/metrics.json) | | | | | no |"]

@@ -62,6 +62,15 @@ class GraspConfig:
 OBJECT_ORIENTATIONS = ("random", "upright")
 
 
+def start_suffix(grasp: GraspConfig) -> str:
+    """How the start grasps differ from the paper's (random orientation at the canonical grasp
+    centre), as a suffix for tables and titles; empty where they do not."""
+    parts = [grasp.object_orientation] if grasp.object_orientation != "random" else []
+    if any(grasp.centre_offset):
+        parts.append("centre " + "/".join(f"{100 * v:+g}" for v in grasp.centre_offset) + " cm")
+    return f", start {', '.join(parts)}" if parts else ""
+
+
 @dataclass
 class GraspSet:
     states: np.ndarray    # (M, nstate) full physics states
