@@ -63,3 +63,5 @@ def test_the_start_is_replaced_and_the_rest_of_the_conditions_stay():
     assert dataclasses.replace(other, object_set=own.object_set, grasp=own.grasp) == own
     assert dataclasses.replace(other.grasp, object_orientation="random", centre_offset=(0.0, 0.0, 0.0)) == own.grasp
     assert conditions_env(SPECIALIST, start_orientation="upright").grasp.centre_offset == (0.0, 0.0, 0.0)
+    along_x = conditions_env(SPECIALIST, start_orientation="axis", start_axis=[1, 0, 0]).grasp
+    assert along_x.object_orientation == "axis" and along_x.object_axis == (1.0, 0.0, 0.0)

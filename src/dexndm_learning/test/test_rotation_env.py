@@ -334,6 +334,41 @@ def test_upright_start_orientations_point_the_object_axis_against_gravity(wrist)
     assert np.linalg.norm(x_axes.mean(axis=0)) < 0.3          # turned at random about that axis
 
 
+@pytest.mark.parametrize("wrist", ["palm_up", "thumb_up", "base_down"])
+def test_axis_start_orientations_point_the_object_axis_along_a_world_direction(wrist):
+    from dexndm_learning.sim.grasps import start_orientations
+    from dexndm_learning.sim.wrist import wrist_quat, wrist_rotation
+
+    world = np.array([1.0, 2.0, 0.0]) / np.sqrt(5.0)
+    quats = start_orientations(np.tile(wrist_quat(wrist), (64, 1)), "axis", np.random.default_rng(0), world * 3)
+    in_world = np.stack([(wrist_rotation(wrist) * from_wxyz(q)).apply([0.0, 0.0, 1.0]) for q in quats])
+    np.testing.assert_allclose(in_world, np.tile(world, (64, 1)), atol=1e-9)
+    x_axes = np.stack([from_wxyz(q).apply([1.0, 0.0, 0.0]) for q in quats])
+    assert np.linalg.norm(x_axes.mean(axis=0)) < 0.3
+
+
+def test_the_axis_start_along_world_z_is_the_upright_start():
+    from dexndm_learning.sim.grasps import start_orientations
+    from dexndm_learning.sim.wrist import random_wrist_quats
+
+    wrists = random_wrist_quats(16, np.random.default_rng(1))
+    up = start_orientations(wrists, "upright", np.random.default_rng(2))
+    axis = start_orientations(wrists, "axis", np.random.default_rng(2), (0.0, 0.0, 1.0))
+    np.testing.assert_allclose(np.abs(np.sum(up * axis, axis=1)), 1.0, atol=1e-9)
+
+
+def test_an_object_axis_is_a_direction_used_only_with_the_axis_start():
+    from dexndm_learning.sim.grasps import _key_repr, start_suffix
+
+    assert "object_axis" not in _key_repr(GraspConfig(object_orientation="upright"))
+    cfg = GraspConfig(object_orientation="axis", object_axis=(1.0, 0.0, 0.0))
+    assert "object_axis=(1.0, 0.0, 0.0)" in _key_repr(cfg) and start_suffix(cfg) == ", start along 1/0/0"
+    with pytest.raises(ValueError, match="object_axis.*not a direction"):
+        GraspConfig(object_orientation="axis", object_axis=(0.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="object_axis is used only with object_orientation: axis"):
+        GraspConfig(object_orientation="upright", object_axis=(1.0, 0.0, 0.0))
+
+
 def test_random_start_orientations_are_the_draws_grasp_sets_were_cached_with():
     from dexndm_learning.sim.grasps import start_orientations
 

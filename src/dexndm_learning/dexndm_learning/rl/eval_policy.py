@@ -193,9 +193,10 @@ def plot_groups(summary: dict, survival: dict, out_dir: Path, title: str) -> lis
 
 
 def conditions_env(conditions: Path | None, object_set: str | None = None, start_orientation: str | None = None,
-                   start_offset=None) -> EnvConfig:
+                   start_offset=None, start_axis=None) -> EnvConfig:
     """The environment a policy is evaluated in: a specialist run's (or the defaults), with the
-    object set and the start (object orientation, grasp centre offset) replaced where given."""
+    object set and the start (object orientation and axis, grasp centre offset) replaced where
+    given."""
     if conditions is not None:
         from dexndm_learning.rl.specialist import run_config
 
@@ -209,6 +210,10 @@ def conditions_env(conditions: Path | None, object_set: str | None = None, start
         grasp["object_orientation"] = start_orientation
     if start_offset is not None:
         grasp["centre_offset"] = tuple(float(v) for v in start_offset)
+    if start_axis is not None:
+        grasp["object_axis"] = tuple(float(v) for v in start_axis)
+    elif start_orientation not in (None, "axis"):
+        grasp["object_axis"] = (0.0, 0.0, 1.0)
     if grasp:
         base = dataclasses.replace(base, grasp=dataclasses.replace(base.grasp, **grasp))
     return base
@@ -229,8 +234,10 @@ def main(argv=None) -> int:
     ap.add_argument("--num-envs", type=int, default=128)
     ap.add_argument("--steps", type=int, default=None, help="episode length (default: the conditions')")
     ap.add_argument("--start-orientation", choices=OBJECT_ORIENTATIONS, default=None,
-                    help="how objects start: random (any orientation) or upright (local z against gravity) "
-                         "(default: the conditions')")
+                    help="how objects start: random (any orientation), upright (local z against gravity) or "
+                         "axis (local z along --start-axis) (default: the conditions')")
+    ap.add_argument("--start-axis", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                    help="world direction of the object's local z with --start-orientation axis")
     ap.add_argument("--start-offset", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
                     help="start grasp centre relative to the canonical one, hand frame, m; (-0.02 0 -0.03) rests "
                          "the object on the palm (default: the conditions')")
@@ -240,7 +247,7 @@ def main(argv=None) -> int:
     policy = Path(args.policy)
     # A specialist run is evaluated under its own conditions unless others are given.
     conditions = Path(args.conditions) if args.conditions else (policy if policy.is_dir() else None)
-    base = conditions_env(conditions, args.object_set, args.start_orientation, args.start_offset)
+    base = conditions_env(conditions, args.object_set, args.start_orientation, args.start_offset, args.start_axis)
     wrists = expand_wrists(args.wrists or base.wrists)
     axes = args.axes or [base.axis_set]
     factory = make_actor_factory(policy, base, args.num_envs)
@@ -253,7 +260,7 @@ def main(argv=None) -> int:
     meta = {"policy": str(policy), "conditions": str(conditions) if conditions else None,
             "object_set": base.object_set, "wrists": wrists, "axes": axes, "seeds": args.seeds,
             "num_envs": args.num_envs, "start_orientation": base.grasp.object_orientation,
-            "start_offset": list(base.grasp.centre_offset)}
+            "start_axis": list(base.grasp.object_axis), "start_offset": list(base.grasp.centre_offset)}
     (out / "metrics.json").write_text(json.dumps({**meta, **summary, "per_seed": values}, indent=2))
     table = markdown(summary, title)
     (out / "metrics.md").write_text(table)

@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import FLEXION_JOINTS
 from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, check_hand_version, joint_qpos_addr
-from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, to_wxyz, wrist_quat
+from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, to_wxyz, wrist_quat, wrist_rotation
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
@@ -48,24 +48,34 @@ class GraspConfig:
     # -x toward the heel of the palm, -z toward its face). (-0.02, 0, -0.03) starts it resting in
     # the palm, palm up, as the references that learn +z do.
     centre_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    # How the object is turned at the start: "random" (uniform over all orientations) or "upright"
+    # How the object is turned at the start: "random" (uniform over all orientations), "upright"
     # (its local z, a cylinder's axis, pointing up against gravity at the grasp's wrist; random
-    # about that axis), as Hora starts its cylinders.
+    # about that axis), as Hora starts its cylinders, or "axis": its local z along ``object_axis``
+    # (a world direction, e.g. the rotation axis, so that a cylinder rolls about its own axis),
+    # random about it. "upright" is "axis" with (0, 0, 1).
     object_orientation: str = "random"
+    object_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
 
     def __post_init__(self):
         if self.object_orientation not in OBJECT_ORIENTATIONS:
             raise ValueError(f"grasp.object_orientation: unknown '{self.object_orientation}'; "
                              f"valid: {list(OBJECT_ORIENTATIONS)}")
+        if not np.linalg.norm(self.object_axis) > 1e-9 or not np.all(np.isfinite(self.object_axis)):
+            raise ValueError(f"grasp.object_axis: {self.object_axis} is not a direction")
+        if self.object_orientation != "axis" and tuple(self.object_axis) != (0.0, 0.0, 1.0):
+            raise ValueError(f"grasp.object_axis is used only with object_orientation: axis "
+                             f"(got object_orientation: {self.object_orientation})")
 
 
-OBJECT_ORIENTATIONS = ("random", "upright")
+OBJECT_ORIENTATIONS = ("random", "upright", "axis")
 
 
 def start_suffix(grasp: GraspConfig) -> str:
     """How the start grasps differ from the paper's (random orientation at the canonical grasp
     centre), as a suffix for tables and titles; empty where they do not."""
     parts = [grasp.object_orientation] if grasp.object_orientation != "random" else []
+    if grasp.object_orientation == "axis":
+        parts[-1] = "along " + "/".join(f"{v:g}" for v in grasp.object_axis)
     if any(grasp.centre_offset):
         parts.append("centre " + "/".join(f"{100 * v:+g}" for v in grasp.centre_offset) + " cm")
     return f", start {', '.join(parts)}" if parts else ""
@@ -95,7 +105,7 @@ def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: Gras
     pose = joint_order.clip_to_limits(joint_order.CANONICAL_GRASP + rng.normal(0, cfg.pose_noise, (n, 16)))
     targets = joint_order.clip_to_limits(pose + rng.uniform(*cfg.squeeze, (n, 1)) * FLEXION_JOINTS)
     start = joint_order.clip_to_limits(pose - cfg.open_by * FLEXION_JOINTS)
-    quats = start_orientations(wrist_of, cfg.object_orientation, rng)
+    quats = start_orientations(wrist_of, cfg.object_orientation, rng, cfg.object_axis)
 
     data = mujoco.MjData(model)
     nstate = mujoco.mj_stateSize(model, STATE_SPEC)
@@ -131,13 +141,18 @@ def generate(model: mujoco.MjModel, object_centre, wrists: np.ndarray, cfg: Gras
     return GraspSet(states=x2, targets=targets[ok], wrists=wrist_of[ok])
 
 
-def start_orientations(wrists: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """(n, 4) wxyz object orientations in the hand frame, one per wrist quaternion in ``wrists``."""
+def start_orientations(wrists: np.ndarray, kind: str, rng: np.random.Generator,
+                       axis=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """(n, 4) wxyz object orientations in the hand frame, one per wrist quaternion in ``wrists``;
+    ``axis``: the world direction of the object's local z for ``kind`` "axis"."""
     n = len(wrists)
     if kind == "random":
         return np.array([q / np.linalg.norm(q) for q in rng.normal(size=(n, 4))])
     yaw = Rotation.from_rotvec(np.outer(rng.uniform(0.0, 2 * np.pi, n), [0.0, 0.0, 1.0]))
-    up = np.array([-gravity_in_hand(w) for w in wrists])
+    if kind == "upright":
+        up = np.array([-gravity_in_hand(w) for w in wrists])
+    else:
+        up = np.array([wrist_rotation(w).inv().apply(axis) for w in wrists])
     tilt = Rotation.from_rotvec(_rotvec_from_z(up / np.linalg.norm(up, axis=1, keepdims=True)))
     return np.stack([to_wxyz(r) for r in tilt * yaw])
 
@@ -170,7 +185,8 @@ def grasps_for(model: mujoco.MjModel, hand_cfg, obj, object_index: int, wrist, c
 
 
 # Fields added after grasp sets were first cached, each with a test for its default value.
-_ADDED_LATER = {"centre_offset": lambda v: not any(v), "object_orientation": lambda v: v == "random"}
+_ADDED_LATER = {"centre_offset": lambda v: not any(v), "object_orientation": lambda v: v == "random",
+                "object_axis": lambda v: tuple(v) == (0.0, 0.0, 1.0)}
 
 
 def _key_repr(cfg: GraspConfig) -> str:
