@@ -8,9 +8,10 @@
 specialist run folder (``config.yaml`` + ``checkpoint.pt``: the teacher itself). The conditions
 (randomization, disturbances, reality profile, episode length) are a specialist run's
 (``--conditions``) or the environment's defaults (training randomization and disturbances on),
-then the object set, wrists and axis sets given here replace that run's. So the generalist and a
-teacher on the teacher's own conditions are two calls of this command with the same
-``--conditions``.
+then the object set, wrists, axis sets and start (``--start-orientation``, ``--start-axis``,
+``--start-offset``: how and where objects start in the hand) given here replace that run's. So the
+generalist and a teacher on the teacher's own conditions are two calls of this command with the
+same ``--conditions``, and a teacher from starts it was not trained on is one call.
 
 Each (wrist setting, axis set) cell is ``num_envs`` synchronized episodes per seed, as in
 ``eval-specialist``; GO Succ is one goal-oriented evaluation per (wrist setting, seed). Writes
