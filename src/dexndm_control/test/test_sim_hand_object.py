@@ -74,3 +74,25 @@ def test_node_publishes_the_grasp_targets_not_the_measured_pose():
         np.testing.assert_allclose(msg.position, grasp_targets, atol=1e-9)
     deflection = np.abs(np.asarray(states[-1].position) - grasp_targets).max()
     assert deflection > 0.02, deflection
+
+
+def test_node_starts_the_object_as_its_start_parameters_say():
+    """start_orientation upright, start_offset on the palm: the cylinder stands on the palm (palm
+    up: local z along H z) instead of lying at a random angle around the canonical grasp centre."""
+    from dexndm_learning.sim.wrist import from_wxyz
+
+    def started(**params):
+        with ros_context() as (context, _):
+            node = SimHandNode(context=context, parameter_overrides=node_parameters(
+                "sim_hand", {"object_set": "normal_cylinders", "object_index": 4, **params}))
+            pos, quat = node.sim.object_pose()
+            node.destroy_node()
+        return pos, from_wxyz(quat).apply([0.0, 0.0, 1.0])
+
+    pos, axis = started(start_orientation="upright", start_offset=[-0.02, 0.0, -0.03])
+    assert abs(axis[2]) > 0.95
+    assert pos[2] < GRASP_CENTRE_IN_HAND[2] - 0.015 and pos[0] < GRASP_CENTRE_IN_HAND[0] - 0.005
+    _, axis = started(start_orientation="axis", start_axis=[0.0, 1.0, 0.0])
+    assert abs(axis[1]) > 0.95
+    with pytest.raises(ValueError, match="object_orientation.*lying"):
+        started(start_orientation="lying")

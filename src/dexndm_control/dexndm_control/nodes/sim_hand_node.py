@@ -9,7 +9,9 @@ an object) are published as ``sensor_msgs/JointState`` (positions only, same nam
 ``target_topic`` with every joint state, so the policy can start bumplessly on a held object.
 
 With ``object_set`` non-empty, object ``object_index`` of that set (``object_seed``) is loaded and
-the hand starts from a cached grasp of it (``grasp_index``; made and cached on first use). Then,
+the hand starts from a cached grasp of it (``grasp_index``; made and cached on first use; how the
+object lies and where: ``start_orientation``, ``start_axis``, ``start_offset``, as the start grasps
+of the training environment, ``GraspConfig``). Then,
 as in training, the hand model stays at the identity mount and the wrist orientation rotates
 gravity into the hand frame instead, so the grasps made for the training environment apply
 unchanged; joint angles are the same either way. The object's pose (centre of mass relative to
@@ -53,6 +55,7 @@ from dexndm_control.sim.sim_object import ObjectHandSim
 from dexndm_control.sim.sim_reality import RealityHand
 from dexndm_control.sim.sim_scene import scene_sim
 from dexndm_learning import joint_order
+from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.reality import load_profile
 
@@ -76,8 +79,11 @@ class SimHandNode(Node):
         if p("object_set"):
             if p("scene") != "hand":
                 raise ValueError(f"an object (object_set '{p('object_set')}') needs scene 'hand', not '{p('scene')}'")
+            grasp = GraspConfig(object_orientation=p("start_orientation"),
+                                object_axis=tuple(float(v) for v in p("start_axis")),
+                                centre_offset=tuple(float(v) for v in p("start_offset")))
             self.sim = ObjectHandSim(hand_cfg, p("object_set"), int(p("object_index")), int(p("object_seed")),
-                                     wrist=wrist, grasp_index=int(p("grasp_index")))
+                                     wrist=wrist, grasp_index=int(p("grasp_index")), grasp=grasp)
             self.pose_pub = self.create_publisher(PoseStamped, p("object_pose_topic"), 10)
             self.twist_pub = self.create_publisher(TwistStamped, p("object_twist_topic"), 10)
         else:

@@ -18,7 +18,9 @@ from dexndm_learning.sim.wrist import NAMED_WRISTS, gravity_in_hand
 
 class ObjectHandSim(HandSim):
     def __init__(self, cfg: HandConfig, object_set: str, object_index: int, object_seed: int = 0,
-                 wrist="palm_up", grasp_index: int = 0):
+                 wrist="palm_up", grasp_index: int = 0, grasp: grasp_mod.GraspConfig | None = None):
+        """``grasp``: how start grasps are made (object orientation, grasp centre offset); the
+        training environment's default when None. A policy starts best as it was trained."""
         objs = objects.object_set(object_set, seed=object_seed)
         if not 0 <= object_index < len(objs):
             raise ValueError(f"object_index {object_index} out of range: set '{object_set}' has {len(objs)} objects")
@@ -30,7 +32,8 @@ class ObjectHandSim(HandSim):
                            pos=list(np.add(cfg.mount_pos, GRASP_CENTRE_IN_HAND)))
         super().__init__(cfg, spec=spec)
         self.model.opt.gravity[:] = gravity_in_hand(wrist)
-        grasps = grasp_mod.grasps_for(self.model, cfg, self.object, object_index, wrist, grasp_mod.GraspConfig())
+        grasps = grasp_mod.grasps_for(self.model, cfg, self.object, object_index, wrist,
+                                      grasp or grasp_mod.GraspConfig())
         if len(grasps) == 0:
             raise RuntimeError(f"no stable grasp of '{self.object.name}' for wrist {wrist}")
         g = grasp_index % len(grasps)
