@@ -17,7 +17,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dexndm_learning.sim.axes import axis_direction, axis_group, axis_set
 from dexndm_learning.sim.grasps import start_suffix
+from dexndm_learning.sim.wrist import NAMED_WRISTS
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,13 @@ class Bar:
     what: str
 
 
+SIX_WRIST_MEAN = "six-wrist mean per axis group"
+
+
 def bar_for(object_set: str, wrists: list[str]) -> Bar | None:
     """Issue 17's bar for a specialist trained on ``object_set`` under ``wrists`` (None: no bar)."""
-    if wrists == ["random"] and object_set == "normal_cylinders":
-        return Bar(("+-x", "+-y", "+-z"), 80, 0.65, "six-wrist mean per axis group")
+    if object_set == "normal_cylinders" and (wrists == ["random"] or sorted(wrists) == sorted(NAMED_WRISTS)):
+        return Bar(("+-x", "+-y", "+-z"), 80, 0.65, SIX_WRIST_MEAN)
     if wrists == ["palm_up"] and object_set == "normal_cylinders":
         return Bar(("+z", "-z"), 150, 0.85, "each sense")
     if wrists == ["palm_down"] and object_set == "normal_cylinders":
@@ -64,12 +69,15 @@ def run_rows(run: Path) -> list[str]:
     object_set, wrists = env.object_set, list(env.wrists)
     version = hand_version(run)
     bar = bar_for(object_set, wrists)
-    head = f"`{run.name}` | {object_set}, {' / '.join(wrists)}, hand {version}{start_suffix(env.grasp)}"
+    wrist_text = "six named wrists" if sorted(wrists) == sorted(NAMED_WRISTS) else " / ".join(wrists)
+    head = f"`{run.name}` | {object_set}, {wrist_text}, hand {version}{start_suffix(env.grasp)}"
     metrics_file = run / "eval" / "metrics.json"
     if not metrics_file.exists():
         return [f"| {head} | - | not evaluated (no eval/metrics.json) | | | | | no |"]
     metrics = json.loads(metrics_file.read_text())
     groups = bar.groups if bar else tuple(g for g in ("+z", "-z", "+-z") if g in metrics)
+    if bar and bar.what == SIX_WRIST_MEAN:
+        groups = trained_groups(env.axis_set, bar.groups)
     go = metrics.get("goal", {}).get("GO_Succ", [0.0, 0.0])[0]
     rows = []
     for g in groups:
@@ -87,13 +95,51 @@ def run_rows(run: Path) -> list[str]:
     return rows
 
 
-def cpu_row(run: Path) -> tuple[str, float, float]:
-    """(row, hours, env steps) from the run's ``progress.csv`` (last row: cumulative over resumes)."""
+def trained_groups(axis_set_name: str, groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Of the bar's axis groups, those the run trains on; a group trained in one sense only is
+    named by that sense (``+x``), since its other half is another run's."""
+    axes = axis_set(axis_set_name)
+    out = []
+    for g in groups:
+        senses = [axis_direction(a) for a in axes if axis_group(a) == g]
+        if senses:
+            out.append(senses[0] if len(senses) == 1 else g)
+    return tuple(out)
+
+
+def cpu_hours(run: Path) -> tuple[float, float]:
+    """(training hours, env steps) from the run's ``progress.csv`` (last row: cumulative over
+    resumes); zeros without one."""
     rows = list(csv.DictReader((run / "progress.csv").open())) if (run / "progress.csv").exists() else []
-    if not rows:
-        return f"| `{run.name}` | no progress.csv | |", 0.0, 0.0
-    hours, steps = float(rows[-1]["wall_s"]) / 3600, float(rows[-1]["env_steps"])
-    return f"| `{run.name}` | {hours:.2f} | {steps / 1e6:.1f} M |", hours, steps
+    return (float(rows[-1]["wall_s"]) / 3600, float(rows[-1]["env_steps"])) if rows else (0.0, 0.0)
+
+
+def warm_start_chain(run: Path) -> list[Path]:
+    """The run folders ``run`` was warm-started from, nearest first (``init_checkpoint``'s folder,
+    then its own), as far as they are specialist run folders."""
+    from dexndm_learning.rl.specialist import run_config
+
+    chain: list[Path] = []
+    seen = {run.resolve()}
+    while (init := run_config(chain[-1] if chain else run).init_checkpoint):
+        parent = Path(init).parent
+        if not (parent / "config.yaml").exists() or parent.resolve() in seen:
+            break
+        chain.append(parent)
+        seen.add(parent.resolve())
+    return chain
+
+
+def cpu_row(run: Path) -> tuple[str, float, float]:
+    """(row, hours, env steps): the run's own training time, and with the runs it was
+    warm-started from (a specialist's whole cost)."""
+    if not (run / "progress.csv").exists():
+        return f"| `{run.name}` | no progress.csv | | | |", 0.0, 0.0
+    hours, steps = cpu_hours(run)
+    chain = warm_start_chain(run)
+    source = " <- ".join(f"`{p.name}`" for p in chain) or "-"
+    whole = hours + sum(cpu_hours(p)[0] for p in chain)
+    return f"| `{run.name}` | {hours:.2f} | {source} | {whole:.2f} | {steps / 1e6:.1f} M |", hours, steps
 
 
 def table(models: Path) -> str:
@@ -104,13 +150,14 @@ def table(models: Path) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         lines += run_rows(run)
-    lines += ["", "| run | hours (training wall time) | env steps |", "|---|---|---|"]
+    lines += ["", "| run | hours (training wall time) | warm-started from | hours with its warm start | env steps |",
+              "|---|---|---|---|---|"]
     total_h = total_steps = 0.0
     for run in runs:
         row, hours, steps = cpu_row(run)
         lines.append(row)
         total_h, total_steps = total_h + hours, total_steps + steps
-    lines.append(f"| total | {total_h:.2f} | {total_steps / 1e6:.1f} M |")
+    lines.append(f"| total | {total_h:.2f} | | | {total_steps / 1e6:.1f} M |")
     return "\n".join(lines) + "\n"
 
 
