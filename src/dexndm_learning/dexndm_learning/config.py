@@ -138,8 +138,15 @@ def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> 
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    where = f"{path} with overrides {sorted(overrides)}" if overrides else str(path)
-    return from_dict(cls, _merge(data, overrides or {}), where=where)
+    root = f"{path} (with overrides of {', '.join(sorted(overrides))})" if overrides else str(path)
+    try:
+        return from_dict(cls, _merge(data, overrides or {}), where=root)
+    except ConfigError as exc:
+        # "<file>: env.num_envs: ..." rather than "<file>.env.num_envs: ..."
+        message = str(exc)
+        if message.startswith(root + "."):
+            raise ConfigError(f"{root}: {message[len(root) + 1:]}") from None
+        raise
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -56,6 +56,9 @@ def test_a_misspelt_set_key_names_the_key_and_the_valid_ones(capsys):
     assert cli.main(["train-specialist", "--config", "cyl_palm_up", "--set", "env.num_envz=8"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "num_envz" in err and "num_envs" in err
+    assert cli.main(["train-specialist", "--config", "cyl_palm_up", "--set", "env.num_envs=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "cyl_palm_up.yaml (with overrides of env): env.num_envs: expected an integer, got 'abc'" in err
 
 
 def test_set_overrides_merge_into_nested_configs():

@@ -159,5 +159,5 @@ def test_palm_shapes_differ_where_the_published_palm_is_open():
 def test_unknown_palm_and_override_keys_are_named():
     with pytest.raises(ValueError, match="unknown palm shape 'round'"):
         hand_spec(HandConfig(palm="round"))
-    with pytest.raises(Exception, match=r"hand.yaml with overrides \['palms'\]: unknown key"):
+    with pytest.raises(Exception, match=r"hand.yaml \(with overrides of palms\): unknown key"):
         HandConfig.load("hand", {"palms": "published"})
