@@ -50,7 +50,7 @@ def graph_options(p: argparse.ArgumentParser, graph: str, names: list[str], flag
         a, flag = spec[name], "--" + (flags or {}).get(name, name).replace("_", "-")
         if a.parse is graphs.parse_bool:
             p.add_argument(flag, dest=name, action="store_true", help=a.help)
-        elif a.parse is graphs.parse_axis:
+        elif a.parse is graphs.parse_vector3:
             p.add_argument(flag, dest=name, nargs=3, type=float, metavar=("X", "Y", "Z"), default=a.parse(a.default),
                            help=f"{a.help} (default {a.default})")
         else:
@@ -187,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rotate", help="policy with a fixed wrist and axis on the LEAP Hand or (--sim) the "
                                       "simulated hand holding an object; rotation, time to fall, plot")
-    graph_options(p, "rotate", ["wrist", "sim", "base", "residual", "axis", "object_set", "object_index", "viz",
-                                "viz_port", "record"])
+    graph_options(p, "rotate", ["wrist", "sim", "base", "residual", "axis", "object_set", "object_index",
+                                "start_orientation", "start_offset", "viz", "viz_port", "record"])
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
     p.add_argument("--out", default="outputs/rotate")
     p.add_argument("--video", nargs="?", const="mp4", default="", choices=["mp4", "gif"],

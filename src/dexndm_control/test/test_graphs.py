@@ -30,9 +30,15 @@ def test_rotate_launch_and_cli_arguments_give_the_same_nodes():
          ["rotate", "--wrist", "palm_down", "--sim", "--residual", "/r.pt", "--axis", "0", "-1", "0"]),
         ({"sim": "True", "base": "b.pt", "axis": "[1, 0, 0]", "object_set": "test", "object_index": "3"},
          ["rotate", "--sim", "--base", "b.pt", "--axis", "1", "0", "0", "--object-set", "test", "--object-index", "3"]),
+        ({"sim": "true", "start_orientation": "axis", "start_offset": "-0.02 0 -0.03", "axis": "0 1 0"},
+         ["rotate", "--sim", "--start-orientation", "axis", "--start-offset", "-0.02", "0", "-0.03", "--axis", "0", "1",
+          "0"]),
     ]
     for launch_args, argv in cases:
         assert graphs.from_strings("rotate", launch_args) == cli.rotate_specs(cli.build_parser().parse_args(argv))
+    hand = graphs.from_strings("rotate", cases[-1][0])[0].overrides
+    assert (hand["start_orientation"], hand["start_axis"], hand["start_offset"]) == ("axis", [0.0, 1.0, 0.0],
+                                                                                     [-0.02, 0.0, -0.03])
 
 
 def test_teleop_launch_and_cli_arguments_give_the_same_nodes():

@@ -55,11 +55,11 @@ def parse_bool(s: str) -> bool:
     return v in ("true", "1")
 
 
-def parse_axis(s: str) -> list[float]:
-    """'0 0 1', '0,0,1' or '[0, 0, 1]' -> [0.0, 0.0, 1.0]."""
+def parse_vector3(s: str) -> list[float]:
+    """'0 0 1', '0,0,1' or '[0, 0, 1]' -> [0.0, 0.0, 1.0] (an axis, an offset)."""
     parts = str(s).replace("[", " ").replace("]", " ").replace(",", " ").split()
     if len(parts) != 3:
-        raise ValueError(f"expected 3 numbers for an axis, got '{s}'")
+        raise ValueError(f"expected 3 numbers, got '{s}'")
     return [float(x) for x in parts]
 
 
@@ -153,10 +153,16 @@ ROTATE_TOPICS = {
 
 
 def _rotate(wrist: str, sim: bool, base: str, residual: str, axis: list[float], object_set: str,
-            object_index: int, viz: bool, viz_port: int, record: str) -> list[NodeSpec]:
-    """LEAP Hand (or the simulated hand holding an object) + policy with a fixed wrist + a fixed axis
-    (+ a bag of the run with the hand's scene, with ``record``)."""
-    hand = (sim_hand(wrist=wrist, object_set=object_set, object_index=object_index) if sim else leap_driver())
+            object_index: int, start_orientation: str, start_offset: list[float], viz: bool, viz_port: int,
+            record: str) -> list[NodeSpec]:
+    """LEAP Hand (or the simulated hand holding an object, started as ``start_orientation`` and
+    ``start_offset`` say; "axis": its local z along the rotation axis) + policy with a fixed wrist
+    + a fixed axis (+ a bag of the run with the hand's scene, with ``record``)."""
+    start = {"start_orientation": start_orientation, "start_offset": list(start_offset)}
+    if start_orientation == "axis":
+        start["start_axis"] = list(axis)
+    hand = (sim_hand(wrist=wrist, object_set=object_set, object_index=object_index, **start) if sim
+            else leap_driver())
     nodes = [hand, rotation_policy(base, residual, wrist_source="fixed", wrist=wrist), rotation_commander(axis=axis)]
     if record:
         nodes.append(bag_recorder(marker_topic="", topics=list(ROTATE_TOPICS), types=list(ROTATE_TOPICS.values()),
@@ -210,11 +216,15 @@ GRAPHS: dict[str, Graph] = {
         "wrist": Arg("palm_up", "fixed wrist orientation (named)"),
         "sim": Arg("false", "simulated hand holding an object instead of the LEAP Hand", parse_bool),
         **_POLICY_ARGS,
-        "axis": Arg("0 0 1", "rotation axis, world frame", parse_axis),
+        "axis": Arg("0 0 1", "rotation axis, world frame", parse_vector3),
         "object_set": Arg("normal_cylinders", "sim: object set"),
         # cylinder_07 (friction 2.05, 37 g): a typical training object. The set's low-friction
         # cylinders (00, 03, 06: friction 0.31-0.41) are dropped far more often by the generalist.
         "object_index": Arg("7", "sim: object in the set", int),
+        "start_orientation": Arg("random", "sim: how the object starts: random, upright (its local z up) or axis "
+                                           "(its local z along the rotation axis)"),
+        "start_offset": Arg("0 0 0", "sim: start grasp centre from the canonical one, hand frame, m (-0.02 0 -0.03: "
+                                     "on the palm)", parse_vector3),
         "record": Arg("", "folder: record the run as a rosbag2 MCAP bag with the hand's scene (empty: none)"),
         **_VIZ_ARGS,
     }),
