@@ -33,9 +33,13 @@ class Bar:
 SIX_WRIST_MEAN = "six-wrist mean per axis group"
 
 
+def _six_named(wrists: list[str]) -> bool:
+    return sorted(wrists) == sorted(NAMED_WRISTS)
+
+
 def bar_for(object_set: str, wrists: list[str]) -> Bar | None:
     """Issue 17's bar for a specialist trained on ``object_set`` under ``wrists`` (None: no bar)."""
-    if object_set == "normal_cylinders" and (wrists == ["random"] or sorted(wrists) == sorted(NAMED_WRISTS)):
+    if object_set == "normal_cylinders" and (wrists == ["random"] or _six_named(wrists)):
         return Bar(("+-x", "+-y", "+-z"), 80, 0.65, SIX_WRIST_MEAN)
     if wrists == ["palm_up"] and object_set == "normal_cylinders":
         return Bar(("+z", "-z"), 150, 0.85, "each sense")
@@ -69,7 +73,7 @@ def run_rows(run: Path) -> list[str]:
     object_set, wrists = env.object_set, list(env.wrists)
     version = hand_version(run)
     bar = bar_for(object_set, wrists)
-    wrist_text = "six named wrists" if sorted(wrists) == sorted(NAMED_WRISTS) else " / ".join(wrists)
+    wrist_text = "six named wrists" if _six_named(wrists) else " / ".join(wrists)
     head = f"`{run.name}` | {object_set}, {wrist_text}, hand {version}{start_suffix(env.grasp)}"
     metrics_file = run / "eval" / "metrics.json"
     if not metrics_file.exists():
