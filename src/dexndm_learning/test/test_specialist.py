@@ -97,6 +97,60 @@ def test_warm_start_copies_the_weights_but_not_the_step_count(tmp_path):
     assert summary["iteration"] == 0 and summary["env_steps"] == 64 * 16
 
 
+def test_critic_warmup_changes_the_critic_alone_then_the_actor_too(tmp_path):
+    train(tiny_config(1), tmp_path / "a")
+    teacher = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    cfg = dataclasses.replace(tiny_config(3), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt"),
+                              critic_warmup_iterations=2)
+    train(dataclasses.replace(cfg, iterations=2), tmp_path / "b")
+    warm = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    actor_weights = [k for k in teacher["actor_state_dict"] if "normalizer" not in k]
+    assert len(actor_weights) > 2              # the MLP's weights and the action std
+    for k in actor_weights:
+        torch.testing.assert_close(warm["actor_state_dict"][k], teacher["actor_state_dict"][k], rtol=0, atol=0)
+    assert any(not torch.equal(warm["critic_state_dict"][k], v) for k, v in teacher["critic_state_dict"].items())
+    # the learning rate the KL rule adapts stays put while the actor is held
+    assert warm["optimizer_state_dict"]["param_groups"][0]["lr"] == cfg.ppo.learning_rate
+    train(cfg, tmp_path / "b", resume=True)    # iteration 2: past the warm-up, the actor learns
+    after = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert any(not torch.equal(after["actor_state_dict"][k], teacher["actor_state_dict"][k]) for k in actor_weights)
+
+
+def test_a_critic_only_update_keeps_the_learning_rate_when_rounding_makes_the_kl_positive():
+    from dexndm_learning.rl.specialist import critic_only_update
+
+    cfg = tiny_config(1)
+    runner, env = make_runner(cfg)
+    alg = runner.alg
+    alg.train_mode()
+    obs = env.get_observations()
+    with torch.inference_mode():
+        for _ in range(cfg.ppo.steps_per_env):
+            obs, rewards, dones, extras = env.step(alg.act(obs))
+            alg.process_env_step(obs, rewards, dones, extras)
+        alg.compute_returns(obs)
+    # a held actor's KL is 0 on this CPU; another device may round it to a tiny positive value,
+    # which the adaptive rule answers by raising the rate 1.5x per mini-batch
+    alg.actor.get_kl_divergence = lambda old, new: torch.full((1,), 1e-12)
+    critic_only_update(alg)
+    assert alg.learning_rate == cfg.ppo.learning_rate
+    assert all(g["lr"] == cfg.ppo.learning_rate for g in alg.optimizer.param_groups)
+
+
+def test_a_warm_start_can_take_the_optimizer_state(tmp_path):
+    from dexndm_learning.rl.specialist import warm_start
+
+    train(tiny_config(2), tmp_path / "a")
+    teacher = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    runner, _ = make_runner(tiny_config(1))
+    warm_start(runner, tmp_path / "a" / "checkpoint.pt")
+    assert runner.alg.optimizer.state_dict()["state"] == {}            # a fresh Adam by default
+    warm_start(runner, tmp_path / "a" / "checkpoint.pt", optimizer=True)
+    state = runner.alg.optimizer.state_dict()
+    assert state["param_groups"][0]["lr"] == teacher["optimizer_state_dict"]["param_groups"][0]["lr"]
+    torch.testing.assert_close(state["state"][0]["exp_avg_sq"], teacher["optimizer_state_dict"]["state"][0]["exp_avg_sq"])
+
+
 def test_the_time_spent_making_a_warm_start_counts_against_the_budget(tmp_path):
     train(tiny_config(1), tmp_path / "a")
     cfg = dataclasses.replace(tiny_config(50), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt"),

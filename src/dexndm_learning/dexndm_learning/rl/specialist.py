@@ -72,6 +72,14 @@ class SpecialistConfig:
     # another run's checkpoint. Made on another hand version is allowed here: the weights are a
     # starting point, the training that follows is on this run's hand.
     init_checkpoint: str | None = None
+    # With a warm start: also take the optimizer's state (Adam's moments and the adapted learning
+    # rate). A fresh Adam's first steps move every weight by about the learning rate whatever its
+    # gradient, which on a trained network is a large, undirected change.
+    init_optimizer: bool = False
+    # With a warm start: the first N iterations update the critic only (actor weights, action std
+    # and learning rate held). The copied critic values the old task; until it has re-fitted, its
+    # advantages push the copied gait in directions that are noise.
+    critic_warmup_iterations: int = 0
     # Minutes it took to make ``init_checkpoint`` when it was made for this run (e.g. behaviour
     # cloning for it): a fresh run starts its budget clock there, so snapshots and the budget
     # count that time too.
@@ -162,10 +170,33 @@ def load_checkpoint(runner: OnPolicyRunner, path: Path) -> dict:
     return state
 
 
-def warm_start(runner: OnPolicyRunner, path: Path) -> None:
-    """Load another run's weights and normalizers (not its optimizer, step count or curriculum)."""
+def warm_start(runner: OnPolicyRunner, path: Path, optimizer: bool = False) -> None:
+    """Load another run's weights and normalizers, and with ``optimizer`` its optimizer state (never
+    its step count or curriculum)."""
     state = torch.load(path, weights_only=False)
-    runner.alg.load(state, load_cfg={"actor": True, "critic": True}, strict=True)
+    runner.alg.load(state, load_cfg={"actor": True, "critic": True, "optimizer": optimizer}, strict=True)
+
+
+def critic_only_update(alg) -> dict:
+    """One PPO update that changes the critic alone: the actor's parameters take no gradient
+    (Adam skips them) and the learning rate the KL rule would adapt is put back."""
+    params = list(alg.actor.parameters())
+    lr = alg.learning_rate
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        return alg.update()
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+        alg.learning_rate = lr
+        for group in alg.optimizer.param_groups:
+            group["lr"] = lr
+
+
+def _update(cfg: SpecialistConfig, alg, iteration: int) -> dict:
+    warming_critic = bool(cfg.init_checkpoint) and iteration < cfg.critic_warmup_iterations
+    return critic_only_update(alg) if warming_critic else alg.update()
 
 
 def _snapshot_due(cfg: SpecialistConfig, run_dir: Path, budget_time: float) -> list[Path]:
@@ -202,7 +233,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                     "wall_limit": True}
     else:
         if cfg.init_checkpoint:
-            warm_start(runner, Path(cfg.init_checkpoint))
+            warm_start(runner, Path(cfg.init_checkpoint), optimizer=cfg.init_optimizer)
         budget0 = 60 * cfg.init_minutes
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
         lengths = torch.randint(0, cfg.env.episode_steps, (env.num_envs,))
@@ -255,7 +286,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                         logs[k] = logs.get(k, 0.0) + v / cfg.ppo.steps_per_env
                 alg.compute_returns(obs)
             t1 = time.monotonic()
-            losses = alg.update()
+            losses = _update(cfg, alg, it)
             t2 = time.monotonic()
             env_steps += steps_per_it
             env.env.training_steps = env_steps
@@ -330,7 +361,7 @@ def _follow(cfg: SpecialistConfig, runner: OnPolicyRunner, env: RslRlRotationEnv
                 alg.process_env_step(obs, rewards, dones, extras)
                 rew_sum += float(rewards.mean())
             alg.compute_returns(obs)
-        alg.update()
+        _update(cfg, alg, it)
         env_steps += steps_per_it
         env.env.training_steps = env_steps
         if distributed.agree_to_stop(ranks, False):
