@@ -137,20 +137,6 @@ def test_a_critic_only_update_keeps_the_learning_rate_when_rounding_makes_the_kl
     assert all(g["lr"] == cfg.ppo.learning_rate for g in alg.optimizer.param_groups)
 
 
-def test_a_warm_start_can_take_the_optimizer_state(tmp_path):
-    from dexndm_learning.rl.specialist import warm_start
-
-    train(tiny_config(2), tmp_path / "a")
-    teacher = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    runner, _ = make_runner(tiny_config(1))
-    warm_start(runner, tmp_path / "a" / "checkpoint.pt")
-    assert runner.alg.optimizer.state_dict()["state"] == {}            # a fresh Adam by default
-    warm_start(runner, tmp_path / "a" / "checkpoint.pt", optimizer=True)
-    state = runner.alg.optimizer.state_dict()
-    assert state["param_groups"][0]["lr"] == teacher["optimizer_state_dict"]["param_groups"][0]["lr"]
-    torch.testing.assert_close(state["state"][0]["exp_avg_sq"], teacher["optimizer_state_dict"]["state"][0]["exp_avg_sq"])
-
-
 def test_the_time_spent_making_a_warm_start_counts_against_the_budget(tmp_path):
     train(tiny_config(1), tmp_path / "a")
     cfg = dataclasses.replace(tiny_config(50), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt"),

@@ -72,13 +72,10 @@ class SpecialistConfig:
     # another run's checkpoint. Made on another hand version is allowed here: the weights are a
     # starting point, the training that follows is on this run's hand.
     init_checkpoint: str | None = None
-    # With a warm start: also take the optimizer's state (Adam's moments and the adapted learning
-    # rate). A fresh Adam's first steps move every weight by about the learning rate whatever its
-    # gradient, which on a trained network is a large, undirected change.
-    init_optimizer: bool = False
     # With a warm start: the first N iterations update the critic only (actor weights, action std
-    # and learning rate held). The copied critic values the old task; until it has re-fitted, its
-    # advantages push the copied gait in directions that are noise.
+    # and learning rate held). The copied critic values the old task until it has re-fitted; and
+    # with the actor held, progress.csv shows what the copied gait does on the new task before
+    # PPO changes it.
     critic_warmup_iterations: int = 0
     # Minutes it took to make ``init_checkpoint`` when it was made for this run (e.g. behaviour
     # cloning for it): a fresh run starts its budget clock there, so snapshots and the budget
@@ -170,11 +167,10 @@ def load_checkpoint(runner: OnPolicyRunner, path: Path) -> dict:
     return state
 
 
-def warm_start(runner: OnPolicyRunner, path: Path, optimizer: bool = False) -> None:
-    """Load another run's weights and normalizers, and with ``optimizer`` its optimizer state (never
-    its step count or curriculum)."""
+def warm_start(runner: OnPolicyRunner, path: Path) -> None:
+    """Load another run's weights and normalizers (not its optimizer, step count or curriculum)."""
     state = torch.load(path, weights_only=False)
-    runner.alg.load(state, load_cfg={"actor": True, "critic": True, "optimizer": optimizer}, strict=True)
+    runner.alg.load(state, load_cfg={"actor": True, "critic": True}, strict=True)
 
 
 def critic_only_update(alg) -> dict:
@@ -233,7 +229,7 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
                     "wall_limit": True}
     else:
         if cfg.init_checkpoint:
-            warm_start(runner, Path(cfg.init_checkpoint), optimizer=cfg.init_optimizer)
+            warm_start(runner, Path(cfg.init_checkpoint))
         budget0 = 60 * cfg.init_minutes
         # Stagger episode ends so resets (and drop statistics) do not all happen together.
         lengths = torch.randint(0, cfg.env.episode_steps, (env.num_envs,))
