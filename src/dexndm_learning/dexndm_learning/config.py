@@ -124,7 +124,9 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:     # a missing field, or a dataclass's own check
         raise ConfigError(f"{where}: {exc}") from exc
 
 

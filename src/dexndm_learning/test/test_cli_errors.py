@@ -61,6 +61,14 @@ def test_a_misspelt_set_key_names_the_key_and_the_valid_ones(capsys):
     assert "cyl_palm_up.yaml (with overrides of env): env.num_envs: expected an integer, got 'abc'" in err
 
 
+def test_a_config_that_fails_its_own_check_names_the_file(capsys):
+    # a dataclass's __post_init__ check, not only a wrong type, is reported against the YAML file
+    assert cli.main(["train-specialist", "--config", "cyl_palm_up", "--set", "env.grasp.object_orientation=sideways"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cyl_palm_up.yaml (with overrides of env): env.grasp: grasp.object_orientation: unknown 'sideways'" in err
+
+
 def test_set_overrides_merge_into_nested_configs():
     from dexndm_learning.config import dotted_overrides
     from dexndm_learning.rl.specialist import SpecialistConfig

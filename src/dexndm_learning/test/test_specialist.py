@@ -116,6 +116,11 @@ def test_critic_warmup_changes_the_critic_alone_then_the_actor_too(tmp_path):
     assert any(not torch.equal(after["actor_state_dict"][k], teacher["actor_state_dict"][k]) for k in actor_weights)
 
 
+def test_a_critic_warmup_without_a_warm_start_is_a_config_error():
+    with pytest.raises(ValueError, match="critic_warmup_iterations: 5 needs a warm start"):
+        dataclasses.replace(tiny_config(1), critic_warmup_iterations=5)
+
+
 def test_a_critic_only_update_keeps_the_learning_rate_when_rounding_makes_the_kl_positive():
     from dexndm_learning.rl.specialist import critic_only_update
 

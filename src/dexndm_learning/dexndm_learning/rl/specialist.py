@@ -84,6 +84,11 @@ class SpecialistConfig:
     torch_threads: int = 1
     seed: int = 0
 
+    def __post_init__(self):
+        if self.critic_warmup_iterations < 0 or (self.critic_warmup_iterations and not self.init_checkpoint):
+            raise ValueError(f"critic_warmup_iterations: {self.critic_warmup_iterations} needs a warm start "
+                             f"(init_checkpoint) and a count >= 0")
+
     @classmethod
     def load(cls, name_or_path: str, overrides: dict | None = None) -> "SpecialistConfig":
         return load_yaml(cls, resolve_config(name_or_path, "specialists"), overrides)
