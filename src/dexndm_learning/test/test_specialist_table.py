@@ -73,6 +73,39 @@ def test_six_named_wrists_are_held_to_the_six_wrist_bar_in_the_senses_they_train
     assert [r.rsplit("|", 2)[1].strip() for r in rows if r.startswith("| `all` | normal")] == ["yes", "no", "no"]
 
 
+def per_wrist(sense, values):
+    """metrics.json of a one-sense six-wrist run: the sense's own row and a (RotR, TTF) per wrist."""
+    six = ["palm_up", "palm_down", "thumb_up", "thumb_down", "base_up", "base_down"]
+    rotr = sum(v[0] for v in values) / 6
+    return {sense: group(rotr, 0.7)} | {f"{w} +-{sense[1]}": group(*v) for w, v in zip(six, values)}
+
+
+def test_the_six_wrist_table_has_every_cell_and_averages_both_senses_over_the_wrists(tmp_path):
+    six = ["palm_up", "palm_down", "thumb_up", "thumb_down", "base_up", "base_down"]
+    fake_run(tmp_path, "px", "normal_cylinders", six, per_wrist("+x", [(120.0, 0.9)] * 6), axis_set="+x")
+    fake_run(tmp_path, "px_weak", "normal_cylinders", six, per_wrist("+x", [(10.0, 0.9)] * 6), axis_set="+x")
+    fake_run(tmp_path, "mx", "normal_cylinders", six,
+             per_wrist("-x", [(60.0, 0.5), (30.0, 0.5), (30.0, 0.5), (30.0, 0.5), (30.0, 0.5), (30.0, 0.5)]),
+             axis_set="-x")
+    fake_run(tmp_path, "pz", "normal_cylinders", six, per_wrist("+z", [(90.0, 0.8)] * 6), axis_set="+z")
+    fake_run(tmp_path, "palm", "normal_cylinders", ["palm_up"], per_wrist("-z", [(900.0, 0.9)] * 6), axis_set="-z")
+    lines = table(tmp_path).splitlines()
+    assert "| run | `px` | `mx` | none | none | `pz` | none |" in lines      # the stronger +x run; palm up only is not six
+    assert "| palm_up | 120.0 / 0.90 | 60.0 / 0.50 | - | - | 90.0 / 0.80 | - |" in lines
+    assert "| base_down | 120.0 / 0.90 | 30.0 / 0.50 | - | - | 90.0 / 0.80 | - |" in lines
+    assert "| +-x | 77.5 | 0.70 | no |" in lines                          # (6 x 120 + 60 + 5 x 30) / 12
+    assert "| +-y | incomplete: no run for +y, -y | | no |" in lines
+    assert "| +-z | incomplete: no run for -z | | no |" in lines
+
+
+def test_the_six_wrist_bar_is_met_on_the_mean_not_on_each_cell(tmp_path):
+    six = ["palm_up", "palm_down", "thumb_up", "thumb_down", "base_up", "base_down"]
+    fake_run(tmp_path, "py", "normal_cylinders", six, per_wrist("+y", [(150.0, 0.9)] + [(66.0, 0.6)] * 5),
+             axis_set="+y")
+    fake_run(tmp_path, "my", "normal_cylinders", six, per_wrist("-y", [(80.0, 0.75)] * 6), axis_set="-y")
+    assert "| +-y | 80.0 | 0.70 | yes |" in table(tmp_path).splitlines()
+
+
 def test_a_start_other_than_the_papers_is_named_in_the_conditions(tmp_path):
     fake_run(tmp_path, "up", "normal_cylinders", ["palm_up"], {"+z": group(160.0, 0.90)},
              grasp={"object_orientation": "upright", "centre_offset": [-0.02, 0.0, -0.03]})

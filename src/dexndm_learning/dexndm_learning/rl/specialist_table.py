@@ -6,8 +6,11 @@ For every run folder with an ``eval/metrics.json`` (written by ``eval-specialist
 episodes under the training conditions), a row per sense, or per axis group for a run trained on
 random wrists, in the paper's layout (RotR, TTF, RotP, GO Succ; mean +- std over seeds), with the
 issue's bar for its object set and wrist beside it and whether it is met. A run without an
-evaluation is listed as such, not left out. The CPU table gives each run's training wall time and
-env steps (``progress.csv``). Writes ``table.md`` and prints it.
+evaluation is listed as such, not left out. The six-wrist table puts together the runs on normal
+cylinders under the six named wrists that each train one sense of an axis: every (wrist, sense)
+cell, and per axis group the mean over the six wrists and both senses, the issue's bar. The CPU
+table gives each run's training wall time and env steps (``progress.csv``). Writes ``table.md``
+and prints it.
 """
 from __future__ import annotations
 
@@ -111,6 +114,61 @@ def trained_groups(axis_set_name: str, groups: tuple[str, ...]) -> tuple[str, ..
     return tuple(out)
 
 
+SENSES = ("+x", "-x", "+y", "-y", "+z", "-z")
+
+
+def six_wrist_cells(runs: list[Path]) -> dict[str, tuple[str, dict]]:
+    """{sense: (run name, metrics.json)} from the evaluated six-named-wrist runs on normal cylinders
+    that train that sense without its opposite (their per-wrist results, reported per axis group,
+    are then that sense's); the run with the higher RotR where two train the same sense."""
+    from dexndm_learning.rl.specialist import run_config
+
+    best: dict[str, tuple[str, dict]] = {}
+    for run in runs:
+        env = run_config(run).env
+        metrics_file = run / "eval" / "metrics.json"
+        if env.object_set != "normal_cylinders" or not _six_named(list(env.wrists)) or not metrics_file.exists():
+            continue
+        metrics = json.loads(metrics_file.read_text())
+        for sense in trained_groups(env.axis_set, ("+-x", "+-y", "+-z")):
+            if sense in SENSES and sense in metrics and (
+                    sense not in best or metrics[sense]["RotR"][0] > best[sense][1][sense]["RotR"][0]):
+                best[sense] = (run.name, metrics)
+    return best
+
+
+def six_wrist_table(runs: list[Path]) -> list[str]:
+    """Markdown lines of the six-wrist table (none without a run that feeds it)."""
+    cells = six_wrist_cells(runs)
+    if not cells:
+        return []
+
+    def cell(sense: str, wrist: str) -> tuple[float, float] | None:
+        if sense not in cells:
+            return None
+        m = cells[sense][1].get(f"{wrist} +-{sense[1]}")
+        return (m["RotR"][0], m["TTF"][0]) if m else None
+
+    bar = bar_for("normal_cylinders", list(NAMED_WRISTS))
+    lines = ["", "Normal cylinders, six named wrists: RotR / TTF per (wrist, sense), each sense from its own run; "
+             f"the bar (RotR >= {bar.rotr:g}, TTF >= {bar.ttf:g}) is on the mean over the six wrists and both senses.",
+             "", "| wrist | " + " | ".join(SENSES) + " |", "|---|" + "---|" * len(SENSES),
+             "| run | " + " | ".join(f"`{cells[s][0]}`" if s in cells else "none" for s in SENSES) + " |"]
+    for wrist in NAMED_WRISTS:
+        values = [cell(s, wrist) for s in SENSES]
+        lines.append(f"| {wrist} | " + " | ".join(f"{v[0]:.1f} / {v[1]:.2f}" if v else "-" for v in values) + " |")
+    lines += ["", "| axis group | RotR (mean over wrists and senses) | TTF | bar met |", "|---|---|---|---|"]
+    for group in ("+-x", "+-y", "+-z"):
+        values = [cell(s, w) for s in (f"+{group[-1]}", f"-{group[-1]}") for w in NAMED_WRISTS]
+        if any(v is None for v in values):
+            missing = [s for s in (f"+{group[-1]}", f"-{group[-1]}") if s not in cells]
+            lines.append(f"| {group} | incomplete: no run for {', '.join(missing) or 'every wrist'} | | no |")
+            continue
+        rotr, ttf = sum(v[0] for v in values) / len(values), sum(v[1] for v in values) / len(values)
+        lines.append(f"| {group} | {rotr:.1f} | {ttf:.2f} | {'yes' if rotr >= bar.rotr and ttf >= bar.ttf else 'no'} |")
+    return lines
+
+
 def cpu_hours(run: Path) -> tuple[float, float]:
     """(training hours, env steps) from the run's ``progress.csv`` (last row: cumulative over
     resumes); zeros without one."""
@@ -154,6 +212,7 @@ def table(models: Path) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         lines += run_rows(run)
+    lines += six_wrist_table(runs)
     lines += ["", "| run | hours (training wall time) | warm-started from | hours with its warm start | env steps |",
               "|---|---|---|---|---|"]
     total_h = total_steps = 0.0
