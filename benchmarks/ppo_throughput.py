@@ -16,7 +16,7 @@ import time
 import torch
 
 from dexndm_learning.config import add_set_option, dotted_overrides
-from dexndm_learning.rl.specialist import SpecialistConfig, make_runner
+from dexndm_learning.rl.specialist import SpecialistConfig, make_runner, ppo_update
 
 
 def main(argv=None) -> int:
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     t_env = t_act = t_update = 0.0
     env.physics_seconds = 0.0
     start = time.perf_counter()
-    for _ in range(args.iterations):
+    for it in range(args.iterations):
         with torch.inference_mode():
             for _ in range(cfg.ppo.steps_per_env):
                 t0 = time.perf_counter()
@@ -50,12 +50,13 @@ def main(argv=None) -> int:
             alg.compute_returns(obs)
             t_update += time.perf_counter() - t0
         t0 = time.perf_counter()
-        alg.update()
+        ppo_update(cfg, alg, it)
         t_update += time.perf_counter() - t0
     total = time.perf_counter() - start
     steps = args.iterations * cfg.ppo.steps_per_env * env.num_envs
     physics = env.physics_seconds
     print(f"config={args.config} envs={env.num_envs} nthread={env.cfg.nthread} torch_threads={cfg.torch_threads} "
+          f"update_threads={cfg.update_threads} "
           f"iterations={args.iterations} env_steps={steps}")
     print(f"physics            {100 * physics / total:5.1f} %")
     print(f"obs/reward/resets  {100 * (t_env - physics) / total:5.1f} %")

@@ -142,6 +142,27 @@ def test_a_critic_only_update_keeps_the_learning_rate_when_rounding_makes_the_kl
     assert all(g["lr"] == cfg.ppo.learning_rate for g in alg.optimizer.param_groups)
 
 
+def test_the_update_runs_on_update_threads_and_collection_goes_back_to_torch_threads():
+    from dexndm_learning.rl.specialist import ppo_update
+
+    seen = []
+
+    class Alg:
+        def update(self):
+            seen.append(torch.get_num_threads())
+            return {}
+
+    cfg = dataclasses.replace(tiny_config(1), torch_threads=1, update_threads=2)
+    torch.set_num_threads(cfg.torch_threads)
+    ppo_update(cfg, Alg(), 0)
+    assert seen == [2] and torch.get_num_threads() == 1
+
+
+def test_a_thread_count_below_one_is_a_config_error():
+    with pytest.raises(ValueError, match="update_threads \\(0\\)"):
+        dataclasses.replace(tiny_config(1), update_threads=0)
+
+
 def test_the_time_spent_making_a_warm_start_counts_against_the_budget(tmp_path):
     train(tiny_config(1), tmp_path / "a")
     cfg = dataclasses.replace(tiny_config(50), init_checkpoint=str(tmp_path / "a" / "checkpoint.pt"),
