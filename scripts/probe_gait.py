@@ -1,7 +1,7 @@
-"""How a specialist's gait turns its objects (issue 17): per sense, how fast the object turns about
-the target axis while it is still held, split by start grasp (cylinder standing on its end,
-long axis within 45 degrees of the target axis, or lying), how much it rolls about its own long
-axis, and the share still held at the end.
+"""How a specialist's gait turns its objects (issue 17): per rotation axis (+z, -x, ...), how fast
+the object turns about it while it is still held, split by start grasp (cylinder standing on its
+end, long axis within 45 degrees of the target axis, or lying), how much it rolls about its own
+long axis, and the share still held at the end.
 
     .venv/bin/python scripts/probe_gait.py --run models/specialists/cyl_palm_up [--envs 128 --steps 300]
 
@@ -21,6 +21,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from dexndm_learning.rl.evaluate import specialist_actor
+from dexndm_learning.sim.axes import axis_label
 from dexndm_learning.policy.contract import CONTROL_DT
 
 
@@ -40,7 +41,8 @@ def main() -> None:
     with contextlib.redirect_stdout(sys.stderr):             # rsl_rl prints the networks; stdout is the table
         env, act = specialist_actor(args.run, args.envs, seed=args.seed, checkpoint=args.checkpoint)
     env.reset(np.arange(env.num_envs))
-    axis, sense = env.axis_hand.copy(), np.sign(env.axis_world[:, 2])
+    axis = env.axis_hand.copy()
+    sense = np.array([axis_label(a) for a in env.axis_world])
     standing = np.abs(np.sum(long_axis(np.asarray(env.sens[:, env.layout.obj_quat])) * axis, 1)) > np.cos(np.pi / 4)
     held = np.ones(env.num_envs, dtype=bool)
     turned, rolled, held_steps = (np.zeros(env.num_envs) for _ in range(3))
@@ -58,10 +60,10 @@ def main() -> None:
     def mean_speed(envs: np.ndarray) -> str:
         return f"{speed[envs].mean():.2f}" if envs.any() else "-"
 
-    for s in (1.0, -1.0):
+    for s in dict.fromkeys(sense):
         i = sense == s
         if i.any():
-            print(f"| {'+' if s > 0 else '-'} | {i.sum()} | {standing[i].mean():.0%} | {mean_speed(i & standing)} | "
+            print(f"| {s} | {i.sum()} | {standing[i].mean():.0%} | {mean_speed(i & standing)} | "
                   f"{mean_speed(i & ~standing)} | {roll[i].mean():.2f} | {held[i].mean():.0%} |")
 
 
