@@ -130,16 +130,35 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> T:
-    """Load ``path`` into dataclass ``cls``, keys of ``overrides`` replacing the file's (nested
-    mappings merge key by key); errors name the file."""
-    path = Path(path)
+def read_yaml_with_base(path: Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """The mapping in ``path``; with a top-level ``base: <name>`` it is merged over that config
+    first (``<name>.yaml`` in the same folder, or a path relative to it), so a variant states only
+    what differs. Bases may have bases; a cycle or a missing base is an error naming the file."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
+    if "base" not in data:
+        return data
+    name = data.pop("base")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}: base: expected the name of a config in the same folder, got {name!r}")
+    base = path.parent / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if not base.is_file():
+        raise ConfigError(f"{path}: base: no config {base}")
+    chain = (*_chain, path.resolve())
+    if base.resolve() in chain:
+        raise ConfigError(f"{path}: base: {name} leads back to itself ({' -> '.join(p.name for p in chain)})")
+    return _merge(read_yaml_with_base(base, chain), data)
+
+
+def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> T:
+    """Load ``path`` (over its ``base``, if it names one) into dataclass ``cls``, keys of
+    ``overrides`` replacing the file's (nested mappings merge key by key); errors name the file."""
+    path = Path(path)
+    data = read_yaml_with_base(path)
     root = f"{path} (with overrides of {', '.join(sorted(overrides))})" if overrides else str(path)
     try:
         return from_dict(cls, _merge(data, overrides or {}), where=root)

@@ -92,3 +92,27 @@ def test_field_options_come_from_the_dataclass():
     assert "width" in names and "balance" in names and "init" in names and "data" not in names and "history" not in names
     args = ap.parse_args(["--width", "64", "--balance", "false", "--lr", "1e-3"])
     assert given_options(args, names) == {"width": 64, "balance": False, "lr": 1e-3}
+
+
+def test_a_config_states_only_what_differs_from_its_base(tmp_path):
+    from dexndm_learning.rl.specialist import SpecialistConfig
+
+    (tmp_path / "a.yaml").write_text("env:\n  num_envs: 64\n  axis_set: '+x'\n  reward: {a_pose: 0.1, drop_penalty: 20.0}\n"
+                                     "budget_minutes: 60\n")
+    (tmp_path / "b.yaml").write_text("base: a\nenv:\n  axis_set: '-x'\n  reward: {a_pose: 0.2}\n")
+    (tmp_path / "c.yaml").write_text("base: b.yaml\nseed: 3\n")
+    c = SpecialistConfig.load(str(tmp_path / "c.yaml"))
+    assert (c.env.num_envs, c.env.axis_set, c.budget_minutes, c.seed) == (64, "-x", 60, 3)   # bases of bases
+    assert (c.env.reward.a_pose, c.env.reward.drop_penalty) == (0.2, 20.0)      # nested keys merge one by one
+    assert SpecialistConfig.load(str(tmp_path / "a.yaml")).env.axis_set == "+x"  # the base itself unchanged
+
+
+def test_a_missing_or_circular_base_is_one_line_naming_the_file(capsys, tmp_path):
+    (tmp_path / "lost.yaml").write_text("base: nowhere\n")
+    (tmp_path / "p.yaml").write_text("base: q\n")
+    (tmp_path / "q.yaml").write_text("base: p\n")
+    for name, message in (("lost", f"{tmp_path / 'lost.yaml'}: base: no config {tmp_path / 'nowhere.yaml'}"),
+                          ("p", f"{tmp_path / 'q.yaml'}: base: p leads back to itself (p.yaml -> q.yaml)")):
+        assert cli.main(["train-specialist", "--config", str(tmp_path / f"{name}.yaml")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
