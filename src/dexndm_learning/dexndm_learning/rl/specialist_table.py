@@ -162,7 +162,8 @@ def six_wrist_table(runs: list[Path]) -> list[str]:
         values = [cell(s, w) for s in (f"+{group[-1]}", f"-{group[-1]}") for w in NAMED_WRISTS]
         if any(v is None for v in values):
             missing = [s for s in (f"+{group[-1]}", f"-{group[-1]}") if s not in cells]
-            lines.append(f"| {group} | incomplete: no run for {', '.join(missing) or 'every wrist'} | | no |")
+            why = f"no run for {', '.join(missing)}" if missing else "a wrist is missing from an evaluation"
+            lines.append(f"| {group} | incomplete: {why} | | no |")
             continue
         rotr, ttf = sum(v[0] for v in values) / len(values), sum(v[1] for v in values) / len(values)
         lines.append(f"| {group} | {rotr:.1f} | {ttf:.2f} | {'yes' if rotr >= bar.rotr and ttf >= bar.ttf else 'no'} |")
