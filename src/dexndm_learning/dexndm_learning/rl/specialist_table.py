@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dexndm_learning.sim.axes import axis_direction, axis_group, axis_set
+from dexndm_learning.sim.axes import PRINCIPAL, axis_direction, axis_group, axis_set
 from dexndm_learning.sim.grasps import start_suffix
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
@@ -114,7 +114,7 @@ def trained_groups(axis_set_name: str, groups: tuple[str, ...]) -> tuple[str, ..
     return tuple(out)
 
 
-SENSES = ("+x", "-x", "+y", "-y", "+z", "-z")
+SENSES = tuple(PRINCIPAL)      # +x, -x, +y, -y, +z, -z
 
 
 def six_wrist_cells(runs: list[Path]) -> dict[str, tuple[str, dict]]:
