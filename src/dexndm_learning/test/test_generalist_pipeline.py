@@ -11,6 +11,7 @@ from dexndm_learning.bc import pipeline
 from dexndm_learning.config import ConfigError
 from dexndm_learning.data.episode_bank import named_wrist_index
 from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.sim.hand_model import HandVersionError
 from dexndm_learning.sim.wrist import NAMED_WRISTS, random_wrist_quats, to_wxyz, wrist_rotation
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -70,3 +71,30 @@ def test_a_tiny_build_runs_end_to_end_and_a_rerun_skips_every_finished_step(tmp_
     cfg.write_text(yaml.safe_dump(recipe))
     with pytest.raises(ValueError, match="step 'bc' was made by another command"):
         pipeline.main(args)
+
+
+def test_teachers_on_different_hand_versions_are_refused_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    recipe = {"teachers": [{"name": "old", "run": "models/specialists/cyl_palm_up"},
+                           {"name": "new", "run": "models/specialists/cyl_palm_up_upright_plusz"}]}
+    cfg = tmp_path / "mixed.yaml"
+    cfg.write_text(yaml.safe_dump(recipe))
+
+    def refuse(step):
+        raise AssertionError(f"{step.name} ran")
+    monkeypatch.setattr(pipeline, "run_step", refuse)
+    with pytest.raises(HandVersionError, match=r"old on v1, new on v2"):
+        pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
+    recipe["teachers"].pop(0)
+    recipe["init"] = "models/generalist/base.pt"                # made on v1, the teachers on v2
+    cfg.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(HandVersionError, match="init models/generalist/base.pt was made on hand v1"):
+        pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_rebuild_recipe_names_committed_teachers_all_on_hand_v2(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    recipe = pipeline.GeneralistRecipe.load("generalist_all")
+    assert all((Path(t.run) / "checkpoint.pt").is_file() for t in recipe.teachers)
+    assert pipeline.teachers_hand_version(recipe, "generalist_all") == "v2"

@@ -137,6 +137,23 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
     return steps
 
 
+def teachers_hand_version(recipe: GeneralistRecipe, what: str) -> str:
+    """The one hand version every teacher trained on. A recipe mixing versions is refused here,
+    before any collection, rather than by the cloning step after hours of it."""
+    from dexndm_learning.rl.specialist import run_config
+    from dexndm_learning.sim.hand_model import HandConfig, HandVersionError
+
+    versions = {}
+    for t in recipe.teachers:
+        env = run_config(Path(t.run)).env
+        versions[t.name] = HandConfig.load(env.hand, env.hand_overrides).version
+    if len(set(versions.values())) > 1:
+        listed = ", ".join(f"{name} on {v}" for name, v in versions.items())
+        raise HandVersionError(f"{what}: the teachers trained on different hand versions ({listed}); "
+                               "a generalist is cloned on one hand")
+    return next(iter(versions.values()))
+
+
 def run_step(step: Step) -> None:
     from dexndm_learning.bc import collect, train
 
@@ -159,6 +176,11 @@ def main(argv=None) -> int:
     for what, path in (("init", recipe.init), ("command_model", recipe.command_model)):
         if path and not Path(path).exists():
             raise FileNotFoundError(f"{args.config}: {what}: {path} does not exist")
+    hand = teachers_hand_version(recipe, args.config)
+    if recipe.init:
+        from dexndm_learning.policy.artifact import load_policy
+
+        load_policy(recipe.init).check_hand(hand, f"{args.config}: init {recipe.init}")
     steps = plan(recipe, Path(args.data), Path(args.runs))
     for i, step in enumerate(steps, 1):
         done = step.finished()
