@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from dexndm_learning.cli import main as cli_main
-from dexndm_learning.rl.eval_policy import SIX_NAMED, _mean_over_wrists, conditions_env, expand_wrists, markdown, \
-    summarize_table
+from dexndm_learning.rl.eval_policy import SIX_NAMED, _mean_over_wrists, along_rotation_axis, conditions_env, \
+    evaluate_table, expand_wrists, markdown, rotation_axis_line, start_title, summarize_table
 from dexndm_learning.rl.evaluate import episode_metrics, run_episodes, specialist_actor
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
@@ -65,3 +65,32 @@ def test_the_start_is_replaced_and_the_rest_of_the_conditions_stay():
     assert conditions_env(SPECIALIST, start_orientation="upright").grasp.centre_offset == (0.0, 0.0, 0.0)
     along_x = conditions_env(SPECIALIST, start_orientation="axis", start_axis=[1, 0, 0]).grasp
     assert along_x.object_orientation == "axis" and along_x.object_axis == (1.0, 0.0, 0.0)
+
+
+def test_rotation_axis_start_puts_each_cells_objects_along_its_own_axis(tmp_path, capsys):
+    assert rotation_axis_line("x") == rotation_axis_line("-x") == (1.0, 0.0, 0.0)
+    assert rotation_axis_line("+y") == (0.0, 1.0, 0.0) and rotation_axis_line("z") == (0.0, 0.0, 1.0)
+    for several in ("xyz", "general"):
+        with pytest.raises(ValueError, match=f"axis set '{several}' has more than one axis line"):
+            rotation_axis_line(several)
+    base = conditions_env(SPECIALIST, start_offset=[-0.02, 0, -0.03])
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def factory(overrides, seed):
+        seen.append(overrides)
+        raise Stop
+    for axes, line in (("y", (0.0, 1.0, 0.0)), ("-z", (0.0, 0.0, 1.0))):
+        with pytest.raises(Stop):
+            evaluate_table(factory, ["thumb_up"], [axes], [0], cell_env=along_rotation_axis(base.grasp))
+        grasp = seen[-1]["grasp"]
+        assert seen[-1]["axis_set"] == axes and grasp.object_orientation == "axis" and grasp.object_axis == line
+        assert grasp.centre_offset == (-0.02, 0.0, -0.03)
+    assert start_title(base.grasp, True) == ", start along each rotation axis, centre -2/+0/-3 cm"
+    # a set without one line is refused before any cell runs: one line, status 2
+    assert cli_main(["eval-policy", "--policy", str(SPECIALIST), "--axes", "z", "general",
+                     "--start-orientation", "rotation-axis", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'general'" in err and not (tmp_path / "o").exists()

@@ -12,6 +12,9 @@ then the object set, wrists, axis sets and start (``--start-orientation``, ``--s
 ``--start-offset``: how and where objects start in the hand) given here replace that run's. So the
 generalist and a teacher on the teacher's own conditions are two calls of this command with the
 same ``--conditions``, and a teacher from starts it was not trained on is one call.
+``--start-orientation rotation-axis`` starts each cell's objects with their long axis along the
+cell's rotation axis (x, y, z or one direction), the start issue 17's six-wrist teachers train
+from, so a generalist distilled from them is measured per axis group from its teachers' start.
 
 Each (wrist setting, axis set) cell is ``num_envs`` synchronized episodes per seed, as in
 ``eval-specialist``; GO Succ is one goal-oriented evaluation per (wrist setting, seed). Writes
@@ -37,6 +40,7 @@ from dexndm_learning.sim.rotation_env import EnvConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
 AXIS_GROUPS = {"x": "+-x", "y": "+-y", "z": "+-z", "general": "general"}
+ALONG_ROTATION_AXIS = "rotation-axis"    # eval-only start: each cell's objects along its axis line
 METRICS = ("RotR", "TTF", "RotP")
 SIX_NAMED = "six named (mean)"
 
@@ -82,6 +86,30 @@ def _condition_fields(env: EnvConfig) -> dict:
     return {k: getattr(env, k) for k in keep}
 
 
+def rotation_axis_line(axes: str) -> tuple[float, float, float]:
+    """The line of an axis set with one ("x", "+x" and "-x": (1, 0, 0)), for starting objects
+    along it; a set of several lines (xyz, general) has no one start."""
+    dirs = axis_set(axes)
+    if not np.allclose(np.abs(dirs @ dirs[0]), 1.0):
+        raise ValueError(f"--start-orientation {ALONG_ROTATION_AXIS}: axis set '{axes}' has more than one "
+                         "axis line; give x, y, z or single directions")
+    return tuple(float(v) for v in np.abs(dirs[0]))
+
+
+def along_rotation_axis(grasp):
+    """Per-cell env overrides that start objects along the cell's rotation axis."""
+    return lambda axes: {"grasp": dataclasses.replace(grasp, object_orientation="axis",
+                                                      object_axis=rotation_axis_line(axes))}
+
+
+def start_title(grasp, along_axis: bool) -> str:
+    """The start's suffix for titles (``grasps.start_suffix``), with the per-cell axis start named."""
+    if not along_axis:
+        return start_suffix(grasp)
+    rest = start_suffix(dataclasses.replace(grasp, object_orientation="random", object_axis=(0.0, 0.0, 1.0)))
+    return ", start along each rotation axis" + rest.replace(", start", ",", 1)
+
+
 def cell_values(rec: EpisodeRecord) -> dict[str, dict[str, float]]:
     """{axis group or direction: {metric: mean over episodes}} of one seed's episodes."""
     m = episode_metrics(rec)
@@ -94,15 +122,16 @@ def cell_values(rec: EpisodeRecord) -> dict[str, dict[str, float]]:
 
 
 def evaluate_table(factory, wrists: list[str], axes: list[str], seeds, steps: int | None = None,
-                   goal: bool = True) -> tuple[dict, dict]:
-    """Run every cell; returns (per-seed values {wrist: {group: {metric: [per seed]}}, 'GO_Succ':
-    {wrist: [per seed]}}, survival curves {wrist: {group: fraction held per step}})."""
+                   goal: bool = True, cell_env=None) -> tuple[dict, dict]:
+    """Run every cell (``cell_env(axes)``: more env overrides for an axis set's cells); returns
+    (per-seed values {wrist: {group: {metric: [per seed]}}, 'GO_Succ': {wrist: [per seed]}},
+    survival curves {wrist: {group: fraction held per step}})."""
     values: dict = {"cells": {}, "GO_Succ": {}}
     survival: dict = {}
     for w in wrists:
         for a in axes:
             for seed in seeds:
-                env, act = factory({"wrists": [w], "axis_set": a}, seed)
+                env, act = factory({"wrists": [w], "axis_set": a, **(cell_env(a) if cell_env else {})}, seed)
                 rec = run_episodes(env, act, steps)
                 for k, d in cell_values(rec).items():
                     for name, v in d.items():
@@ -207,13 +236,17 @@ def conditions_env(conditions: Path | None, object_set: str | None = None, start
     if object_set:
         base = dataclasses.replace(base, object_set=object_set)
     grasp = {}
-    if start_orientation is not None:
+    if start_orientation == ALONG_ROTATION_AXIS:
+        if start_axis is not None:
+            raise ValueError(f"--start-axis: not with --start-orientation {ALONG_ROTATION_AXIS} "
+                             "(each cell's rotation axis is its start axis)")
+    elif start_orientation is not None:
         grasp["object_orientation"] = start_orientation
     if start_offset is not None:
         grasp["centre_offset"] = tuple(float(v) for v in start_offset)
     if start_axis is not None:
         grasp["object_axis"] = tuple(float(v) for v in start_axis)
-    elif start_orientation not in (None, "axis"):
+    elif start_orientation not in (None, "axis", ALONG_ROTATION_AXIS):
         grasp["object_axis"] = (0.0, 0.0, 1.0)
     if grasp:
         base = dataclasses.replace(base, grasp=dataclasses.replace(base.grasp, **grasp))
@@ -234,9 +267,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--num-envs", type=int, default=128)
     ap.add_argument("--steps", type=int, default=None, help="episode length (default: the conditions')")
-    ap.add_argument("--start-orientation", choices=OBJECT_ORIENTATIONS, default=None,
-                    help="how objects start: random (any orientation), upright (local z against gravity) or "
-                         "axis (local z along --start-axis) (default: the conditions')")
+    ap.add_argument("--start-orientation", choices=(*OBJECT_ORIENTATIONS, ALONG_ROTATION_AXIS), default=None,
+                    help="how objects start: random (any orientation), upright (local z against gravity), "
+                         "axis (local z along --start-axis) or rotation-axis (local z along each cell's "
+                         "rotation axis) (default: the conditions')")
     ap.add_argument("--start-axis", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
                     help="world direction of the object's local z with --start-orientation axis")
     ap.add_argument("--start-offset", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
@@ -251,17 +285,25 @@ def main(argv=None) -> int:
     base = conditions_env(conditions, args.object_set, args.start_orientation, args.start_offset, args.start_axis)
     wrists = expand_wrists(args.wrists or base.wrists)
     axes = args.axes or [base.axis_set]
+    along_axis = args.start_orientation == ALONG_ROTATION_AXIS
+    cell_env = along_rotation_axis(base.grasp) if along_axis else None
+    if along_axis:
+        for a in axes:
+            rotation_axis_line(a)                     # refuse a set without one line before running any cell
     factory = make_actor_factory(policy, base, args.num_envs)
-    values, survival = evaluate_table(factory, wrists, axes, args.seeds, args.steps, goal=not args.no_goal)
+    values, survival = evaluate_table(factory, wrists, axes, args.seeds, args.steps, goal=not args.no_goal,
+                                      cell_env=cell_env)
     summary = summarize_table(values)
     title = (f"{policy.name} on {base.object_set}" + (f", {conditions.name} conditions" if conditions else "")
-             + start_suffix(base.grasp))
+             + start_title(base.grasp, along_axis))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"policy": str(policy), "conditions": str(conditions) if conditions else None,
             "object_set": base.object_set, "wrists": wrists, "axes": axes, "seeds": args.seeds,
-            "num_envs": args.num_envs, "start_orientation": base.grasp.object_orientation,
-            "start_axis": list(base.grasp.object_axis), "start_offset": list(base.grasp.centre_offset)}
+            "num_envs": args.num_envs,
+            "start_orientation": ALONG_ROTATION_AXIS if along_axis else base.grasp.object_orientation,
+            "start_axis": None if along_axis else list(base.grasp.object_axis),
+            "start_offset": list(base.grasp.centre_offset)}
     (out / "metrics.json").write_text(json.dumps({**meta, **summary, "per_seed": values}, indent=2))
     table = markdown(summary, title)
     (out / "metrics.md").write_text(table)
