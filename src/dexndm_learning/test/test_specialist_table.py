@@ -88,14 +88,35 @@ def test_the_six_wrist_table_has_every_cell_and_averages_both_senses_over_the_wr
              per_wrist("-x", [(60.0, 0.5), (30.0, 0.5), (30.0, 0.5), (30.0, 0.5), (30.0, 0.5), (30.0, 0.5)]),
              axis_set="-x")
     fake_run(tmp_path, "pz", "normal_cylinders", six, per_wrist("+z", [(90.0, 0.8)] * 6), axis_set="+z")
-    fake_run(tmp_path, "palm", "normal_cylinders", ["palm_up"], per_wrist("-z", [(900.0, 0.9)] * 6), axis_set="-z")
+    fake_run(tmp_path, "palm", "normal_cylinders", ["palm_up"], {"+z": group(150.0, 0.9), "-z": group(900.0, 0.7)})
+    fake_run(tmp_path, "old", "normal_cylinders", ["palm_down"], {"-z": group(999.0, 0.9)}, hand_version="v1")
+    fake_run(tmp_path, "both", "normal_cylinders", six, per_wrist("-z", [(999.0, 0.9)] * 6) | {"-z": group(999.0, 0.9)},
+             axis_set="z")                          # both senses under six wrists: no per-wrist number per sense
     lines = table(tmp_path).splitlines()
-    assert "| run | `px` | `mx` | none | none | `pz` | none |" in lines      # the stronger +x run; palm up only is not six
-    assert "| palm_up | 120.0 / 0.90 | 60.0 / 0.50 | - | - | 90.0 / 0.80 | - |" in lines
-    assert "| base_down | 120.0 / 0.90 | 30.0 / 0.50 | - | - | 90.0 / 0.80 | - |" in lines
+    assert "| runs | `px` | `mx` | none | none | `palm`, `pz` | `palm` |" in lines   # the stronger +x run
+    assert "| palm_up | 120.0 / 0.90 | 60.0 / 0.50 | - | - | 150.0 / 0.90 (`palm`) | 900.0 / 0.70 |" in lines
+    assert "| base_down | 120.0 / 0.90 | 30.0 / 0.50 | - | - | 90.0 / 0.80 (`pz`) | - |" in lines
     assert "| +-x | 77.5 | 0.70 | no |" in lines                          # (6 x 120 + 60 + 5 x 30) / 12
-    assert "| +-y | incomplete: no run for +y, -y | | no |" in lines
-    assert "| +-z | incomplete: no run for -z | | no |" in lines
+    assert "| +-y | incomplete: no run for +y; no run for -y | | no |" in lines
+    assert ("| +-z | incomplete: no -z run under palm_down, thumb_up, thumb_down, base_up, base_down | | no |"
+            in lines)                                                   # v1's palm down is not a v2 cell
+
+
+def test_a_wrist_group_run_fills_its_wrists_cells_and_the_group_is_met_on_the_mean(tmp_path):
+    four = ["palm_up", "palm_down", "thumb_up", "thumb_down"]
+    fake_run(tmp_path, "pz4", "normal_cylinders", four,
+             {"+z": group(90.0, 0.8)} | {f"{w} +-z": group(90.0, 0.8) for w in four}, axis_set="+z")
+    fake_run(tmp_path, "pz_base", "normal_cylinders", ["base_up", "base_down"],
+             {"+z": group(70.0, 0.7), "base_up +-z": group(80.0, 0.7), "base_down +-z": group(60.0, 0.7)},
+             axis_set="+z")
+    fake_run(tmp_path, "mz", "normal_cylinders", six_wrists(), per_wrist("-z", [(80.0, 0.7)] * 6), axis_set="-z")
+    lines = table(tmp_path).splitlines()
+    assert "| base_up | - | - | - | - | 80.0 / 0.70 (`pz_base`) | 80.0 / 0.70 |" in lines
+    assert "| +-z | 81.7 | 0.73 | yes |" in lines                         # (4 x 90 + 80 + 60 + 6 x 80) / 12
+
+
+def six_wrists():
+    return ["palm_up", "palm_down", "thumb_up", "thumb_down", "base_up", "base_down"]
 
 
 def test_the_six_wrist_bar_is_met_on_the_mean_not_on_each_cell(tmp_path):

@@ -7,8 +7,9 @@ episodes under the training conditions), a row per sense, or per axis group for 
 random wrists, in the paper's layout (RotR, TTF, RotP, GO Succ; mean +- std over seeds), with the
 issue's bar for its object set and wrist beside it and whether it is met. A run without an
 evaluation is listed as such, not left out. The six-wrist table puts together the runs on normal
-cylinders under the six named wrists that each train one sense of an axis: every (wrist, sense)
-cell, and per axis group the mean over the six wrists and both senses, the issue's bar. The CPU
+cylinders under named wrists (all six, a group of them, or one) on hand v2: every (wrist, sense)
+cell from the runs that train that sense under that wrist, and per axis group the mean over the
+six wrists and both senses, the issue's bar. The CPU
 table gives each run's training wall time and env steps (``progress.csv``). Writes ``table.md``
 and prints it.
 """
@@ -115,26 +116,54 @@ def trained_groups(axis_set_name: str, groups: tuple[str, ...]) -> tuple[str, ..
 
 
 SENSES = tuple(PRINCIPAL)      # +x, -x, +y, -y, +z, -z
+PRINCIPAL_OPPOSITE = {s: s.translate(str.maketrans("+-", "-+")) for s in SENSES}
 
 
-def six_wrist_cells(runs: list[Path]) -> dict[str, tuple[str, dict]]:
-    """{sense: (run name, metrics.json)} from the evaluated six-named-wrist runs on normal cylinders
-    that train that sense without its opposite (their per-wrist results, reported per axis group,
-    are then that sense's); the run with the higher RotR where two train the same sense."""
+SIX_WRIST_HAND = "v2"          # the hand every issue-17 teacher trains on (v1's fingers are 16 mm short)
+
+
+def six_wrist_cells(runs: list[Path], hand: str = SIX_WRIST_HAND) -> dict[tuple[str, str], tuple[str, float, float]]:
+    """{(wrist, sense): (run name, RotR, TTF)} from the evaluated runs on normal cylinders under
+    named wrists on hand ``hand``: a run under several wrists gives a cell per wrist for a sense
+    it trains without its opposite (its per-wrist results, reported per axis group, are then that
+    sense's), a run under one wrist a cell per sense it trains. Where several runs give a cell,
+    the one with the higher RotR."""
     from dexndm_learning.rl.specialist import run_config
 
-    best: dict[str, tuple[str, dict]] = {}
+    best: dict[tuple[str, str], tuple[str, float, float]] = {}
     for run in runs:
         env = run_config(run).env
+        wrists = list(env.wrists)
         metrics_file = run / "eval" / "metrics.json"
-        if env.object_set != "normal_cylinders" or not _six_named(list(env.wrists)) or not metrics_file.exists():
+        if (env.object_set != "normal_cylinders" or not set(wrists) <= set(NAMED_WRISTS)
+                or not metrics_file.exists() or hand_version(run) != hand):
             continue
         metrics = json.loads(metrics_file.read_text())
-        for sense in trained_groups(env.axis_set, ("+-x", "+-y", "+-z")):
-            if sense in SENSES and sense in metrics and (
-                    sense not in best or metrics[sense]["RotR"][0] > best[sense][1][sense]["RotR"][0]):
-                best[sense] = (run.name, metrics)
+        senses = [axis_direction(a) for a in axis_set(env.axis_set)]
+        for sense in senses:
+            if sense is None:
+                continue
+            one_sense = PRINCIPAL_OPPOSITE[sense] not in senses
+            for wrist in wrists:
+                key = sense if len(wrists) == 1 else (f"{wrist} +-{sense[1]}" if one_sense else None)
+                if key not in metrics:
+                    continue
+                rotr, ttf = metrics[key]["RotR"][0], metrics[key]["TTF"][0]
+                if (wrist, sense) not in best or rotr > best[(wrist, sense)][1]:
+                    best[(wrist, sense)] = (run.name, rotr, ttf)
     return best
+
+
+def _missing(cells: dict, senses: tuple[str, ...]) -> str:
+    """What an axis group lacks: a sense no run trains, or the wrists a sense has no cell for."""
+    parts = []
+    for s in senses:
+        wrists = [w for w in NAMED_WRISTS if (w, s) not in cells]
+        if len(wrists) == len(NAMED_WRISTS):
+            parts.append(f"no run for {s}")
+        elif wrists:
+            parts.append(f"no {s} run under {', '.join(wrists)}")
+    return "; ".join(parts)
 
 
 def six_wrist_table(runs: list[Path]) -> list[str]:
@@ -142,30 +171,31 @@ def six_wrist_table(runs: list[Path]) -> list[str]:
     cells = six_wrist_cells(runs)
     if not cells:
         return []
+    sources = {s: sorted({cells[(w, s)][0] for w in NAMED_WRISTS if (w, s) in cells}) for s in SENSES}
 
-    def cell(sense: str, wrist: str) -> tuple[float, float] | None:
-        if sense not in cells:
-            return None
-        m = cells[sense][1].get(f"{wrist} +-{sense[1]}")
-        return (m["RotR"][0], m["TTF"][0]) if m else None
+    def text(wrist: str, sense: str) -> str:
+        if (wrist, sense) not in cells:
+            return "-"
+        run, rotr, ttf = cells[(wrist, sense)]
+        return f"{rotr:.1f} / {ttf:.2f}" + (f" (`{run}`)" if len(sources[sense]) > 1 else "")
 
     bar = bar_for("normal_cylinders", list(NAMED_WRISTS))
-    lines = ["", "Normal cylinders, six named wrists: RotR / TTF per (wrist, sense), each sense from its own run; "
-             f"the bar (RotR >= {bar.rotr:g}, TTF >= {bar.ttf:g}) is on the mean over the six wrists and both senses.",
+    lines = ["", f"Normal cylinders, six named wrists, hand {SIX_WRIST_HAND}: RotR / TTF per (wrist, sense), from the "
+             "runs that train that sense under that wrist (the best where several do); the bar "
+             f"(RotR >= {bar.rotr:g}, TTF >= {bar.ttf:g}) is on the mean over the six wrists and both senses.",
              "", "| wrist | " + " | ".join(SENSES) + " |", "|---|" + "---|" * len(SENSES),
-             "| run | " + " | ".join(f"`{cells[s][0]}`" if s in cells else "none" for s in SENSES) + " |"]
+             "| runs | " + " | ".join(", ".join(f"`{r}`" for r in sources[s]) or "none" for s in SENSES) + " |"]
     for wrist in NAMED_WRISTS:
-        values = [cell(s, wrist) for s in SENSES]
-        lines.append(f"| {wrist} | " + " | ".join(f"{v[0]:.1f} / {v[1]:.2f}" if v else "-" for v in values) + " |")
+        lines.append(f"| {wrist} | " + " | ".join(text(wrist, s) for s in SENSES) + " |")
     lines += ["", "| axis group | RotR (mean over wrists and senses) | TTF | bar met |", "|---|---|---|---|"]
     for group in ("+-x", "+-y", "+-z"):
-        values = [cell(s, w) for s in (f"+{group[-1]}", f"-{group[-1]}") for w in NAMED_WRISTS]
-        if any(v is None for v in values):
-            missing = [s for s in (f"+{group[-1]}", f"-{group[-1]}") if s not in cells]
-            why = f"no run for {', '.join(missing)}" if missing else "a wrist is missing from an evaluation"
-            lines.append(f"| {group} | incomplete: {why} | | no |")
+        both = (f"+{group[-1]}", f"-{group[-1]}")
+        keys = [(w, s) for s in both for w in NAMED_WRISTS]
+        if any(k not in cells for k in keys):
+            lines.append(f"| {group} | incomplete: {_missing(cells, both)} | | no |")
             continue
-        rotr, ttf = sum(v[0] for v in values) / len(values), sum(v[1] for v in values) / len(values)
+        rotr = sum(cells[k][1] for k in keys) / len(keys)
+        ttf = sum(cells[k][2] for k in keys) / len(keys)
         lines.append(f"| {group} | {rotr:.1f} | {ttf:.2f} | {'yes' if rotr >= bar.rotr and ttf >= bar.ttf else 'no'} |")
     return lines
 
