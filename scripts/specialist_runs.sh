@@ -15,6 +15,18 @@ restore_run() {
   fi
 }
 
+# keep_final_eval RUN: before a resume, file the final evaluation (eval/) under the snapshot that
+# is the same checkpoint (the one taken at the run's end), so eval_snapshots does not redo it.
+keep_final_eval() {
+  local snap tag
+  [ -f "$1/eval/metrics.json" ] || return 0
+  for snap in "$1"/checkpoint_*min.pt; do
+    [ -e "$snap" ] || continue
+    tag=$(basename "$snap" .pt); tag=${tag#checkpoint_}
+    if [ ! -e "$1/eval_$tag" ] && cmp -s "$snap" "$1/checkpoint.pt"; then cp -r "$1/eval" "$1/eval_$tag"; fi
+  done
+}
+
 # eval_snapshots RUN [FINAL]: evaluate each checkpoint_<m>min.pt without an eval_<m>min/ yet (3 seeds
 # x 128 episodes), skipping one identical to FINAL (the snapshot taken at the run's end).
 eval_snapshots() {

@@ -8,6 +8,7 @@
 source "$(dirname "$0")/specialist_runs.sh"
 for name in "$@"; do
   restore_run specialists "$name"
+  keep_final_eval "$run"
   $LEARN train-specialist --config "$name" --run-dir "$run" --resume $MINUTES
   $LEARN eval-specialist --run "$run" --num-envs 128
   eval_snapshots "$run" "$run/checkpoint.pt"
