@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Copy finished (or interim) specialist runs into models/specialists/<name>/ for committing: the
 # checkpoint, resolved config, curves, evaluations (final and per snapshot), commit, history, gait
-# probe and progress log; not TensorBoard or snapshot checkpoints (too big). The README.md there is
+# probe and progress log; not TensorBoard or snapshot checkpoints (too big). It publishes the run's
+# last checkpoint: where an earlier snapshot evaluated better, copy that one by hand (as
+# cyl_six_wrists_plusx keeps its 60-minute checkpoint beside a 90-minute run). The README.md there is
 # kept (write or update it by hand: command, steps, wall time, evaluation, what limits it). Then
 # docs/specialists/table.md is rewritten from every committed specialist.
-#   scripts/publish_specialist.sh cyl_six_wrists_plusx [more names]
+#   scripts/publish_specialist.sh cuboid_palm_up_upright_plusz [more names]
 source "$(dirname "$0")/specialist_runs.sh"
 for name in "$@"; do
   src=runs/specialists/$name dst=models/specialists/$name

@@ -16,10 +16,11 @@ restore_run() {
 }
 
 # keep_final_eval RUN: before a resume, file the final evaluation (eval/) under the snapshot that
-# is the same checkpoint (the one taken at the run's end), so eval_snapshots does not redo it.
+# is the same checkpoint (the one taken at the run's end), so eval_snapshots does not redo it; only
+# an evaluation newer than the checkpoint (a run killed before its evaluation keeps an older one).
 keep_final_eval() {
   local snap tag
-  [ -f "$1/eval/metrics.json" ] || return 0
+  [ "$1/eval/metrics.json" -nt "$1/checkpoint.pt" ] || return 0
   for snap in "$1"/checkpoint_*min.pt; do
     [ -e "$snap" ] || continue
     tag=$(basename "$snap" .pt); tag=${tag#checkpoint_}

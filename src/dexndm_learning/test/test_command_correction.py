@@ -11,6 +11,7 @@ import torch
 
 from dexndm_learning.baselines import asap, uan
 from dexndm_learning.baselines.correction import AsapCorrection, UanCorrection, load_correction
+from dexndm_learning.sim.hand_model import HandVersionError
 from dexndm_learning.bc import pipeline
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
@@ -46,7 +47,9 @@ def test_saved_uan_and_asap_models_load_as_corrections_with_per_episode_history(
         for _ in range(3):
             env.step(np.zeros((4, 16)))
         assert corr(env).shape == (4, 16)
-    uc = load_correction(tmp_path / "u.pt")
+    uc = load_correction(tmp_path / "u.pt", "v1")
+    with pytest.raises(HandVersionError, match="command model .*a.pt was made on hand v1, but this hand is v2"):
+        load_correction(tmp_path / "a.pt", "v2")
     env.command_correction = None
     seen = []
     for _ in range(3):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
+from dexndm_learning.baselines import uan
 from dexndm_learning.bc import pipeline
 from dexndm_learning.config import ConfigError
 from dexndm_learning.data.episode_bank import named_wrist_index
@@ -83,12 +84,20 @@ def test_teachers_on_different_hand_versions_are_refused_before_anything_runs(tm
     def refuse(step):
         raise AssertionError(f"{step.name} ran")
     monkeypatch.setattr(pipeline, "run_step", refuse)
-    with pytest.raises(HandVersionError, match=r"old on v1, new on v2"):
+    with pytest.raises(HandVersionError, match=r"old \(models/specialists/cyl_palm_up\) on v1, new .* on v2"):
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
     recipe["teachers"].pop(0)
     recipe["init"] = "models/generalist/base.pt"                # made on v1, the teachers on v2
     cfg.write_text(yaml.safe_dump(recipe))
-    with pytest.raises(HandVersionError, match="init models/generalist/base.pt was made on hand v1"):
+    with pytest.raises(HandVersionError, match="init models/generalist/base.pt was made on hand v1, but the "
+                                               "teachers trained on v2"):
+        pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
+    recipe.pop("init")
+    uan.save(uan.UanResult(uan.Compensator(uan.UanConfig(hidden=[4])), np.zeros(16), np.zeros(16), []),
+             uan.UanConfig(hidden=[4]), "v1", tmp_path / "uan.pt")
+    recipe["command_model"] = str(tmp_path / "uan.pt")         # fitted on v1
+    cfg.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(HandVersionError, match="command model .*uan.pt was made on hand v1"):
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
     assert not (tmp_path / "data").exists()
 
@@ -97,4 +106,4 @@ def test_the_rebuild_recipe_names_committed_teachers_all_on_hand_v2(monkeypatch)
     monkeypatch.chdir(ROOT)
     recipe = pipeline.GeneralistRecipe.load("generalist_all")
     assert all((Path(t.run) / "checkpoint.pt").is_file() for t in recipe.teachers)
-    assert pipeline.teachers_hand_version(recipe, "generalist_all") == "v2"
+    assert pipeline.check_one_hand(recipe, "generalist_all") == "v2"

@@ -110,6 +110,8 @@ def test_a_wrist_group_run_fills_its_wrists_cells_and_the_group_is_met_on_the_me
              {"+z": group(70.0, 0.7), "base_up +-z": group(80.0, 0.7), "base_down +-z": group(60.0, 0.7)},
              axis_set="+z")
     fake_run(tmp_path, "mz", "normal_cylinders", six_wrists(), per_wrist("-z", [(80.0, 0.7)] * 6), axis_set="-z")
+    fake_run(tmp_path, "pz_fast", "normal_cylinders", six_wrists(), per_wrist("+z", [(500.0, 0.3)] * 6),
+             axis_set="+z")                         # faster everywhere, but drops: below the bar's TTF
     lines = table(tmp_path).splitlines()
     assert "| base_up | - | - | - | - | 80.0 / 0.70 (`pz_base`) | 80.0 / 0.70 |" in lines
     assert "| +-z | 81.7 | 0.73 | yes |" in lines                         # (4 x 90 + 80 + 60 + 6 x 80) / 12

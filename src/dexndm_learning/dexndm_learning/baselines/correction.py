@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from dexndm_learning.baselines import asap, uan
+from dexndm_learning.sim.hand_model import check_hand_version
 
 
 class UanCorrection:
@@ -52,10 +53,13 @@ class AsapCorrection:
         return asap.deltas(self.model, x)
 
 
-def load_correction(path: str | Path):
-    """A saved UAN compensator or ASAP delta-action model as a correction callable."""
+def load_correction(path: str | Path, hand: str | None = None):
+    """A saved UAN compensator or ASAP delta-action model as a correction callable; with ``hand``,
+    one fitted on another hand version is refused."""
     blob = torch.load(path, weights_only=True)
     fmt = blob.get("format") if isinstance(blob, dict) else None
+    if hand is not None and fmt in (uan.FORMAT, asap.FORMAT):
+        check_hand_version(blob.get("hand_version"), hand, f"command model {path}")
     if fmt == uan.FORMAT:
         return UanCorrection(*uan.load(path))
     if fmt == asap.FORMAT:

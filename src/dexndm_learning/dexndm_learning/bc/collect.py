@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     if args.command_model:
         from dexndm_learning.baselines.correction import load_correction
 
-        env.command_correction = load_correction(args.command_model)
+        env.command_correction = load_correction(args.command_model, env.hand_cfg.version)
         meta["command_model"] = str(args.command_model)
     act, label = teacher, None
     if args.student:

@@ -137,21 +137,27 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
     return steps
 
 
-def teachers_hand_version(recipe: GeneralistRecipe, what: str) -> str:
-    """The one hand version every teacher trained on. A recipe mixing versions is refused here,
-    before any collection, rather than by the cloning step after hours of it."""
-    from dexndm_learning.rl.specialist import run_config
-    from dexndm_learning.sim.hand_model import HandConfig, HandVersionError
+def check_one_hand(recipe: GeneralistRecipe, what: str) -> str:
+    """The one hand version every teacher trained on, which ``init`` and ``command_model`` must
+    have been made on too. A recipe mixing versions is refused here, before any collection, rather
+    than by the cloning step after hours of it."""
+    from dexndm_learning.baselines.correction import load_correction
+    from dexndm_learning.policy.artifact import load_policy
+    from dexndm_learning.rl.specialist import run_hand_version
+    from dexndm_learning.sim.hand_model import HandVersionError
 
-    versions = {}
-    for t in recipe.teachers:
-        env = run_config(Path(t.run)).env
-        versions[t.name] = HandConfig.load(env.hand, env.hand_overrides).version
+    versions = {t.name: run_hand_version(Path(t.run)) for t in recipe.teachers}
     if len(set(versions.values())) > 1:
-        listed = ", ".join(f"{name} on {v}" for name, v in versions.items())
+        listed = ", ".join(f"{t.name} ({t.run}) on {versions[t.name]}" for t in recipe.teachers)
         raise HandVersionError(f"{what}: the teachers trained on different hand versions ({listed}); "
                                "a generalist is cloned on one hand")
-    return next(iter(versions.values()))
+    hand = next(iter(versions.values()))
+    if recipe.init and (made_on := load_policy(recipe.init).spec.hand_version) != hand:
+        raise HandVersionError(f"{what}: init {recipe.init} was made on hand {made_on}, but the teachers "
+                               f"trained on {hand}; init must be a {hand} policy")
+    if recipe.command_model:
+        load_correction(recipe.command_model, hand)
+    return hand
 
 
 def run_step(step: Step) -> None:
@@ -176,11 +182,7 @@ def main(argv=None) -> int:
     for what, path in (("init", recipe.init), ("command_model", recipe.command_model)):
         if path and not Path(path).exists():
             raise FileNotFoundError(f"{args.config}: {what}: {path} does not exist")
-    hand = teachers_hand_version(recipe, args.config)
-    if recipe.init:
-        from dexndm_learning.policy.artifact import load_policy
-
-        load_policy(recipe.init).check_hand(hand, f"{args.config}: init {recipe.init}")
+    check_one_hand(recipe, args.config)
     steps = plan(recipe, Path(args.data), Path(args.runs))
     for i, step in enumerate(steps, 1):
         done = step.finished()

@@ -14,7 +14,9 @@ generalist and a teacher on the teacher's own conditions are two calls of this c
 same ``--conditions``, and a teacher from starts it was not trained on is one call.
 ``--start-orientation rotation-axis`` starts each cell's objects with their long axis along the
 cell's rotation axis (x, y, z or one direction), the start issue 17's six-wrist teachers train
-from, so a generalist distilled from them is measured per axis group from its teachers' start.
+from, so a generalist distilled from them is measured per axis group from its teachers' start
+(GO Succ runs in the first axis set's cells, so from objects along that set's axis:
+``goal_start_axis`` in ``metrics.json``).
 
 Each (wrist setting, axis set) cell is ``num_envs`` synchronized episodes per seed, as in
 ``eval-specialist``; GO Succ is one goal-oriented evaluation per (wrist setting, seed). Writes
@@ -303,6 +305,7 @@ def main(argv=None) -> int:
             "num_envs": args.num_envs,
             "start_orientation": ALONG_ROTATION_AXIS if along_axis else base.grasp.object_orientation,
             "start_axis": None if along_axis else list(base.grasp.object_axis),
+            "goal_start_axis": list(rotation_axis_line(axes[0])) if along_axis and not args.no_goal else None,
             "start_offset": list(base.grasp.centre_offset)}
     (out / "metrics.json").write_text(json.dumps({**meta, **summary, "per_seed": values}, indent=2))
     table = markdown(summary, title)

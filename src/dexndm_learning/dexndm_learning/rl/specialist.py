@@ -131,6 +131,15 @@ def run_config(run_dir: Path) -> SpecialistConfig:
     return SpecialistConfig.load(str(path))
 
 
+def run_hand_version(run_dir: Path) -> str:
+    """The hand version a specialist run's checkpoint was trained on ("?" without a checkpoint;
+    checkpoints made before hand versions existed carry none and are v1)."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        return "?"
+    return torch.load(path, map_location="cpu", weights_only=False).get("hand_version") or "v1"
+
+
 def make_runner(cfg: SpecialistConfig, num_envs: int | None = None,
                 ranks: distributed.Ranks = distributed.Ranks()) -> tuple[OnPolicyRunner, RslRlRotationEnv]:
     """The runner and its environments; with several ranks each has its own environment seed and

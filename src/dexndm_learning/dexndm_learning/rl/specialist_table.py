@@ -59,23 +59,13 @@ def _mean_std(metrics: dict, group: str, key: str, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def hand_version(run: Path) -> str:
-    """The hand version the run's checkpoint was trained on ("?" without a checkpoint; checkpoints
-    made before hand versions existed carry none and are v1)."""
-    if not (run / "checkpoint.pt").exists():
-        return "?"
-    import torch
-
-    return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False).get("hand_version") or "v1"
-
-
 def run_rows(run: Path) -> list[str]:
     """Markdown rows of one run folder."""
-    from dexndm_learning.rl.specialist import run_config
+    from dexndm_learning.rl.specialist import run_config, run_hand_version
 
     env = run_config(run).env
     object_set, wrists = env.object_set, list(env.wrists)
-    version = hand_version(run)
+    version = run_hand_version(run)
     bar = bar_for(object_set, wrists)
     wrist_text = "six named wrists" if _six_named(wrists) else " / ".join(wrists)
     head = f"`{run.name}` | {object_set}, {wrist_text}, hand {version}{start_suffix(env.grasp)}"
@@ -116,7 +106,6 @@ def trained_groups(axis_set_name: str, groups: tuple[str, ...]) -> tuple[str, ..
 
 
 SENSES = tuple(PRINCIPAL)      # +x, -x, +y, -y, +z, -z
-PRINCIPAL_OPPOSITE = {s: s.translate(str.maketrans("+-", "-+")) for s in SENSES}
 
 
 SIX_WRIST_HAND = "v2"          # the hand every issue-17 teacher trains on (v1's fingers are 16 mm short)
@@ -127,31 +116,35 @@ def six_wrist_cells(runs: list[Path], hand: str = SIX_WRIST_HAND) -> dict[tuple[
     named wrists on hand ``hand``: a run under several wrists gives a cell per wrist for a sense
     it trains without its opposite (its per-wrist results, reported per axis group, are then that
     sense's), a run under one wrist a cell per sense it trains. Where several runs give a cell,
-    the one with the higher RotR."""
-    from dexndm_learning.rl.specialist import run_config
+    the one with the higher RotR among those that hold the object long enough for the bar (TTF),
+    else the one with the higher RotR: the cell a generalist's teacher would come from."""
+    from dexndm_learning.rl.specialist import run_config, run_hand_version
 
+    min_ttf = bar_for("normal_cylinders", list(NAMED_WRISTS)).ttf
     best: dict[tuple[str, str], tuple[str, float, float]] = {}
     for run in runs:
         env = run_config(run).env
         wrists = list(env.wrists)
         metrics_file = run / "eval" / "metrics.json"
         if (env.object_set != "normal_cylinders" or not set(wrists) <= set(NAMED_WRISTS)
-                or not metrics_file.exists() or hand_version(run) != hand):
+                or not metrics_file.exists() or run_hand_version(run) != hand):
             continue
         metrics = json.loads(metrics_file.read_text())
-        senses = [axis_direction(a) for a in axis_set(env.axis_set)]
-        for sense in senses:
-            if sense is None:
-                continue
-            one_sense = PRINCIPAL_OPPOSITE[sense] not in senses
-            for wrist in wrists:
-                key = sense if len(wrists) == 1 else (f"{wrist} +-{sense[1]}" if one_sense else None)
-                if key not in metrics:
-                    continue
-                rotr, ttf = metrics[key]["RotR"][0], metrics[key]["TTF"][0]
-                if (wrist, sense) not in best or rotr > best[(wrist, sense)][1]:
-                    best[(wrist, sense)] = (run.name, rotr, ttf)
+        for group in trained_groups(env.axis_set, ("+-x", "+-y", "+-z")):
+            one_sense = group in SENSES
+            for sense in [group] if one_sense else [f"+{group[-1]}", f"-{group[-1]}"]:
+                for wrist in wrists:
+                    key = sense if len(wrists) == 1 else (f"{wrist} +-{group[-1]}" if one_sense else None)
+                    if key not in metrics:
+                        continue
+                    cell = (run.name, metrics[key]["RotR"][0], metrics[key]["TTF"][0])
+                    if (wrist, sense) not in best or _rank(cell, min_ttf) > _rank(best[(wrist, sense)], min_ttf):
+                        best[(wrist, sense)] = cell
     return best
+
+
+def _rank(cell: tuple[str, float, float], min_ttf: float) -> tuple[bool, float]:
+    return cell[2] >= min_ttf, cell[1]
 
 
 def _missing(cells: dict, senses: tuple[str, ...]) -> str:
@@ -181,7 +174,7 @@ def six_wrist_table(runs: list[Path]) -> list[str]:
 
     bar = bar_for("normal_cylinders", list(NAMED_WRISTS))
     lines = ["", f"Normal cylinders, six named wrists, hand {SIX_WRIST_HAND}: RotR / TTF per (wrist, sense), from the "
-             "runs that train that sense under that wrist (the best where several do); the bar "
+             "runs that train that sense under that wrist (where several do, the fastest that holds to the bar's TTF); the bar "
              f"(RotR >= {bar.rotr:g}, TTF >= {bar.ttf:g}) is on the mean over the six wrists and both senses.",
              "", "| wrist | " + " | ".join(SENSES) + " |", "|---|" + "---|" * len(SENSES),
              "| runs | " + " | ".join(", ".join(f"`{r}`" for r in sources[s]) or "none" for s in SENSES) + " |"]
