@@ -9,9 +9,8 @@ issue's bar for its object set and wrist beside it and whether it is met. A run 
 evaluation is listed as such, not left out. The six-wrist table puts together the runs on normal
 cylinders under named wrists (all six, a group of them, or one) on hand v2: every (wrist, sense)
 cell from the runs that train that sense under that wrist, and per axis group the mean over the
-six wrists and both senses, the issue's bar. The CPU
-table gives each run's training wall time and env steps (``progress.csv``). Writes ``table.md``
-and prints it.
+six wrists and both senses, the issue's bar. The CPU table gives each run's training wall time
+and env steps (``progress.csv``). Writes ``table.md`` and prints it.
 """
 from __future__ import annotations
 
