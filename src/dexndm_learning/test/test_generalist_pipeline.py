@@ -107,3 +107,38 @@ def test_the_rebuild_recipe_names_committed_teachers_all_on_hand_v2(monkeypatch)
     recipe = pipeline.GeneralistRecipe.load("generalist_all")
     assert all((Path(t.run) / "checkpoint.pt").is_file() for t in recipe.teachers)
     assert pipeline.check_one_hand(recipe, "generalist_all") == "v2"
+
+
+def test_a_teacher_restricted_to_some_of_its_wrists_collects_under_those_only(tmp_path, monkeypatch):
+    from dexndm_learning.bc import collect
+
+    monkeypatch.chdir(ROOT)
+    teacher = {"name": "x", "run": "models/specialists/cyl_six_wrists_plusx", "wrists": ["base_up", "base_down"]}
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(yaml.safe_dump({"teachers": [teacher], "dagger": {"rounds": 1, "epochs": [1]}}))
+    by_name = {s.name: s.argv for s in pipeline.plan(pipeline.GeneralistRecipe.load(str(cfg)), Path("d"), Path("r"))}
+    for name in ("x", "dagger1_x"):
+        i = by_name[name].index("--wrists")
+        assert by_name[name][i + 1:i + 3] == ["base_up", "base_down"]
+
+    seen = {}
+
+    def actor(run, num_envs, seed, env_overrides=None):
+        seen.update(env_overrides)
+        raise KeyboardInterrupt                     # stop before any simulation
+    monkeypatch.setattr(collect, "specialist_actor", actor)
+    with pytest.raises(KeyboardInterrupt):
+        collect.main(["--run", teacher["run"], "--out", str(tmp_path / "x"), *by_name["x"][by_name["x"].index("--wrists"):]])
+    assert seen == {"wrists": ["base_up", "base_down"]}
+
+    def refuse(step):
+        raise AssertionError(f"{step.name} ran")
+    monkeypatch.setattr(pipeline, "run_step", refuse)
+    teacher["wrists"] = ["base_up", "sideways"]
+    cfg.write_text(yaml.safe_dump({"teachers": [teacher]}))
+    with pytest.raises(ValueError, match=r"teacher 'x': wrists: models/specialists/cyl_six_wrists_plusx did not "
+                                         r"train under \['sideways'\]"):
+        pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
+    with pytest.raises(ValueError, match="is empty"):
+        collect.check_wrists(Path(teacher["run"]), [])
+    assert not (tmp_path / "data").exists()

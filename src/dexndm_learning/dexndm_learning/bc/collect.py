@@ -1,7 +1,7 @@
 """Roll out specialists and keep the episodes that survive all 400 steps.
 
     dexndm-learn collect-rollouts --run runs/specialists/cyl_palm_up --out data/rollouts/cyl_palm_up \\
-        --episodes 2000 [--resume] [--axis-set +z]
+        --episodes 2000 [--resume] [--axis-set +z] [--wrists base_up base_down]
 
 Episodes run synchronized in batches of ``num_envs``; only the first episode of each env in a
 batch counts. The specialist acts deterministically (its mean action) under its training
@@ -101,6 +101,18 @@ def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = Fals
     return {"episodes": writer.episodes, "kept_this_run": kept, "tried_this_run": tried}
 
 
+def check_wrists(run: Path, wrists: list[str], what: str = "--wrists") -> None:
+    """``wrists`` must be among those the specialist at ``run`` trained under: it labels only
+    states it learned from, and a better teacher can take the others."""
+    from dexndm_learning.rl.specialist import run_config
+
+    trained = list(run_config(run).env.wrists)
+    if not wrists:
+        raise ValueError(f"{what}: the list of wrists for {run} is empty")
+    if unknown := [w for w in wrists if w not in trained]:
+        raise ValueError(f"{what}: {run} did not train under {unknown} (its wrists: {trained})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Collect successful specialist rollouts for behaviour cloning.")
     ap.add_argument("--run", required=True, help="specialist run folder (config.yaml, checkpoint.pt)")
@@ -111,6 +123,9 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--axis-set", default=None,
                     help="override the specialist's axis set, e.g. +z to add episodes of a sense it rarely survives")
+    ap.add_argument("--wrists", nargs="+", default=None,
+                    help="collect under these of the specialist's training wrists only (where another "
+                         "teacher is better under the rest)")
     ap.add_argument("--student", default=None,
                     help="DAgger: this policy artifact acts and the specialist labels (episodes kept up to their drop)")
     ap.add_argument("--command-model", default=None,
@@ -118,8 +133,11 @@ def main(argv=None) -> int:
                          "(fine-tuning for those baselines)")
     args = ap.parse_args(argv)
     run = Path(args.run)
-    env, teacher = specialist_actor(run, args.num_envs, args.seed,
-                                    env_overrides={"axis_set": args.axis_set} if args.axis_set else None)
+    overrides = {"axis_set": args.axis_set} if args.axis_set else {}
+    if args.wrists is not None:
+        check_wrists(run, args.wrists)
+        overrides["wrists"] = list(args.wrists)
+    env, teacher = specialist_actor(run, args.num_envs, args.seed, env_overrides=overrides or None)
     meta = {"specialist": run.name}
     if args.command_model:
         from dexndm_learning.baselines.correction import load_correction

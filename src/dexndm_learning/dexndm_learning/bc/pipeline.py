@@ -35,6 +35,7 @@ class TeacherEntry:
     episodes: int = 1000            # successful episodes to keep
     seed: int = 10
     axis_set: str | None = None     # replaces the teacher's axis set (e.g. "+z" for a top-up)
+    wrists: list[str] | None = None  # of the teacher's wrists, collect only under these (others have a better teacher)
     dagger: bool = True             # DAgger rounds collect under this entry's conditions
 
 
@@ -107,6 +108,8 @@ def plan(recipe: GeneralistRecipe, data: Path, runs: Path) -> list[Step]:
                 "--episodes", str(episodes), "--seed", str(seed)]
         if t.axis_set:
             argv.append(f"--axis-set={t.axis_set}")          # "-z" would read as an option
+        if t.wrists is not None:
+            argv += ["--wrists", *t.wrists]
         if student:
             argv += ["--student", str(student)]
         if recipe.command_model:
@@ -169,6 +172,8 @@ def run_step(step: Step) -> None:
 
 
 def main(argv=None) -> int:
+    from dexndm_learning.bc.collect import check_wrists
+
     ap = argparse.ArgumentParser(description="Build the generalist from a list of teachers (BC + DAgger).")
     ap.add_argument("--config", default="generalist", help="name in config/ or a YAML path")
     ap.add_argument("--data", default="data/rollouts/generalist", help="rollout datasets go here")
@@ -179,6 +184,8 @@ def main(argv=None) -> int:
     for t in recipe.teachers:
         if not (Path(t.run) / "checkpoint.pt").exists():
             raise FileNotFoundError(f"{args.config}: teacher '{t.name}': {Path(t.run) / 'checkpoint.pt'} does not exist")
+        if t.wrists is not None:
+            check_wrists(Path(t.run), t.wrists, f"{args.config}: teacher '{t.name}': wrists")
     for what, path in (("init", recipe.init), ("command_model", recipe.command_model)):
         if path and not Path(path).exists():
             raise FileNotFoundError(f"{args.config}: {what}: {path} does not exist")
