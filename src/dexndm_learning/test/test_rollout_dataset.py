@@ -15,13 +15,16 @@ def episode(rng, i):
 def test_round_trip_and_resume(tmp_path):
     rng = np.random.default_rng(0)
     eps = [episode(rng, i) for i in range(7)]
-    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, meta={"objects": ["a", "b", "c"]})
+    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, meta={"objects": ["a", "b", "c"], "wrists": ["palm_up"]})
     for e in eps[:4]:
         w.add(**e)
     del w                                   # killed: the 4th episode was never flushed
     with pytest.raises(DatasetError, match="resume"):
         RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3)
-    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True)
+    with pytest.raises(DatasetError, match=r"other wrists \(\['palm_up'\], now \['base_up'\]\)"):
+        RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True,
+                      meta={"objects": ["a", "b", "c"], "wrists": ["base_up"]})
+    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True, meta={"objects": ["a", "b", "c"]})
     assert w.episodes == 3
     for e in eps[3:]:
         w.add(**e)

@@ -84,8 +84,14 @@ class RolloutWriter:
             self.manifest = json.loads((self.root / MANIFEST).read_text())
             if self.manifest["steps"] != steps:
                 raise DatasetError(f"{self.root}: existing dataset has {self.manifest['steps']} steps per episode")
-            check_hand_version(self.manifest.get("meta", {}).get("hand_version"), (meta or {}).get("hand_version", "v1"),
+            old_meta = self.manifest.get("meta", {})
+            check_hand_version(old_meta.get("hand_version"), (meta or {}).get("hand_version", "v1"),
                                f"dataset {self.root}")
+            new_meta = json.loads(json.dumps(meta or {}))          # as the manifest stores it
+            if changed := sorted(k for k in new_meta.keys() & old_meta.keys() if new_meta[k] != old_meta[k]):
+                raise DatasetError(f"{self.root}: the dataset was collected with other "
+                                   + ", ".join(f"{k} ({old_meta[k]!r}, now {new_meta[k]!r})" for k in changed)
+                                   + "; continue it with the same conditions or write a new one")
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self.manifest = {"format": "dexndm-rollouts-v1", "steps": steps, "shards": [], "meta": meta or {}}
