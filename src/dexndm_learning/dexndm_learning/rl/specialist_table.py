@@ -10,7 +10,8 @@ evaluation is listed as such, not left out. The six-wrist table puts together th
 cylinders under named wrists (all six, a group of them, or one) on hand v2: every (wrist, sense)
 cell from the runs that train that sense under that wrist, and per axis group the mean over the
 six wrists and both senses, the issue's bar. The CPU table gives each run's training wall time
-and env steps (``progress.csv``). Writes ``table.md`` and prints it.
+and env steps (``progress.csv``), and core-hours: wall time x the cores the run kept busy (its
+MuJoCo threads, or the PPO update's torch threads where more). Writes ``table.md`` and prints it.
 """
 from __future__ import annotations
 
@@ -215,16 +216,26 @@ def warm_start_chain(run: Path) -> list[Path]:
     return chain
 
 
-def cpu_row(run: Path) -> tuple[str, float, float]:
-    """(row, hours, env steps): the run's own training time, and with the runs it was
-    warm-started from (a specialist's whole cost)."""
+def busy_cores(run: Path) -> int:
+    """The cores a run kept busy: its MuJoCo threads, or its torch threads where more."""
+    from dexndm_learning.rl.specialist import run_config
+
+    cfg = run_config(run)
+    return max(cfg.env.nthread, cfg.torch_threads, cfg.update_threads)
+
+
+def cpu_row(run: Path) -> tuple[str, float, float, float]:
+    """(row, hours, env steps, core-hours with its warm start): the run's own training time, and
+    with the runs it was warm-started from (a specialist's whole cost)."""
     if not (run / "progress.csv").exists():
-        return f"| `{run.name}` | no progress.csv | | | |", 0.0, 0.0
+        return f"| `{run.name}` | no progress.csv | | | | |", 0.0, 0.0, 0.0
     hours, steps = cpu_hours(run)
     chain = warm_start_chain(run)
     source = " <- ".join(f"`{p.name}`" for p in chain) or "-"
     whole = hours + sum(cpu_hours(p)[0] for p in chain)
-    return f"| `{run.name}` | {hours:.2f} | {source} | {whole:.2f} | {steps / 1e6:.1f} M |", hours, steps
+    core_hours = sum(cpu_hours(p)[0] * busy_cores(p) for p in [run, *chain])
+    return (f"| `{run.name}` | {hours:.2f} | {source} | {whole:.2f} | {core_hours:.1f} | {steps / 1e6:.1f} M |",
+            hours, steps, core_hours)
 
 
 def table(models: Path) -> str:
@@ -236,14 +247,19 @@ def table(models: Path) -> str:
     for run in runs:
         lines += run_rows(run)
     lines += six_wrist_table(runs)
-    lines += ["", "| run | hours (training wall time) | warm-started from | hours with its warm start | env steps |",
-              "|---|---|---|---|---|"]
-    total_h = total_steps = 0.0
+    lines += ["", "| run | hours (training wall time) | warm-started from | hours with its warm start "
+                  "| core-hours with its warm start | env steps |",
+              "|---|---|---|---|---|---|"]
+    total_h = total_steps = total_core_h = 0.0
+    whole = {}
     for run in runs:
-        row, hours, steps = cpu_row(run)
+        row, hours, steps, whole[run.name] = cpu_row(run)
         lines.append(row)
-        total_h, total_steps = total_h + hours, total_steps + steps
-    lines.append(f"| total | {total_h:.2f} | | | {total_steps / 1e6:.1f} M |")
+        total_h, total_steps, total_core_h = total_h + hours, total_steps + steps, total_core_h + hours * busy_cores(run)
+    lines.append(f"| total | {total_h:.2f} | | | {total_core_h:.1f} | {total_steps / 1e6:.1f} M |")
+    largest = max(whole, key=whole.get)
+    lines += ["", f"Largest specialist with its warm start: `{largest}`, {whole[largest]:.1f} core-hours "
+                  "(issue 17: no specialist over 4 CPU-hours)."]
     return "\n".join(lines) + "\n"
 
 
