@@ -121,15 +121,28 @@ def test_a_teacher_restricted_to_some_of_its_wrists_collects_under_those_only(tm
         i = by_name[name].index("--wrists")
         assert by_name[name][i + 1:i + 3] == ["base_up", "base_down"]
 
-    seen = {}
+    seen, unseen = {}, []
+
+    class Env:                                      # stands in for the teacher's environment
+        def objects_without_grasps(self, wrists):
+            seen["others"] = wrists
+            return unseen
 
     def actor(run, num_envs, seed, env_overrides=None):
         seen.update(env_overrides)
-        raise KeyboardInterrupt                     # stop before any simulation
+        return Env(), None
     monkeypatch.setattr(collect, "specialist_actor", actor)
-    with pytest.raises(KeyboardInterrupt):
-        collect.main(["--run", teacher["run"], "--out", str(tmp_path / "x"), *by_name["x"][by_name["x"].index("--wrists"):]])
-    assert seen == {"wrists": ["base_up", "base_down"]}
+    monkeypatch.setattr(collect, "collect", lambda *a, **k: {})
+    argv = ["--run", teacher["run"], "--out", str(tmp_path / "x")]
+    collect.main(argv + by_name["x"][by_name["x"].index("--wrists"):])
+    assert seen == {"wrists": ["base_up", "base_down"], "others": ["palm_up", "palm_down", "thumb_up", "thumb_down"]}
+    unseen.append("cyl_3")                          # an object the teacher's six-wrist env left out
+    with pytest.raises(ValueError, match=r"never trained on \['cyl_3'\]: they have no start grasp under"):
+        collect.main(argv + ["--wrists", "base_up"])
+    with pytest.raises(ValueError, match=r"--wrists: .*cyl_six_wrists_plusx did not train under \['sideways'\]"):
+        collect.main(argv + ["--wrists", "base_up", "sideways"])
+    with pytest.raises(ValueError, match="names a wrist twice"):
+        collect.main(argv + ["--wrists", "base_up", "base_up"])
 
     def refuse(step):
         raise AssertionError(f"{step.name} ran")
@@ -141,4 +154,17 @@ def test_a_teacher_restricted_to_some_of_its_wrists_collects_under_those_only(tm
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
     with pytest.raises(ValueError, match="is empty"):
         collect.check_wrists(Path(teacher["run"]), [])
-    assert not (tmp_path / "data").exists()
+
+
+def test_a_resumed_collection_draws_new_episodes_not_the_ones_it_kept(tmp_path, monkeypatch):
+    from dexndm_learning.bc import collect
+    from dexndm_learning.data.rollout_dataset import RolloutDataset
+
+    monkeypatch.chdir(ROOT)
+    argv = ["--run", "models/specialists/cyl_palm_up", "--out", str(tmp_path / "ds"), "--num-envs", "2", "--seed", "3",
+            "--resume"]
+    collect.main(argv + ["--episodes", "2"])
+    collect.main(argv + ["--episodes", "4"])
+    ds = RolloutDataset.open(tmp_path / "ds")
+    starts = np.concatenate([s["q"][:, 0] for s in ds.iter_shards(("q",))])
+    assert ds.episodes == 4 and len(np.unique(starts.round(6), axis=0)) == 4

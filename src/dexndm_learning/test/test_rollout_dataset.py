@@ -15,22 +15,26 @@ def episode(rng, i):
 def test_round_trip_and_resume(tmp_path):
     rng = np.random.default_rng(0)
     eps = [episode(rng, i) for i in range(7)]
-    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, meta={"objects": ["a", "b", "c"], "wrists": ["palm_up"]})
+    meta = {"objects": ["a", "b", "c"], "wrists": ("palm_up",)}
+    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, meta=meta)
     for e in eps[:4]:
         w.add(**e)
     del w                                   # killed: the 4th episode was never flushed
     with pytest.raises(DatasetError, match="resume"):
         RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3)
     with pytest.raises(DatasetError, match=r"other wrists \(\['palm_up'\], now \['base_up'\]\)"):
-        RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True,
-                      meta={"objects": ["a", "b", "c"], "wrists": ["base_up"]})
-    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True, meta={"objects": ["a", "b", "c"]})
+        RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True, meta=meta | {"wrists": ["base_up"]})
+    with pytest.raises(DatasetError, match=r"other command_model \(None, now 'uan.pt'\)"):
+        RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True, meta=meta | {"command_model": "uan.pt"})
+    w = RolloutWriter(tmp_path / "ds", steps=T, shard_episodes=3, resume=True, meta=meta)
     assert w.episodes == 3
     for e in eps[3:]:
         w.add(**e)
     w.close()
     ds = RolloutDataset.open(tmp_path / "ds")
-    assert ds.episodes == 7 and ds.manifest["meta"]["objects"] == ["a", "b", "c"]
+    assert ds.episodes == 7 and ds.manifest["meta"] == {"objects": ["a", "b", "c"], "wrists": ["palm_up"]}
+    with pytest.raises(DatasetError, match=r"manifest.json: meta 'seed' = np.int64\(3\) cannot be stored"):
+        RolloutWriter(tmp_path / "other", steps=T, meta={"seed": np.int64(3)})
     got = np.concatenate([s["q"] for s in ds.iter_shards(("q",))])
     np.testing.assert_allclose(got, np.stack([e["q"] for e in eps]), rtol=1e-6)
     ids = np.concatenate([s["object_id"] for s in ds.iter_shards(("object_id",))])

@@ -9,11 +9,12 @@ from dexndm_learning.rl.specialist_table import bar_for, table
 
 
 def fake_run(root, name, object_set, wrists, metrics=None, hand_version="v2", wall_s=3600.0, steps=1e6, grasp=None,
-             axis_set="z", init=None, nthread=2):
+             axis_set="z", init=None, nthread=2, update_threads=2):
     run = root / name
     run.mkdir(parents=True)
     env = {"object_set": object_set, "wrists": wrists, "axis_set": axis_set, "nthread": nthread} | ({"grasp": grasp} if grasp else {})
-    (run / "config.yaml").write_text(yaml.safe_dump({"env": env} | ({"init_checkpoint": str(init)} if init else {})))
+    (run / "config.yaml").write_text(yaml.safe_dump({"env": env, "update_threads": update_threads}
+                                                    | ({"init_checkpoint": str(init)} if init else {})))
     torch.save({"hand_version": hand_version}, run / "checkpoint.pt")
     (run / "progress.csv").write_text(f"iteration,env_steps,wall_s\n0,1000,1.0\n9,{steps:.0f},{wall_s}\n")
     if metrics is not None:
@@ -44,22 +45,24 @@ def test_a_run_without_evaluation_is_listed_and_the_cpu_time_summed(tmp_path):
     assert "| `a` | complex, palm_up, hand v2 | - | not evaluated" in text
     assert ("| `b` | long_cuboids, palm_up, hand v2 | -z | 120.0 ± 1.0 | 0.80 ± 0.01 | 0.50 | 0.0 % | "
             "RotR >= 100, TTF >= 0.75") in text
-    assert "| `b` | 1.50 | - | 1.50 | 3.0 | 3.0 M |" in text              # two MuJoCo threads by default
+    assert "| `b` | 1.50 | - | 1.50 | 3.0 | 3.0 M |" in text              # two MuJoCo threads
     assert "| total | 2.00 | | | 4.0 | 5.0 M |" in text
+    assert "`b`, 3.0 core-hours, within issue 17's limit of 4 CPU-hours" in text
 
 
 def test_a_warm_started_run_counts_the_runs_it_started_from(tmp_path):
     a = fake_run(tmp_path, "a", "normal_cylinders", ["palm_up"], wall_s=1800.0, nthread=4)
     b = fake_run(tmp_path, "b", "normal_cuboids", ["palm_up"], wall_s=3600.0, init=a / "checkpoint.pt")
     fake_run(tmp_path, "c", "small_cylinders", ["palm_up"], wall_s=900.0, init=b / "checkpoint.pt")
-    fake_run(tmp_path, "d", "small_cylinders", ["palm_up"], wall_s=900.0, init=tmp_path / "gone" / "checkpoint.pt")
+    fake_run(tmp_path, "d", "small_cylinders", ["palm_up"], wall_s=900.0, init=tmp_path / "gone" / "checkpoint.pt",
+             update_threads=3)
     text = table(tmp_path)
     assert "| `a` | 0.50 | - | 0.50 | 2.0 |" in text                 # four MuJoCo threads
     assert "| `b` | 1.00 | `a` | 1.50 | 4.0 |" in text
     assert "| `c` | 0.25 | `b` <- `a` | 1.75 | 4.5 |" in text
-    assert "| `d` | 0.25 | - | 0.25 | 0.5 |" in text
-    assert "| total | 2.00 | | | 5.0 | 4.0 M |" in text          # each run's own time once
-    assert "Largest specialist with its warm start: `c`, 4.5 core-hours" in text
+    assert "| `d` | 0.25 | - | 0.25 | 0.8 |" in text                 # three threads in the PPO update
+    assert "| total | 2.00 | | | 5.2 | 4.0 M |" in text          # each run's own time once
+    assert "Largest specialist with its warm start: `c`, 4.5 core-hours, over issue 17's limit of 4" in text
 
 
 def test_six_named_wrists_are_held_to_the_six_wrist_bar_in_the_senses_they_train(tmp_path):

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from dexndm_learning.data.rollout_dataset import RolloutWriter
+from dexndm_learning.data.rollout_dataset import MANIFEST, RolloutDataset, RolloutWriter
 from dexndm_learning.rl.evaluate import specialist_actor
 from dexndm_learning.sim.rotation_env import RotationEnv
 
@@ -101,9 +101,9 @@ def collect(env: RotationEnv, act, out: Path, episodes: int, resume: bool = Fals
     return {"episodes": writer.episodes, "kept_this_run": kept, "tried_this_run": tried}
 
 
-def check_wrists(run: Path, wrists: list[str], what: str = "--wrists") -> None:
-    """``wrists`` must be among those the specialist at ``run`` trained under: it labels only
-    states it learned from, and a better teacher can take the others."""
+def check_wrists(run: Path, wrists: list[str], what: str = "--wrists") -> list[str]:
+    """The wrists the specialist at ``run`` trained under, of which ``wrists`` must be some (each
+    once): it labels only states it learned from, and a better teacher can take the others."""
     from dexndm_learning.rl.specialist import run_config
 
     trained = list(run_config(run).env.wrists)
@@ -111,6 +111,9 @@ def check_wrists(run: Path, wrists: list[str], what: str = "--wrists") -> None:
         raise ValueError(f"{what}: the list of wrists for {run} is empty")
     if unknown := [w for w in wrists if w not in trained]:
         raise ValueError(f"{what}: {run} did not train under {unknown} (its wrists: {trained})")
+    if len(set(wrists)) < len(wrists):
+        raise ValueError(f"{what}: {wrists} names a wrist twice (it would get twice the episodes)")
+    return trained
 
 
 def main(argv=None) -> int:
@@ -132,12 +135,19 @@ def main(argv=None) -> int:
                     help="a UAN compensator or ASAP delta-action model applied to every command in the sim "
                          "(fine-tuning for those baselines)")
     args = ap.parse_args(argv)
-    run = Path(args.run)
+    run, out = Path(args.run), Path(args.out)
     overrides = {"axis_set": args.axis_set} if args.axis_set else {}
     if args.wrists is not None:
-        check_wrists(run, args.wrists)
+        trained = check_wrists(run, args.wrists)
         overrides["wrists"] = list(args.wrists)
+    if args.resume and (out / MANIFEST).exists() and (done := RolloutDataset.open(out).episodes):
+        # a fresh random stream: the first one would replay the episodes already kept
+        overrides["seed"] = int(np.random.SeedSequence([1000 + args.seed, done]).generate_state(1)[0])
     env, teacher = specialist_actor(run, args.num_envs, args.seed, env_overrides=overrides or None)
+    if args.wrists is not None and (others := [w for w in trained if w not in args.wrists]):
+        if unseen := env.objects_without_grasps(others):
+            raise ValueError(f"--wrists: {run} never trained on {unseen}: they have no start grasp under "
+                             f"{others}, so its environment left them out")
     meta = {"specialist": run.name}
     if args.command_model:
         from dexndm_learning.baselines.correction import load_correction
@@ -152,7 +162,7 @@ def main(argv=None) -> int:
         student.check_hand(env.hand_cfg.version, args.student)
         meta["student"] = str(args.student)
         act, label = (lambda obs: student(obs["proprio"])), teacher
-    print(collect(env, act, Path(args.out), args.episodes, args.resume, meta, label=label))
+    print(collect(env, act, out, args.episodes, args.resume, meta, label=label))
     return 0
 
 

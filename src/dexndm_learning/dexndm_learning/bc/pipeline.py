@@ -4,7 +4,8 @@
 
 Steps (``config/generalist.yaml`` is the committed ``models/generalist/base.pt``'s recipe):
 1. successful episodes of every teacher under its own conditions (``collect-rollouts``; an entry
-   may override the axis set, e.g. a top-up of the sense a teacher rarely survives);
+   may override the axis set, e.g. a top-up of the sense a teacher rarely survives, or keep some
+   of the teacher's wrists, where another teacher is better under the rest);
 2. behaviour cloning on all of them, every (teacher, wrist, axis) group drawn equally often;
 3. ``dagger.rounds`` rounds of DAgger: the previous policy acts under each teacher's conditions
    (entries with ``dagger: true``), the teacher labels, cloning continues on everything so far;

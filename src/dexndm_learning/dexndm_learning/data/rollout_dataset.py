@@ -52,10 +52,12 @@ FIELDS = {
 }
 _INTEGER_FIELDS = ("object_id", "length")
 MANIFEST = "manifest.json"
+ABSENT_IS_NONE = ("student", "command_model")      # meta keys a collection without them leaves out
 
 
 class DatasetError(ValueError):
-    """A dataset or shard that cannot be read as written; the message names the shard."""
+    """A dataset or shard that cannot be read or continued as asked; the message names the folder
+    or shard."""
 
 
 def _shapes(steps: int, n: int) -> dict[str, tuple]:
@@ -78,6 +80,7 @@ class RolloutWriter:
         self.root = Path(root)
         self.steps = steps
         self.shard_episodes = shard_episodes
+        meta = self._stored(meta or {})
         if (self.root / MANIFEST).exists():
             if not resume:
                 raise DatasetError(f"{self.root} already holds a dataset; pass resume=True to continue it")
@@ -85,19 +88,30 @@ class RolloutWriter:
             if self.manifest["steps"] != steps:
                 raise DatasetError(f"{self.root}: existing dataset has {self.manifest['steps']} steps per episode")
             old_meta = self.manifest.get("meta", {})
-            check_hand_version(old_meta.get("hand_version"), (meta or {}).get("hand_version", "v1"),
-                               f"dataset {self.root}")
-            new_meta = json.loads(json.dumps(meta or {}))          # as the manifest stores it
-            if changed := sorted(k for k in new_meta.keys() & old_meta.keys() if new_meta[k] != old_meta[k]):
+            check_hand_version(old_meta.get("hand_version"), meta.get("hand_version", "v1"), f"dataset {self.root}")
+            # keys both record, and those whose absence means none (a dataset from before a key
+            # was recorded is not refused for lacking it)
+            keys = (meta.keys() & old_meta.keys()) | set(ABSENT_IS_NONE)
+            if changed := sorted(k for k in keys if meta.get(k) != old_meta.get(k)):
                 raise DatasetError(f"{self.root}: the dataset was collected with other "
-                                   + ", ".join(f"{k} ({old_meta[k]!r}, now {new_meta[k]!r})" for k in changed)
+                                   + ", ".join(f"{k} ({old_meta.get(k)!r}, now {meta.get(k)!r})" for k in changed)
                                    + "; continue it with the same conditions or write a new one")
         else:
             self.root.mkdir(parents=True, exist_ok=True)
-            self.manifest = {"format": "dexndm-rollouts-v1", "steps": steps, "shards": [], "meta": meta or {}}
+            self.manifest = {"format": "dexndm-rollouts-v1", "steps": steps, "shards": [], "meta": meta}
         for stale in self.root.glob("*.partial"):
             shutil.rmtree(stale)
         self._buffer: dict[str, list] = {k: [] for k in FIELDS}
+
+    def _stored(self, meta: dict) -> dict:
+        """``meta`` as the manifest stores it (JSON: tuples become lists), or an error naming the
+        key that JSON cannot hold, before any episode is collected."""
+        for k, v in meta.items():
+            try:
+                json.dumps(v, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise DatasetError(f"{self.root / MANIFEST}: meta '{k}' = {v!r} cannot be stored ({exc})") from None
+        return json.loads(json.dumps(meta))
 
     @property
     def episodes(self) -> int:

@@ -162,7 +162,7 @@ class RotationEnv:
         self.nstate = mujoco.mj_stateSize(m0, STATE_SPEC)
         self.substeps = self.hand_cfg.substeps
         self.centre = np.add(self.hand_cfg.mount_pos, GRASP_CENTRE_IN_HAND)
-        grasps = [self._grasps_for(k) for k in range(len(self.objects))]
+        grasps = [self._grasps_for(m, o, k, cfg.wrists) for k, (m, o) in enumerate(zip(self.base_models, self.objects))]
         # An object the canonical grasp cannot hold (e.g. a thin test object for some wrist) is
         # left out, and said so, rather than failing the whole environment.
         keep = [k for k, g in enumerate(grasps) if all(len(x) for x in g)]
@@ -172,6 +172,7 @@ class RotationEnv:
         if self.skipped_objects:
             warnings.warn(f"no stable grasp, left out: {self.skipped_objects}", stacklevel=2)
         self.objects = [self.objects[k] for k in keep]
+        self.object_index = keep                        # each kept object's number in the object set
         self.base_models = [self.base_models[k] for k in keep]
         self.grasps = [grasps[k] for k in keep]
         self.profile = reality.load_profile(cfg.reality)
@@ -261,10 +262,17 @@ class RotationEnv:
         """Host values ``x`` as an array of the env's kind and float dtype, on its device."""
         return x if self.xp is np else like(x, self.state)
 
-    def _grasps_for(self, k: int) -> list[grasp_mod.GraspSet]:
-        """One grasp set per entry of cfg.wrists for object k (cached on disk; may be empty)."""
-        return [grasp_mod.grasps_for(self.base_models[k], self.hand_cfg, self.objects[k], k, w, self.cfg.grasp,
-                                     self.cfg.random_wrist_pool, self.cfg.nthread) for w in self.cfg.wrists]
+    def _grasps_for(self, model, obj, k: int, wrists: list[str]) -> list[grasp_mod.GraspSet]:
+        """One grasp set per entry of ``wrists`` for object ``obj``, number k of the object set
+        (cached on disk; may be empty)."""
+        return [grasp_mod.grasps_for(model, self.hand_cfg, obj, k, w, self.cfg.grasp,
+                                     self.cfg.random_wrist_pool, self.cfg.nthread) for w in wrists]
+
+    def objects_without_grasps(self, wrists: list[str]) -> list[str]:
+        """This env's objects with no start grasp under some of ``wrists``: those an env with
+        those wrists leaves out."""
+        return [o.name for o, m, k in zip(self.objects, self.base_models, self.object_index)
+                if not all(len(g) for g in self._grasps_for(m, o, k, wrists))]
 
     # ------------------------------------------------------------------ reset
     def reset(self, env_ids) -> None:
