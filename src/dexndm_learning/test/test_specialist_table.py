@@ -12,7 +12,8 @@ def fake_run(root, name, object_set, wrists, metrics=None, hand_version="v2", wa
              axis_set="z", init=None, nthread=2, update_threads=2):
     run = root / name
     run.mkdir(parents=True)
-    env = {"object_set": object_set, "wrists": wrists, "axis_set": axis_set, "nthread": nthread} | ({"grasp": grasp} if grasp else {})
+    env = {"object_set": object_set, "wrists": wrists, "axis_set": axis_set, "nthread": nthread}
+    env |= {"grasp": grasp} if grasp else {}
     (run / "config.yaml").write_text(yaml.safe_dump({"env": env, "update_threads": update_threads}
                                                     | ({"init_checkpoint": str(init)} if init else {})))
     torch.save({"hand_version": hand_version}, run / "checkpoint.pt")
