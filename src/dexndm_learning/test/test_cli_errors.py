@@ -11,6 +11,18 @@ def test_unknown_config_is_one_line_and_exit_2(capsys):
     assert err.startswith("dexndm-learn train-specialist: error: no config 'nope'") and "cyl_palm_up" in err
 
 
+def test_a_missing_warm_start_checkpoint_is_refused_before_the_env_is_built(capsys, tmp_path, monkeypatch):
+    from dexndm_learning.rl import specialist
+
+    monkeypatch.setattr(specialist, "make_runner", lambda *a, **k: pytest.fail("built the env"))
+    missing = tmp_path / "gone.pt"
+    argv = ["train-specialist", "--config", "cyl_base_wrists_plusx", "--run-dir", str(tmp_path / "run"),
+            "--set", f"init_checkpoint={missing}"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(missing) in err and "init_checkpoint" in err
+
+
 def test_missing_dataset_names_the_file(capsys, tmp_path):
     assert cli.main(["train-generalist", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

@@ -1,5 +1,6 @@
 import csv
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ from dexndm_learning.rl.specialist import PPOConfig, SpecialistConfig, load_chec
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig
 from dexndm_learning.sim.rotation_reward import RewardConfig
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -186,3 +189,4 @@ def test_every_shipped_specialist_config_loads_strictly_and_names_known_objects_
         assert set(cfg.env.wrists) <= {*NAMED_WRISTS, "random"}, path
         assert len(axis_set(cfg.env.axis_set)) >= 1, path
         assert len(cfg.env.grasp.centre_offset) == 3, path
+        assert cfg.init_checkpoint is None or (ROOT / cfg.init_checkpoint).is_file(), (path, cfg.init_checkpoint)

@@ -420,6 +420,9 @@ def main(argv=None) -> int:
         overrides["budget_minutes"] = args.minutes
     cfg = SpecialistConfig.load(args.config, overrides)
     run_dir = Path(args.run_dir or Path("runs/specialists") / Path(args.config).stem)
+    starting = not (args.resume and (run_dir / "checkpoint.pt").exists())
+    if starting and cfg.init_checkpoint and not Path(cfg.init_checkpoint).is_file():   # before building the env
+        raise FileNotFoundError(f"init_checkpoint: {cfg.init_checkpoint} (config {args.config}) does not exist")
     # SIGTERM (kill, a stopped session) and SIGINT (also delivered to background jobs, which
     # ignore it by default) stop training like Ctrl-C: with a final checkpoint.
     for sig in (signal.SIGTERM, signal.SIGINT):
