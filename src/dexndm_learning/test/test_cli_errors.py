@@ -11,16 +11,36 @@ def test_unknown_config_is_one_line_and_exit_2(capsys):
     assert err.startswith("dexndm-learn train-specialist: error: no config 'nope'") and "cyl_palm_up" in err
 
 
-def test_a_missing_warm_start_checkpoint_is_refused_before_the_env_is_built(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_missing_warm_start_checkpoint_is_refused_before_the_env_is_built(capsys, tmp_path, monkeypatch, resume):
     from dexndm_learning.rl import specialist
 
     monkeypatch.setattr(specialist, "make_runner", lambda *a, **k: pytest.fail("built the env"))
-    missing = tmp_path / "gone.pt"
-    argv = ["train-specialist", "--config", "cyl_base_wrists_plusx", "--run-dir", str(tmp_path / "run"),
-            "--set", f"init_checkpoint={missing}"]
+    missing, run = tmp_path / "gone.pt", tmp_path / "run"
+    argv = ["train-specialist", "--config", "cyl_base_wrists_plusx", "--run-dir", str(run),
+            "--set", f"init_checkpoint={missing}"] + ["--resume"] * resume
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(missing) in err and "init_checkpoint" in err
+    assert not run.exists()                      # nothing left behind
+
+
+def test_a_resumed_run_does_not_need_its_warm_start_checkpoint(tmp_path, monkeypatch):
+    from dexndm_learning.rl import specialist
+
+    class Built(Exception):
+        pass
+
+    def build(*a, **k):
+        raise Built
+
+    monkeypatch.setattr(specialist, "make_runner", build)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")     # the run's own checkpoint: the warm start is not read again
+    with pytest.raises(Built):
+        specialist.main(["--config", "cyl_base_wrists_plusx", "--run-dir", str(run), "--resume",
+                         "--set", f"init_checkpoint={tmp_path / 'gone.pt'}"])
 
 
 def test_missing_dataset_names_the_file(capsys, tmp_path):

@@ -253,11 +253,15 @@ def train(cfg: SpecialistConfig, run_dir: Path, resume: bool = False, iterations
     ranks = distributed.from_environment()
     torch.manual_seed(cfg.seed + ranks.rank)
     torch.set_num_threads(cfg.torch_threads)
-    run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "checkpoint.pt"
+    resuming = resume and ckpt.exists()
+    if not resuming and cfg.init_checkpoint and not Path(cfg.init_checkpoint).is_file():   # before the env is built
+        raise FileNotFoundError(f"init_checkpoint: {cfg.init_checkpoint} does not exist "
+                                f"(a relative path is read from {Path.cwd()})")
+    run_dir.mkdir(parents=True, exist_ok=True)
     runner, env = make_runner(cfg, ranks=ranks)
     start_it, env_steps, wall0, budget0 = 0, 0, 0.0, 0.0
-    if resume and ckpt.exists():
+    if resuming:
         state = load_checkpoint(runner, ckpt)
         start_it, env_steps, wall0 = state["iter"] + 1, state["env_steps"], state["wall_time"]
         budget0 = state.get("budget_time", wall0)
@@ -420,9 +424,6 @@ def main(argv=None) -> int:
         overrides["budget_minutes"] = args.minutes
     cfg = SpecialistConfig.load(args.config, overrides)
     run_dir = Path(args.run_dir or Path("runs/specialists") / Path(args.config).stem)
-    starting = not (args.resume and (run_dir / "checkpoint.pt").exists())
-    if starting and cfg.init_checkpoint and not Path(cfg.init_checkpoint).is_file():   # before building the env
-        raise FileNotFoundError(f"init_checkpoint: {cfg.init_checkpoint} (config {args.config}) does not exist")
     # SIGTERM (kill, a stopped session) and SIGINT (also delivered to background jobs, which
     # ignore it by default) stop training like Ctrl-C: with a final checkpoint.
     for sig in (signal.SIGTERM, signal.SIGINT):
