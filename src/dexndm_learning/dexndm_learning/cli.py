@@ -16,6 +16,8 @@ COMMANDS = {
     "train-generalist": ("dexndm_learning.bc.train", "behaviour cloning of the generalist, export policy.pt"),
     "build-generalist": ("dexndm_learning.bc.pipeline",
                          "the generalist from a YAML list of teachers: rollouts, BC, DAgger (resumable)"),
+    "versus-teachers": ("dexndm_learning.bc.versus_teachers",
+                        "a generalist against each teacher of its recipe, on the teacher's conditions"),
     "train-ndm": ("dexndm_learning.ndm.train", "fit a neural dynamics model from step data or bags"),
     "eval-ndm": ("dexndm_learning.ndm.evaluate", "one-step and open-loop rollout errors of a dynamics model"),
     "ndm-generalization": ("dexndm_learning.studies.ndm_generalization",
