@@ -233,12 +233,13 @@ def cpu_row(run: Path) -> tuple[str, float, float, float, float]:
     if not (run / "progress.csv").exists():
         return f"| `{run.name}` | no progress.csv | | | | |", 0.0, 0.0, 0.0, 0.0
     chain = warm_start_chain(run)
-    (hours, steps), *before = [cpu_hours(p) for p in [run, *chain]]
-    core_hours = [h * busy_cores(p) for p, (h, _) in zip([run, *chain], [(hours, steps), *before])]
+    hours, steps = cpu_hours(run)
+    spent = [(cpu_hours(p)[0], busy_cores(p)) for p in [run, *chain]]      # (hours, cores) per run
+    whole = sum(h for h, _ in spent)
+    core_hours = sum(h * c for h, c in spent)
     source = " <- ".join(f"`{p.name}`" for p in chain) or "-"
-    whole = hours + sum(h for h, _ in before)
-    return (f"| `{run.name}` | {hours:.2f} | {source} | {whole:.2f} | {sum(core_hours):.1f} | {steps / 1e6:.1f} M |",
-            hours, steps, core_hours[0], sum(core_hours))
+    return (f"| `{run.name}` | {hours:.2f} | {source} | {whole:.2f} | {core_hours:.1f} | {steps / 1e6:.1f} M |",
+            hours, steps, hours * spent[0][1], core_hours)
 
 
 def table(models: Path) -> str:
