@@ -297,3 +297,13 @@ def test_a_residual_at_half_strength_commands_half_the_offset(policies, tmp_path
     np.testing.assert_allclose(run(running(base, load_policy(full)), 1)[0].target, jo.clip_to_limits(Q0 + offset),
                                atol=1e-6)
     np.testing.assert_allclose(run(running(base, half), 1)[0].target, jo.clip_to_limits(Q0 + 0.5 * offset), atol=1e-6)
+
+
+def test_test_policies_are_made_for_the_configured_hand(tmp_path, monkeypatch):
+    from dexndm_learning.sim import hand_model
+
+    configured = hand_model.HandConfig.load
+    assert load_policy(random_policy(tmp_path / "a.pt", "base")).spec.hand_version == configured().version
+    monkeypatch.setattr(hand_model.HandConfig, "load", classmethod(lambda cls, *a, **k: cls(version="v2")))
+    assert load_policy(random_policy(tmp_path / "b.pt", "base")).spec.hand_version == "v2"
+    assert load_policy(constant_policy(tmp_path / "c.pt", "residual", 0.0)).spec.hand_version == "v2"

@@ -1,4 +1,5 @@
-"""Policy artifacts for tests and benchmarks: random weights, or a constant output."""
+"""Policy artifacts for tests and benchmarks: random weights, or a constant output, made for the
+configured hand (``config/hand.yaml``'s version), the one the nodes and environments load."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +11,15 @@ from dexndm_learning import joint_order
 from dexndm_learning.policy import contract
 from dexndm_learning.policy.artifact import PolicySpec, save_policy
 from dexndm_learning.policy.residual_mlp import ResidualMLP
+from dexndm_learning.sim.hand_model import HandConfig
 
 
 def _save(path, kind: str, net: ResidualMLP) -> Path:
     dim = net.arch["in_dim"]
     spec = PolicySpec(history=contract.HISTORY, obs_mean=np.zeros(dim), obs_std=np.ones(dim),
                       action_scale=contract.ACTION_SCALE,
-                      residual_bound=contract.RESIDUAL_CAP if kind == "residual" else None)
+                      residual_bound=contract.RESIDUAL_CAP if kind == "residual" else None,
+                      hand_version=HandConfig.load().version)
     save_policy(path, kind, net, spec)
     return Path(path)
 
