@@ -89,3 +89,15 @@ def test_grasp_key_changes_with_the_hand_geometry():
     b.geom("if_ds_pad0").size = [0.01, 0.012, 0.0115]
     assert grasps.model_fingerprint(a.compile()) == grasps.model_fingerprint(hand_spec(HandConfig(version="v2")).compile())
     assert grasps.model_fingerprint(a.compile()) != grasps.model_fingerprint(b.compile())
+
+
+def test_scenes_built_without_a_hand_config_use_the_configured_hand(monkeypatch):
+    from dexndm_learning.sim import chaos_box, hand_model
+    from dexndm_learning.sim.hand_sim import HandSim
+
+    monkeypatch.setattr(hand_model.HandConfig, "load", classmethod(lambda cls, *a, **k: cls(version="v2")))
+    assert HandSim().cfg.version == "v2"
+    v1, v2 = (hand_spec(HandConfig(version=v)).compile().ngeom for v in ("v1", "v2"))   # v2 adds pads
+    assert v1 != v2 and hand_spec().compile().ngeom == v2
+    sim = chaos_box.ChaosBoxSim(chaos_box.chaos_box_spec(None, "palm_up", "strapped"))
+    assert sim.cfg.version == "v2"

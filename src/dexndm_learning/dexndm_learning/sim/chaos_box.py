@@ -198,7 +198,7 @@ def chaos_box_spec(hand_cfg: HandConfig | None, wrist, variant: str = "box", n_b
     """The hand at ``wrist`` (name or wxyz) posed for ``q0``, in a ball box or with a strapped ball."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown Chaos Box variant '{variant}'; valid: {list(VARIANTS)}")
-    cfg = hand_cfg or HandConfig()
+    cfg = hand_cfg or HandConfig.load()
     spec = hand_spec(cfg, wrist)
     spec.modelname = f"chaos_{variant}"
     spec.option.solver = mujoco.mjtSolver.mjSOL_PGS   # see the module docstring
@@ -225,7 +225,7 @@ class ChaosBoxSim:
 
     def __init__(self, spec: mujoco.MjSpec, hand_cfg: HandConfig | None = None,
                  profile: RealityProfile | None = None, q0=joint_order.CANONICAL_GRASP, settle_steps: int = 40):
-        self.cfg = hand_cfg or HandConfig()
+        self.cfg = hand_cfg or HandConfig.load()
         self.profile = profile or RealityProfile()
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)

@@ -342,7 +342,7 @@ def configure_options(spec: mujoco.MjSpec, cfg: HandConfig) -> None:
 
 def hand_spec(cfg: HandConfig | None = None, wrist="palm_up", mocap_mount: bool = False) -> mujoco.MjSpec:
     """A scene with only the hand (and light), ready to compile or to extend with objects."""
-    cfg = cfg or HandConfig()
+    cfg = cfg or HandConfig.load()
     spec = mujoco.MjSpec()
     spec.modelname = "leap_hand"
     spec.compiler.degree = False   # every angle in this project is in radians

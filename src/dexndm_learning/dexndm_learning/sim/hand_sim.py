@@ -14,7 +14,7 @@ from dexndm_learning.sim.hand_model import HandConfig, hand_spec, joint_dof_addr
 class HandSim:
     def __init__(self, cfg: HandConfig | None = None, wrist="palm_up", spec: mujoco.MjSpec | None = None,
                  initial_q=None):
-        self.cfg = cfg or HandConfig()
+        self.cfg = cfg or HandConfig.load()
         self.spec = spec if spec is not None else hand_spec(self.cfg, wrist)
         self.model = self.spec.compile()
         self.data = mujoco.MjData(self.model)
