@@ -101,3 +101,16 @@ def test_scenes_built_without_a_hand_config_use_the_configured_hand(monkeypatch)
     assert v1 != v2 and hand_spec().compile().ngeom == v2
     sim = chaos_box.ChaosBoxSim(chaos_box.chaos_box_spec(None, "palm_up", "strapped"))
     assert sim.cfg.version == "v2"
+
+
+def test_every_committed_specialist_config_names_the_hand_its_checkpoint_trained_on():
+    """So that the default hand (config/hand.yaml) can change without a committed run being
+    evaluated or resumed on another hand."""
+    from dexndm_learning.rl.specialist import run_config, run_hand_version
+
+    runs = sorted(p.parent for p in [*MODELS.glob("specialists/*/checkpoint.pt"), *MODELS.glob("learner/*/checkpoint.pt")])
+    assert len(runs) > 10
+    for run in runs:
+        env, trained = run_config(run).env, run_hand_version(run)
+        other_default = {"version": "v2" if trained == "v1" else "v1"}      # config/hand.yaml switched
+        assert HandConfig.load(env.hand, {**other_default, **env.hand_overrides}).version == trained, run.name
