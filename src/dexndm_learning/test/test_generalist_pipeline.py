@@ -11,7 +11,9 @@ from dexndm_learning.baselines import uan
 from dexndm_learning.bc import pipeline
 from dexndm_learning.config import ConfigError
 from dexndm_learning.data.episode_bank import named_wrist_index
-from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.policy import contract
+from dexndm_learning.policy.artifact import PolicySpec, load_policy, save_policy
+from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.sim.hand_model import HandVersionError
 from dexndm_learning.sim.wrist import NAMED_WRISTS, random_wrist_quats, to_wxyz, wrist_rotation
 
@@ -87,10 +89,13 @@ def test_teachers_on_different_hand_versions_are_refused_before_anything_runs(tm
     with pytest.raises(HandVersionError, match=r"old \(models/specialists/cyl_palm_up\) on v1, new .* on v2"):
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
     recipe["teachers"].pop(0)
-    recipe["init"] = "models/generalist/base.pt"                # made on v1, the teachers on v2
+    old_policy = tmp_path / "old.pt"
+    dim = contract.obs_dim()
+    save_policy(old_policy, "base", ResidualMLP(dim, 16, width=8, blocks=1),
+                PolicySpec(contract.HISTORY, np.zeros(dim), np.ones(dim), contract.ACTION_SCALE, hand_version="v1"))
+    recipe["init"] = str(old_policy)                            # made on v1, the teachers on v2
     cfg.write_text(yaml.safe_dump(recipe))
-    with pytest.raises(HandVersionError, match="init models/generalist/base.pt was made on hand v1, but the "
-                                               "teachers trained on v2"):
+    with pytest.raises(HandVersionError, match="init .*old.pt was made on hand v1, but the teachers trained on v2"):
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
     recipe.pop("init")
     uan.save(uan.UanResult(uan.Compensator(uan.UanConfig(hidden=[4])), np.zeros(16), np.zeros(16), []),
