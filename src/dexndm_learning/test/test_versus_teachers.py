@@ -41,12 +41,12 @@ def test_a_cell_is_met_at_80_percent_of_the_rotr_and_a_ttf_drop_of_0_1():
         vt.compare("t", teacher, {"+z": cell(1, 1)}, ["-z"], 0.8, 0.1)
 
 
-def test_the_command_evaluates_each_teacher_once_and_refuses_another_policy(tmp_path, monkeypatch, capsys):
+def test_the_command_evaluates_each_teacher_once_and_refuses_another_policy(tmp_path, monkeypatch, small_policy):
     monkeypatch.chdir(ROOT)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({"teachers": [{"name": "up", "run": "models/specialists/cyl_palm_up"}]}))
     out = tmp_path / "out"
-    argv = ["--config", str(recipe), "--policy", "models/generalist/base.pt", "--out", str(out),
+    argv = ["--config", str(recipe), "--policy", small_policy(tmp_path / "student.pt", "v1"), "--out", str(out),
             "--seeds", "0", "--num-envs", "8"]
     assert vt.main(argv) == 0
     rows = json.loads((out / "versus.json").read_text())
@@ -59,17 +59,17 @@ def test_the_command_evaluates_each_teacher_once_and_refuses_another_policy(tmp_
     monkeypatch.setattr(evaluate, "main", lambda argv: pytest.fail("a finished evaluation ran again"))
     assert vt.main(argv) == 0
     other = tmp_path / "other.pt"
-    shutil.copy("models/generalist/base.pt", other)
+    shutil.copy(tmp_path / "student.pt", other)
     other.write_bytes(other.read_bytes() + b"\0")
     with pytest.raises(ValueError, match="another command or policy"):
         vt.main([*argv[:2], "--policy", str(other), *argv[4:]])
 
 
-def test_a_teacher_without_its_evaluation_is_named(tmp_path, monkeypatch):
+def test_a_teacher_without_its_evaluation_is_named(tmp_path, monkeypatch, small_policy):
     monkeypatch.chdir(ROOT)
     run = tmp_path / "teacher"
     run.mkdir()
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({"teachers": [{"name": "t", "run": str(run)}]}))
     with pytest.raises(FileNotFoundError, match="teacher 't'.*eval/metrics.json"):
-        vt.main(["--config", str(recipe), "--policy", "models/generalist/base.pt", "--out", str(tmp_path / "o")])
+        vt.main(["--config", str(recipe), "--policy", small_policy(tmp_path / "p.pt", "v1"), "--out", str(tmp_path / "o")])
