@@ -12,6 +12,7 @@ from dexndm_learning.bc import pipeline
 from dexndm_learning.config import ConfigError
 from dexndm_learning.data.episode_bank import named_wrist_index
 from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.policy.fakes import random_policy
 from dexndm_learning.sim.hand_model import HandVersionError
 from dexndm_learning.sim.wrist import NAMED_WRISTS, random_wrist_quats, to_wxyz, wrist_rotation
 
@@ -74,7 +75,7 @@ def test_a_tiny_build_runs_end_to_end_and_a_rerun_skips_every_finished_step(tmp_
         pipeline.main(args)
 
 
-def test_teachers_on_different_hand_versions_are_refused_before_anything_runs(tmp_path, monkeypatch, small_policy):
+def test_teachers_on_different_hand_versions_are_refused_before_anything_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     recipe = {"teachers": [{"name": "old", "run": "models/specialists/cyl_palm_up"},
                            {"name": "new", "run": "models/specialists/cyl_palm_up_upright_plusz"}]}
@@ -87,7 +88,7 @@ def test_teachers_on_different_hand_versions_are_refused_before_anything_runs(tm
     with pytest.raises(HandVersionError, match=r"old \(models/specialists/cyl_palm_up\) on v1, new .* on v2"):
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])
     recipe["teachers"].pop(0)
-    recipe["init"] = small_policy(tmp_path / "old.pt", "v1")     # made on v1, the teachers on v2
+    recipe["init"] = str(random_policy(tmp_path / "old.pt", "base", hand_version="v1"))   # the teachers are v2
     cfg.write_text(yaml.safe_dump(recipe))
     with pytest.raises(HandVersionError, match="init .*old.pt was made on hand v1, but the teachers trained on v2"):
         pipeline.main(["--config", str(cfg), "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs")])

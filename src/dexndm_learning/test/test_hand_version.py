@@ -99,8 +99,10 @@ def test_scenes_built_without_a_hand_config_use_the_configured_hand(monkeypatch)
     assert HandSim().cfg.version == "v2"
     v1, v2 = (hand_spec(HandConfig(version=v)).compile().ngeom for v in ("v1", "v2"))   # v2 adds pads
     assert v1 != v2 and hand_spec().compile().ngeom == v2
-    sim = chaos_box.ChaosBoxSim(chaos_box.chaos_box_spec(None, "palm_up", "strapped"))
-    assert sim.cfg.version == "v2"
+    box = chaos_box.chaos_box_spec(None, "palm_up", "strapped").compile().ngeom
+    assert box == chaos_box.chaos_box_spec(HandConfig(version="v2"), "palm_up", "strapped").compile().ngeom
+    assert box != chaos_box.chaos_box_spec(HandConfig(version="v1"), "palm_up", "strapped").compile().ngeom
+    assert chaos_box.ChaosBoxSim(chaos_box.chaos_box_spec(None, "palm_up", "strapped")).cfg.version == "v2"
 
 
 def test_every_committed_specialist_config_names_the_hand_its_checkpoint_trained_on():

@@ -1,48 +1,10 @@
-"""Policy artifacts for tests and benchmarks: random weights, or a constant output, made for the
-configured hand (``config/hand.yaml``'s version), the one the nodes and environments load."""
+"""Policies for tests and benchmarks: the artifact fakes (``dexndm_learning.policy.fakes``) and a
+wrapper that records what a policy was given."""
 from __future__ import annotations
 
-from pathlib import Path
+from dexndm_learning.policy.fakes import constant_policy, random_policy
 
-import numpy as np
-import torch
-
-from dexndm_learning import joint_order
-from dexndm_learning.policy import contract
-from dexndm_learning.policy.artifact import PolicySpec, save_policy
-from dexndm_learning.policy.residual_mlp import ResidualMLP
-from dexndm_learning.sim.hand_model import HandConfig
-
-
-def _save(path, kind: str, net: ResidualMLP) -> Path:
-    dim = net.arch["in_dim"]
-    spec = PolicySpec(history=contract.HISTORY, obs_mean=np.zeros(dim), obs_std=np.ones(dim),
-                      action_scale=contract.ACTION_SCALE,
-                      residual_bound=contract.RESIDUAL_CAP if kind == "residual" else None,
-                      hand_version=HandConfig.load().version)
-    save_policy(path, kind, net, spec)
-    return Path(path)
-
-
-def _net(kind: str, width: int, blocks: int) -> ResidualMLP:
-    in_dim = contract.obs_dim() + (joint_order.NUM_JOINTS if kind == "residual" else 0)
-    return ResidualMLP(in_dim, joint_order.NUM_JOINTS, width=width, blocks=blocks)
-
-
-def random_policy(path, kind: str, width: int = 64, blocks: int = 2, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    return _save(path, kind, _net(kind, width, blocks))
-
-
-def constant_policy(path, kind: str, value) -> Path:
-    """A policy whose output (before the artifact's clamp or tanh bound) is always ``value``
-    (a number or 16 numbers; NaN works)."""
-    net = _net(kind, width=8, blocks=1)
-    with torch.no_grad():
-        for prm in net.parameters():
-            prm.zero_()
-        net.out.bias[:] = torch.as_tensor(np.broadcast_to(value, joint_order.NUM_JOINTS).astype(np.float32))
-    return _save(path, kind, net)
+__all__ = ["RecordingPolicy", "constant_policy", "random_policy"]
 
 
 class RecordingPolicy:
