@@ -11,10 +11,12 @@ from dexndm_learning.policy.residual_mlp import ResidualMLP
 from dexndm_learning.residual.deploy import BaseResidualActor
 from dexndm_learning.residual.refine import deployment_steps
 from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
 BASE_OBS_DIM = obs_dim()
 BOUND = 0.05
+HAND = HandConfig.load().version           # the default environment's hand
 N, STEPS, EPISODE = 2, 15, 6
 
 
@@ -26,14 +28,14 @@ def test_deployment_records_measured_positions_and_the_commanded_targets_per_epi
                                 nthread=1))
     torch.manual_seed(0)
     save_policy(tmp_path / "base.pt", "base", ResidualMLP(BASE_OBS_DIM, 16, 8, 1),
-                PolicySpec(10, np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM), 1 / 24))
+                PolicySpec(10, np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM), 1 / 24, hand_version=HAND))
     res_net = ResidualMLP(BASE_OBS_DIM + 16, 16, 8, 1)
     nn.init.zeros_(res_net.out.weight)
     with torch.no_grad():
         res_net.out.bias.copy_(torch.linspace(-1, 1, 16))
     save_policy(tmp_path / "res.pt", "residual", res_net, PolicySpec(10, np.zeros(BASE_OBS_DIM + 16),
                                                                      np.ones(BASE_OBS_DIM + 16), 1 / 24,
-                                                                     residual_bound=BOUND))
+                                                                     residual_bound=BOUND, hand_version=HAND))
     offset = BOUND * np.tanh(np.linspace(-1, 1, 16))        # what this residual always outputs
     seen = []                                                # (true q before, base target, done) per step
     step = env.step

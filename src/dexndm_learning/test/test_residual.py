@@ -22,12 +22,14 @@ from dexndm_learning.residual import deploy, sim2sim
 from dexndm_learning.residual.train import (BoundedResidual, ResidualConfig, chunk_starts, ndm_windows,
                                             train)
 from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
 torch.set_num_threads(1)
 BASE_OBS_DIM = obs_dim()
 RES_DIM = BASE_OBS_DIM + 16
 BOUND = contract.RESIDUAL_CAP
+HAND = HandConfig.load().version           # the default environment's hand
 SIM_GAIN, WORLD_GAIN = 0.5, 0.45    # first-order tracking: q' = q + gain (command - q)
 OFFSET = np.array([(-1) ** j * 0.002 * (j + 1) for j in range(16)])   # distinct per-joint magnitudes
 WINDOW, T, EPISODES = 3, 40, 48
@@ -94,7 +96,7 @@ def test_bound_holds_on_extreme_inputs(tmp_path):
         for p in net.parameters():
             p.mul_(50.0)                                               # an adversarially large network
     save_policy(tmp_path / "res.pt", "residual", net,
-                PolicySpec(10, np.zeros(RES_DIM), np.full(RES_DIM, 1e-3), 1 / 24, residual_bound=BOUND))
+                PolicySpec(10, np.zeros(RES_DIM), np.full(RES_DIM, 1e-3), 1 / 24, residual_bound=BOUND, hand_version=HAND))
     policy = load_policy(tmp_path / "res.pt")
     rng = np.random.default_rng(0)
     for scale in (1.0, 1e3, 1e6, 1e12, 1e30, np.finfo(np.float32).max):
@@ -157,13 +159,14 @@ def test_actor_offsets_the_world_command_but_not_the_observed_targets(tmp_path, 
                                 grasp=GraspConfig(candidates=8), nthread=1))
     torch.manual_seed(0)
     ones = (np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM))
-    save_policy(tmp_path / "base.pt", "base", ResidualMLP(BASE_OBS_DIM, 16, 8, 1), PolicySpec(10, *ones, 1 / 24))
+    save_policy(tmp_path / "base.pt", "base", ResidualMLP(BASE_OBS_DIM, 16, 8, 1),
+                PolicySpec(10, *ones, 1 / 24, hand_version=HAND))
     res_net = ResidualMLP(RES_DIM, 16, 8, 1)
     nn.init.zeros_(res_net.out.weight)
     with torch.no_grad():
         res_net.out.bias.copy_(torch.linspace(-1, 1, 16))
     save_policy(tmp_path / "res.pt", "residual", res_net,
-                PolicySpec(10, np.zeros(RES_DIM), np.ones(RES_DIM), 1 / 24, residual_bound=BOUND))
+                PolicySpec(10, np.zeros(RES_DIM), np.ones(RES_DIM), 1 / 24, residual_bound=BOUND, hand_version=HAND))
     constant = BOUND * np.tanh(np.linspace(-1, 1, 16))
     actor = deploy.BaseResidualActor(env, tmp_path / "base.pt", tmp_path / "res.pt")
     seen = []
@@ -194,7 +197,7 @@ def test_sim2sim_pipeline_compares_direct_transfer_with_both_residuals(trained, 
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     root, cfg, _ = trained
     save_policy(tmp_path / "base.pt", "base", ResidualMLP(BASE_OBS_DIM, 16, 8, 1),
-                PolicySpec(10, np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM), 1 / 24))
+                PolicySpec(10, np.zeros(BASE_OBS_DIM), np.ones(BASE_OBS_DIM), 1 / 24, hand_version=HAND))
     ndm_cfg = NdmConfig(model=ModelConfig("joint", window=WINDOW, width=16, depth=1),
                         train=TrainConfig(epochs=1, batch_size=256, threads=1))
     env_cfg = EnvConfig(num_envs=2, episode_steps=8, grasp=GraspConfig(candidates=8), nthread=1)
