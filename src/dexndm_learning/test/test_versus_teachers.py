@@ -36,7 +36,7 @@ def test_a_cell_is_met_at_80_percent_of_the_rotr_and_a_ttf_drop_of_0_1():
     assert rows[0].rotr_kept == pytest.approx(0.8) and rows[0].ttf_drop == pytest.approx(0.1)
     assert rows[2].rotr_kept is None
     assert not vt.compare("t", teacher, {"+z": cell(120.0, 0.79)}, ["+z"], 0.8, 0.1)[0].met
-    with pytest.raises(KeyError, match="no cell '-z'"):
+    with pytest.raises(ValueError, match="no cell '-z'"):
         vt.compare("t", teacher, {"+z": cell(1, 1)}, ["-z"], 0.8, 0.1)
 
 

@@ -56,7 +56,8 @@ def compare(name: str, teacher: dict, student: dict, cells: list[str], keep: flo
     rows = []
     for c in cells:
         if c not in student:
-            raise KeyError(f"{name}: the generalist's evaluation has no cell '{c}' (has {sorted(student)})")
+            raise ValueError(f"{name}: the generalist's evaluation has no cell '{c}' (has {sorted(student)}); "
+                             "was the teacher's own evaluation made under other wrists than its run's?")
         t_rotr, t_ttf = teacher[c]["RotR"][0], teacher[c]["TTF"][0]
         rotr, ttf = student[c]["RotR"][0], student[c]["TTF"][0]
         kept = rotr / t_rotr if t_rotr > 0 else None
@@ -90,7 +91,7 @@ def eval_argv(t: TeacherEntry, policy: Path, out: Path, seeds: list[int], num_en
 
 def evaluate_once(argv: list[str], source: dict, folder: Path) -> dict:
     """The generalist's metrics under one teacher's conditions: evaluated, or reused from ``folder``
-    when ``source.json`` there records the same command and policy."""
+    when ``source.json`` there records the same ``source`` (command, policy and teacher config)."""
     from dexndm_learning.rl import evaluate
 
     marker = folder / "source.json"
