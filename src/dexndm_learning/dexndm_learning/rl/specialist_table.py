@@ -233,8 +233,9 @@ def cpu_row(run: Path) -> tuple[str, float, float, float, float]:
     if not (run / "progress.csv").exists():
         return f"| `{run.name}` | no progress.csv | | | | |", 0.0, 0.0, 0.0, 0.0
     chain = warm_start_chain(run)
-    hours, steps = cpu_hours(run)
-    spent = [(cpu_hours(p)[0], busy_cores(p)) for p in [run, *chain]]      # (hours, cores) per run
+    usage = [(cpu_hours(p), busy_cores(p)) for p in [run, *chain]]      # ((hours, steps), cores) per run
+    (hours, steps), _ = usage[0]
+    spent = [(h, cores) for (h, _), cores in usage]
     whole = sum(h for h, _ in spent)
     core_hours = sum(h * c for h, c in spent)
     source = " <- ".join(f"`{p.name}`" for p in chain) or "-"
