@@ -94,3 +94,41 @@ def test_rotation_axis_start_puts_each_cells_objects_along_its_own_axis(tmp_path
                      "--start-orientation", "rotation-axis", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'general'" in err and not (tmp_path / "o").exists()
+
+
+def test_an_interrupted_evaluation_resumes_from_its_finished_cells(tmp_path, monkeypatch, capsys):
+    from dexndm_learning.rl import eval_policy
+
+    argv = ["eval-policy", "--policy", str(SPECIALIST), "--wrists", "palm_up", "--axes", "z", "--seeds", "0", "1",
+            "--num-envs", "4", "--steps", "15"]
+    assert cli_main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+
+    real, ran = eval_policy.run_cell, []
+
+    def stops_after_one(*a, **k):
+        if ran:
+            raise KeyboardInterrupt
+        ran.append(a[3])                     # the seed
+        return real(*a, **k)
+    monkeypatch.setattr(eval_policy, "run_cell", stops_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        cli_main([*argv, "--out", str(tmp_path / "resumed")])
+    assert [p.name for p in (tmp_path / "resumed" / "cells").iterdir()] == ["palm_up__z__s0.json"]
+
+    def counting(*a, **k):
+        ran.append(a[3])
+        return real(*a, **k)
+    monkeypatch.setattr(eval_policy, "run_cell", counting)
+    assert cli_main([*argv, "--out", str(tmp_path / "resumed")]) == 0
+    assert ran == [0, 1]                     # seed 0 once (before the stop), seed 1 after it
+    resumed = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert resumed["per_seed"] == whole["per_seed"] and resumed["GO_Succ"] == whole["GO_Succ"]
+
+    # other settings into the same folder: refused in one line, the cells kept
+    before = (tmp_path / "resumed" / "cells" / "palm_up__z__s0.json").read_text()
+    argv[argv.index("--num-envs") + 1] = "2"
+    assert cli_main([*argv, "--out", str(tmp_path / "resumed")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "palm_up__z__s0.json" in err and "another evaluation" in err
+    assert (tmp_path / "resumed" / "cells" / "palm_up__z__s0.json").read_text() == before

@@ -18,7 +18,6 @@ otherwise.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from dexndm_learning.bc.pipeline import GeneralistRecipe, TeacherEntry, check_one_hand
 from dexndm_learning.policy.artifact import load_policy
+from dexndm_learning.rl.cell_cache import file_sha256
 
 SENSE = re.compile(r"^[+-][xyz]$")
 
@@ -78,10 +78,6 @@ def markdown(rows: list[Cell], policy: str, keep: float, max_ttf_drop: float) ->
                      f"{r.ttf:.2f} | {kept} | {r.ttf_drop:+.2f} | {'yes' if r.met else 'no'} |")
     lines.append(f"\n{sum(r.met for r in rows)} of {len(rows)} cells met.")
     return "\n".join(lines) + "\n"
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def eval_argv(t: TeacherEntry, policy: Path, out: Path, seeds: list[int], num_envs: int) -> list[str]:

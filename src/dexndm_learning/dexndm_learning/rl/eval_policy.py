@@ -23,6 +23,7 @@ Each (wrist setting, axis set) cell is ``num_envs`` synchronized episodes per se
 ``metrics.json`` (every cell, each principal direction on its own, per-seed values), ``metrics.md``
 (Table 1: a row per wrist setting, plus the mean over the six named wrists when all six ran) and
 one PNG per axis group (RotR per wrist setting and the fraction of objects still held over time).
+Each finished cell is kept in ``<out>/cells/``; a rerun of the same command resumes from them.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexndm_learning.rl.cell_cache import CellCache, policy_sha256
 from dexndm_learning.rl.evaluate import EpisodeRecord, artifact_actor, episode_metrics, run_episodes, \
     run_goal_episodes, specialist_actor
 from dexndm_learning.sim import metrics
@@ -123,29 +125,44 @@ def cell_values(rec: EpisodeRecord) -> dict[str, dict[str, float]]:
     return {k: {name: float(m[name][ids].mean()) for name in METRICS} for k, ids in keys.items()}
 
 
+def run_cell(factory, wrist: str, axes: str, seed: int, steps: int | None, goal: bool, cell_env=None) -> dict:
+    """One (wrist, axis set, seed) cell: {'values': cell_values, 'survival': fraction held per step,
+    'go': GO Succ or None, 'skipped': objects left out}."""
+    env, act = factory({"wrists": [wrist], "axis_set": axes, **(cell_env(axes) if cell_env else {})}, seed)
+    try:
+        rec = run_episodes(env, act, steps)
+        go = float(run_goal_episodes(env, act, np.random.default_rng(seed), steps).mean()) if goal else None
+        return {"values": cell_values(rec), "survival": rec.alive.mean(0).tolist(), "go": go,
+                "skipped": list(env.skipped_objects)}
+    finally:
+        env.stepper.close()
+
+
 def evaluate_table(factory, wrists: list[str], axes: list[str], seeds, steps: int | None = None,
-                   goal: bool = True, cell_env=None) -> tuple[dict, dict]:
-    """Run every cell (``cell_env(axes)``: more env overrides for an axis set's cells); returns
-    (per-seed values {wrist: {group: {metric: [per seed]}}, 'GO_Succ': {wrist: [per seed]}},
-    survival curves {wrist: {group: fraction held per step}})."""
+                   goal: bool = True, cell_env=None, cache: CellCache | None = None) -> tuple[dict, dict]:
+    """Run every cell (``cell_env(axes)``: more env overrides for an axis set's cells; GO Succ in the
+    first axis set's; cells already in ``cache`` are read, not rerun); returns (per-seed values
+    {wrist: {group: {metric: [per seed]}}, 'GO_Succ': {wrist: [per seed]}}, survival curves
+    {wrist: {group: fraction held per step}})."""
     values: dict = {"cells": {}, "GO_Succ": {}}
     survival: dict = {}
     for w in wrists:
         for a in axes:
             for seed in seeds:
-                env, act = factory({"wrists": [w], "axis_set": a, **(cell_env(a) if cell_env else {})}, seed)
-                rec = run_episodes(env, act, steps)
-                for k, d in cell_values(rec).items():
+                cell = cache.load(w, a, seed) if cache else None
+                if cell is None:
+                    cell = run_cell(factory, w, a, seed, steps, goal and a == axes[0], cell_env)
+                    if cache:
+                        cache.save(w, a, seed, cell)
+                for k, d in cell["values"].items():
                     for name, v in d.items():
                         values["cells"].setdefault(w, {}).setdefault(k, {}).setdefault(name, []).append(v)
                 group = AXIS_GROUPS.get(a) or (axis_group(axis_set(a)[0]) if a in PRINCIPAL else a)
-                survival.setdefault(w, {}).setdefault(group, []).append(rec.alive.mean(0))
-                if goal and a == axes[0]:
-                    ok = run_goal_episodes(env, act, np.random.default_rng(seed), steps)
-                    values["GO_Succ"].setdefault(w, []).append(float(ok.mean()))
-                if env.skipped_objects:
-                    values["skipped_objects"] = sorted(set(values.get("skipped_objects", [])) | set(env.skipped_objects))
-                env.stepper.close()
+                survival.setdefault(w, {}).setdefault(group, []).append(np.asarray(cell["survival"]))
+                if cell["go"] is not None:
+                    values["GO_Succ"].setdefault(w, []).append(cell["go"])
+                if cell["skipped"]:
+                    values["skipped_objects"] = sorted(set(values.get("skipped_objects", [])) | set(cell["skipped"]))
     if all(w in wrists for w in NAMED_WRISTS):
         values["cells"][SIX_NAMED] = _mean_over_wrists([values["cells"][w] for w in NAMED_WRISTS])
         if goal:
@@ -293,12 +310,14 @@ def main(argv=None) -> int:
         for a in axes:
             rotation_axis_line(a)                     # refuse a set without one line before running any cell
     factory = make_actor_factory(policy, base, args.num_envs)
+    out = Path(args.out)
+    identity = {"policy_sha256": policy_sha256(policy), "env": dataclasses.asdict(base), "along_axis": along_axis,
+                "steps": args.steps, "num_envs": args.num_envs, "goal_axes": None if args.no_goal else axes[0]}
     values, survival = evaluate_table(factory, wrists, axes, args.seeds, args.steps, goal=not args.no_goal,
-                                      cell_env=cell_env)
+                                      cell_env=cell_env, cache=CellCache(out / "cells", identity))
     summary = summarize_table(values)
     title = (f"{policy.name} on {base.object_set}" + (f", {conditions.name} conditions" if conditions else "")
              + start_title(base.grasp, along_axis))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"policy": str(policy), "conditions": str(conditions) if conditions else None,
             "object_set": base.object_set, "wrists": wrists, "axes": axes, "seeds": args.seeds,
