@@ -249,6 +249,9 @@ def _pipeline_options(p) -> None:
                    help="sizes: tiny (tests), small (< 1 h on 2 cores), full (a real machine)")
     p.add_argument("--base", default="models/generalist/base.pt", help="base policy artifact")
     p.add_argument("--wrists", nargs="+", help="the base policy's wrists (default palm_up)")
+    p.add_argument("--start-offset", nargs=3, type=float, metavar=("X", "Y", "Z"),
+                   help="start grasp centre from the canonical one, hand frame, m (default 0 0 0; -0.02 0 -0.03: "
+                        "on the palm)")
     p.add_argument("--baselines", nargs="+", choices=["uan", "asap", "finetune"],
                    help="add these baselines' rows: UAN, ASAP (models fitted on target data, base fine-tuned), "
                         "finetune (the control: the base fine-tuned the same way with no model)")
@@ -267,7 +270,8 @@ def _pipeline_overrides(args) -> dict:
             and not args.select_strengths:
         raise ValueError("--select-seeds, --select-ttf-margin and --select-min-gain-se shape the selected variant: "
                          "give --select-strengths too")
-    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists, "baselines": args.baselines,
+    return {**given_options(args, args.pipeline_fields), "wrists": args.wrists, "start_offset": args.start_offset,
+            "baselines": args.baselines,
             "select_strengths": args.select_strengths, "select_seeds": args.select_seeds}
 
 

@@ -1,6 +1,7 @@
 """``dexndm sim2sim`` end to end at the tiny size (a random base policy): the table of the three
 variants on training and test objects, reuse of finished phases, refusal of other settings, and
 a custom reality profile file with the free-hand and noise ablations and NDM pretraining."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from dexndm_control import cli
 from dexndm_control.commands import sim2sim_pipeline
+from dexndm_control.commands.sim2sim_config import PRESETS
 from dexndm_control.chaos_box.chaos_progress import CollectionProgress
 from dexndm_control.testing.policies import random_policy
 from dexndm_learning.bc.collect import NoSuccessfulEpisodes
@@ -16,6 +18,7 @@ from dexndm_learning.config import ConfigError
 from dexndm_learning.data.rollout_dataset import RolloutDataset
 from dexndm_learning.ndm.bag_ingest import load_bags
 from dexndm_learning.residual import sim2sim
+from dexndm_learning.studies.resumable import from_preset
 
 VARIANTS = ["direct", "joint-wise NDM + residual", "whole-hand NDM + residual"]
 TINY = sim2sim_pipeline.PRESETS["tiny"]
@@ -100,12 +103,28 @@ def test_a_profile_outside_the_schema_is_refused_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_every_phase_starts_objects_as_the_command_line_says():
+    args = cli.build_parser().parse_args(["sim2sim", "--profile", "worn_hand", "--out", "o", "--axis-set", "x",
+                                          "--start-orientation", "rotation-axis", "--start-offset", "-0.02", "0", "-0.03"])
+    cfg = from_preset(PRESETS, args.preset, **cli._pipeline_overrides(args))
+    env = sim2sim_pipeline.env_config(cfg, 4, 20)
+    assert env.axis_set == "x" and env.grasp.object_orientation == "axis" and env.grasp.object_axis == (1.0, 0.0, 0.0)
+    assert env.grasp.centre_offset == (-0.02, 0.0, -0.03) and env.grasp.candidates == cfg.grasp_candidates
+    upright = sim2sim_pipeline.start_grasp(dataclasses.replace(cfg, start_orientation="upright"))
+    assert upright.object_orientation == "upright" and upright.centre_offset == (-0.02, 0.0, -0.03)
+    default = sim2sim_pipeline.start_grasp(PRESETS["small"])
+    assert default.object_orientation == "random" and default.centre_offset == (0.0, 0.0, 0.0)
+
+
 @pytest.mark.parametrize("options, message", [
+    ({"start_orientation": "rotation-axis", "axis_set": "xyz"}, "more than one axis line"),
+    ({"start_orientation": "sideways"}, "'sideways' is not one of random, upright, rotation-axis"),
+    ({"start_offset": [0.0, 0.01]}, "start_offset: three numbers"),
     ({"select_strengths": [0.5], "select_seeds": [2, 7]}, "must differ from the evaluation's seeds"),
     ({"select_strengths": [0.0, 1.0]}, r"each must be in \(0, 1\]"),
     ({"select_strengths": [0.5, 0.5]}, "repeated"),
 ])
-def test_selection_options_that_would_mislead_are_refused_before_any_work(tmp_path, options, message):
+def test_options_that_would_mislead_are_refused_before_any_work(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
         sim2sim_pipeline.run("worn_hand", tmp_path / "out", "tiny", random_policy(tmp_path / "base.pt", "base"), **options)
     assert not (tmp_path / "out").exists()

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 class PipelineConfig:
     wrists: list[str] = field(default_factory=lambda: ["palm_up"])   # the base policy's wrists
     axis_set: str = "z"                          # the base policy's axes (rollouts and evaluation)
+    start_orientation: str = "random"            # how objects start: random | upright | rotation-axis (long
+                                                 # axis along axis_set's one line: the x teachers' start)
+    start_offset: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])   # grasp centre from the
+                                                 # canonical one, hand frame (m); [-0.02, 0, -0.03]: on the palm
     train_objects: str = "normal_cylinders"      # the base policy's training objects
     test_objects: str = "test"                   # unseen objects
     rollout_episodes: int = 256                  # base-policy episodes kept (object held to the end)

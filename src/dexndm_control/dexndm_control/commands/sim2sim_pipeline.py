@@ -12,8 +12,9 @@ rollouts from their last complete shard, the evaluation from its last finished v
 
 1. ``rollouts/``: the base policy in nominal sim (``sim_world``: another simulator, e.g. the
    identified one of ``dexndm sysid``; training randomization off, disturbances and observation
-   noise on) at its wrists and axes on its training objects; the episodes that keep
-   the object become a rollout dataset.
+   noise on) at its wrists and axes on its training objects, from its start grasps
+   (``start_orientation``, ``start_offset``; every phase in the target starts the same); the
+   episodes that keep the object become a rollout dataset.
 2. ``bags/<wrist>/``: Chaos Box collection in the target profile through the "chaos_box" graph
    (the simulated hand in the scene under the profile, the replay of those episodes' actions,
    the bag recorder; ``chaos_collect``, private to the process: other ROS 2 processes on the
@@ -107,6 +108,7 @@ from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate, calibrate
 from dexndm_learning.residual.refine import deployment_steps
 from dexndm_learning.residual.select import BASE_ALONE, Trial, choose, trial_label, with_strength
 from dexndm_learning.residual.train import ResidualConfig
+from dexndm_learning.rl import eval_policy
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
@@ -125,10 +127,15 @@ GATE_CALIBRATION_WINDOWS = 100_000
 
 
 
+def start_grasp(cfg: PipelineConfig) -> GraspConfig:
+    """The run's start grasps (``eval_policy.start_grasp``)."""
+    return eval_policy.start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)
+
+
 def env_config(cfg: PipelineConfig, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:
     """The rotation env of every phase in the target: the run's wrists, axes and start grasps."""
     return EnvConfig(num_envs=num_envs, wrists=list(cfg.wrists), axis_set=cfg.axis_set, episode_steps=episode_steps,
-                     grasp=GraspConfig(candidates=cfg.grasp_candidates), **overrides)
+                     grasp=start_grasp(cfg), **overrides)
 
 
 class Interrupted(Exception):
@@ -487,6 +494,7 @@ class Pipeline:
         if set(cfg.select_seeds) & set(cfg.seeds):
             raise ValueError(f"select_seeds {cfg.select_seeds} must differ from the evaluation's seeds {cfg.seeds}: "
                              "a residual chosen on the episodes it is scored on would look better than it is")
+        start_grasp(cfg)                                 # a start it cannot make is refused before any work
         self.check_out_dir()
         with self.phase("rollouts (base policy, nominal sim)"):
             rollouts = self.rollouts()

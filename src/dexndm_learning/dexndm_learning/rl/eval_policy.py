@@ -39,7 +39,7 @@ from dexndm_learning.rl.evaluate import EpisodeRecord, artifact_actor, episode_m
     run_goal_episodes, specialist_actor
 from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import PRINCIPAL, axis_direction, axis_group, axis_set
-from dexndm_learning.sim.grasps import OBJECT_ORIENTATIONS, start_suffix
+from dexndm_learning.sim.grasps import OBJECT_ORIENTATIONS, GraspConfig, start_suffix
 from dexndm_learning.sim.rotation_env import EnvConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
@@ -104,6 +104,21 @@ def along_rotation_axis(grasp):
     """Per-cell env overrides that start objects along the cell's rotation axis."""
     return lambda axes: {"grasp": dataclasses.replace(grasp, object_orientation="axis",
                                                       object_axis=rotation_axis_line(axes))}
+
+
+def start_grasp(candidates: int, orientation: str, offset, axes: str) -> GraspConfig:
+    """Start grasps for a run of one axis set: ``candidates`` per object, objects ``random``,
+    ``upright`` or along the set's one line (``rotation-axis``), centred ``offset`` (m, hand frame)
+    from the canonical grasp centre."""
+    if orientation == ALONG_ROTATION_AXIS:
+        lie = {"object_orientation": "axis", "object_axis": rotation_axis_line(axes)}
+    elif orientation in ("random", "upright"):
+        lie = {"object_orientation": orientation}
+    else:
+        raise ValueError(f"start_orientation: '{orientation}' is not one of random, upright, {ALONG_ROTATION_AXIS}")
+    if len(offset) != 3:
+        raise ValueError(f"start_offset: three numbers (m, hand frame), got {list(offset)}")
+    return GraspConfig(candidates=candidates, centre_offset=tuple(float(v) for v in offset), **lie)
 
 
 def start_title(grasp, along_axis: bool) -> str:

@@ -55,7 +55,7 @@ from dexndm_learning.ndm.steps import Steps, transition_steps
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual.deploy import BaseResidualActor
 from dexndm_learning.residual.gate import NdmEnsemble
-from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.rl.eval_policy import start_grasp
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
 VARIANTS = ("direct", "joint", "whole", "robust")     # residual_<name>/ in the run folder
@@ -267,7 +267,8 @@ def diagnose(run: Path, envs: int = 32, steps: int = 200, seed: int = 0, bag_win
     torch.set_num_threads(1)
     env_cfg = EnvConfig(num_envs=envs, wrists=list(cfg["wrists"]), axis_set=cfg["axis_set"], episode_steps=steps,
                         object_set=cfg["train_objects"], seed=1000 + seed,
-                        grasp=GraspConfig(candidates=cfg["grasp_candidates"]),
+                        grasp=start_grasp(cfg["grasp_candidates"], cfg.get("start_orientation", "random"),
+                                          cfg.get("start_offset", [0.0, 0.0, 0.0]), cfg["axis_set"]),
                         randomization=RandomizationConfig(enabled=False), nthread=1)
     residuals = {"direct": None, **{v: run / f"residual_{v}" / "residual.pt" for v in VARIANTS[1:]
                                     if (run / f"residual_{v}" / "residual.pt").exists()}}
