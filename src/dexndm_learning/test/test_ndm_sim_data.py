@@ -132,3 +132,29 @@ def test_generalization_pipeline_writes_the_tables(tmp_path):
     assert json.loads((out / "results.json").read_text())["models"] == results["models"]
     with pytest.raises(ValueError, match="epochs"):
         Study(StudyConfig(**{**cfg.__dict__, "epochs": 3}), out, work, rollouts=tmp_path / "rollouts").run()
+
+
+def test_a_policy_file_collects_on_the_studys_objects_axes_and_start(tmp_path):
+    from dexndm_learning.data.rollout_dataset import RolloutDataset
+    from dexndm_learning.policy.fakes import random_policy
+    from dexndm_learning.sim.hand_model import HandConfig
+
+    policy = random_policy(tmp_path / "base.pt", "base", hand_version=HandConfig.load().version)
+    cfg = StudyConfig(box_wrists=["palm_down"], traj_steps=12, train_sizes={"low": 2, "high": 3}, test_trajectories=1,
+                      num_envs=2, axis_set="x", start_orientation="rotation-axis", start_offset=[-0.01, 0.0, 0.0],
+                      grasp_candidates=8, object_set="normal_cuboids")
+    study = Study(cfg, tmp_path / "out", tmp_path / "work", policy_run=policy)
+    env, act = study.policy_actor(2, {"episode_steps": 12})
+    grasp = env.cfg.grasp
+    assert env.cfg.object_set == "normal_cuboids" and env.cfg.axis_set == "x"
+    assert grasp.object_orientation == "axis" and grasp.object_axis == (1.0, 0.0, 0.0)
+    assert grasp.centre_offset == (-0.01, 0.0, 0.0) and grasp.candidates == 8
+    env.reset(np.arange(2))
+    assert act(env.observations()).shape == (2, 16)
+    env.stepper.close()
+    study.action_pool()                                    # collected with the policy file
+    axes = np.concatenate([s["axis"] for s in RolloutDataset.open(tmp_path / "work" / "rollouts").iter_shards(("axis",))])
+    assert len(axes) >= 4 and np.allclose(np.abs(axes), [1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="more than one axis line"):
+        Study(StudyConfig(axis_set="xyz", start_orientation="rotation-axis"), tmp_path / "o2", tmp_path / "w2",
+              policy_run=policy)

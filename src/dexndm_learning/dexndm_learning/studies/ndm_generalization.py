@@ -9,7 +9,9 @@ sample-efficient in-domain; with ample data the whole-hand model is as good in-d
 Steps, all in the same reality profile:
 
 1. Action trajectories: base-policy rollouts in nominal sim, from ``--rollouts`` (a rollout
-   dataset) or collected here with the ``--policy-run`` specialist under its training conditions.
+   dataset) or collected here with ``--policy-run``: a specialist run under its training
+   conditions, or a deployable policy file (the generalist) on ``object_set`` about ``axis_set``
+   from the start ``start_orientation`` / ``start_offset`` (``eval_policy.start_grasp``).
 2. Test sets: held-out Chaos Box trajectories at the Chaos Box wrists (in-domain), and the
    policy's closed-loop rotation episodes in ``RotationEnv`` at each rotation wrist (OOD: object
    load and task motion; a wrist absent from the Chaos Box wrists is also OOD in the load
@@ -27,7 +29,7 @@ a killed run keeps its finished parts.
 ::
 
     python -m dexndm_learning.studies.ndm_generalization --profile worn_hand --out docs/ndm_generalization \\
-        --preset small --policy-run runs/specialists/cyl_palm_up
+        --preset small --policy-run models/generalist/base.pt --start-orientation upright
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ from dexndm_learning.ndm.sim_data import (ActionTrajectories, chaos_box_steps, o
 from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.ndm.train import train
 from dexndm_learning.sim.reality import load_profile
-from dexndm_learning.rl.evaluate import specialist_actor
+from dexndm_learning.rl.eval_policy import start_grasp
+from dexndm_learning.rl.evaluate import artifact_actor, specialist_actor
 from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv
 
@@ -78,7 +81,11 @@ class StudyConfig:
     rotation_episodes: int = 64              # per rotation wrist
     rotation_steps: int = 200
     num_envs: int = 64
-    object_set: str = "normal_cylinders"     # rotation env without a policy (else the policy's)
+    object_set: str = "normal_cylinders"     # rotation env of a policy file or of no policy (a run: its own)
+    axis_set: str = "z"                      # a policy file's axes (a run: its own)
+    start_orientation: str = "random"        # a policy file's start: random | upright | rotation-axis
+    start_offset: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])   # m, hand frame
+    grasp_candidates: int = 64               # a policy file's start grasps per object
     kinds: list[str] = field(default_factory=lambda: ["joint", "finger", "whole"])
     window: int = 10
     width: int = 256
@@ -144,12 +151,15 @@ class Study:
         self.cfg, self.out, self.work = cfg, Path(out), Path(work)
         self.policy_run, self.rollouts = policy_run, rollouts
         policy_wrists = None
-        if policy_run is not None:
+        if policy_run is not None and Path(policy_run).is_file():
+            start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)   # refuse early
+        elif policy_run is not None:
             policy_wrists = list(yaml.safe_load((Path(policy_run) / "config.yaml").read_text())["env"]["wrists"])
         self.rotation_wrists = cfg.rotation_wrists or policy_wrists or ["palm_up"]
         self.results = {"command": command, "study": to_dict(cfg),
                         "profile_description": load_profile(cfg.profile).description,
                         "policy_run": str(policy_run or ""),
+                        "policy_is_file": policy_run is not None and Path(policy_run).is_file(),
                         "rollouts": str(rollouts or ""), "sets": {}, "train_sets": {}, "models": {},
                         "timings_s": {}, "notes": []}
         self.timer = PhaseTimer(self.work / "timings.json")      # phase times summed over resumed runs
@@ -185,7 +195,7 @@ class Study:
             n = self._trajectories_needed()
             if (root / MANIFEST).exists() and RolloutDataset.open(root).episodes >= n:
                 return self._load_pool(root)
-            env, act = specialist_actor(self.policy_run, min(256, n), cfg.seed, {"episode_steps": cfg.traj_steps})
+            env, act = self.policy_actor(min(256, n), {"episode_steps": cfg.traj_steps})
             collect(env, act, root, n, resume=True, meta={"specialist": str(self.policy_run)})
         return self._load_pool(root)
 
@@ -253,6 +263,17 @@ class Study:
             parts.append(first_segments(wrist_steps, per_wrist))
         return Steps.concat(parts)
 
+    def policy_actor(self, num_envs: int, overrides: dict):
+        """(env, act) of ``--policy-run``: a specialist run under its training conditions, or a
+        policy file on the study's objects, axes and start; ``overrides`` win."""
+        cfg = self.cfg
+        if Path(self.policy_run).is_dir():
+            return specialist_actor(self.policy_run, num_envs, cfg.seed, overrides)
+        grasp = start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)
+        env_cfg = EnvConfig(**{"num_envs": num_envs, "object_set": cfg.object_set, "axis_set": cfg.axis_set,
+                               "grasp": grasp, **overrides})
+        return artifact_actor(self.policy_run, env_cfg, cfg.seed)
+
     def rotation_episode_steps(self) -> int:
         if self.policy_run is not None:
             return self.cfg.rotation_steps
@@ -267,7 +288,7 @@ class Study:
         n_envs = min(cfg.num_envs, cfg.rotation_episodes)
         overrides = task_env_overrides(cfg.profile, wrist, self.rotation_episode_steps(), n_envs, cfg.seed)
         if self.policy_run is not None:
-            env, act = specialist_actor(self.policy_run, n_envs, cfg.seed, overrides)
+            env, act = self.policy_actor(n_envs, overrides)
         else:
             env = RotationEnv(EnvConfig(object_set=cfg.object_set, **overrides))
             act = open_loop_actor(rollout_actions(self.rollouts, steps=env.cfg.episode_steps).actions, n_envs)
@@ -348,7 +369,9 @@ def main(argv=None) -> int:
                    help="results folder (tables, plots), e.g. docs/ndm_generalization")
     p.add_argument("--work", type=Path, help="data and model runs (default runs/ndm_generalization/<profile>_<preset>)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small")
-    p.add_argument("--policy-run", type=Path, help="specialist run folder (config.yaml, checkpoint.pt)")
+    p.add_argument("--policy-run", type=Path, help="specialist run folder (config.yaml, checkpoint.pt) or a policy file")
+    p.add_argument("--start-offset", nargs=3, type=float, metavar=("X", "Y", "Z"),
+                   help="a policy file's start grasp centre from the canonical one, hand frame, m (default 0 0 0)")
     p.add_argument("--rollouts", type=Path, help="rollout dataset whose actions the Chaos Box replays")
     p.add_argument("--box-wrists", nargs="+", help="Chaos Box wrists (default palm_down thumb_up)")
     p.add_argument("--rotation-wrists", nargs="+", help="rotation test wrists (default the policy's)")
@@ -357,7 +380,7 @@ def main(argv=None) -> int:
     if args.policy_run is None and args.rollouts is None:
         p.error("give --policy-run or --rollouts (or both)")
     cfg = from_preset(PRESETS, args.preset, box_wrists=args.box_wrists, rotation_wrists=args.rotation_wrists,
-                      **given_options(args, fields))
+                      start_offset=args.start_offset, **given_options(args, fields))
     work = args.work or Path("runs/ndm_generalization") / f"{Path(cfg.profile).stem}_{args.preset}"
     command = "python -m dexndm_learning.studies.ndm_generalization " + shlex.join(sys.argv[1:] if argv is None else argv)
     Study(cfg, args.out, work, args.policy_run, args.rollouts, command).run()

@@ -38,8 +38,13 @@ def _metric(results: dict, size: str, kind: str, test_set: str, horizon: str | N
 def _setup(results: dict) -> list[str]:
     st, sets = results["study"], results["sets"]
     actions = results.get("actions", {})
-    source = (f"the rollout dataset `{results['rollouts']}`" if results["rollouts"]
-              else f"rollouts of the policy `{results['policy_run']}` in nominal sim (its training conditions)")
+    if results["rollouts"]:
+        source = f"the rollout dataset `{results['rollouts']}`"
+    elif results.get("policy_is_file"):
+        source = (f"rollouts of the policy `{results['policy_run']}` in nominal sim ({st['object_set']}, axes "
+                  f"{st['axis_set']}, start {st['start_orientation']}, offset {st['start_offset']} m)")
+    else:
+        source = f"rollouts of the policy `{results['policy_run']}` in nominal sim (its training conditions)"
     sizes = ", ".join(f"{s} = {t['segments']} trajectories ({t['transitions']:,} transitions)"
                       for s, t in results["train_sets"].items())
     lines = [
