@@ -4,11 +4,16 @@
 #   shipped gap profiles: worn_hand, paper_sysid
 #   ablations in worn_hand: Chaos Box noise sigma 0 / 0.005 / 0.02 (0.01 is the main run) and
 #   free-hand data (no balls) instead of the Chaos Box.
+# Options after OUT go to every run: the base's wrists, axes and start, e.g.
+#   scripts/sim2sim_study.sh docs/sim2sim_v2_z --wrists palm_up palm_down --axis-set z --start-orientation upright
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .venv/bin/activate
 out=${1:-docs/sim2sim}
-run() { local name=$1; shift; echo "== $name: dexndm sim2sim $*"; dexndm sim2sim --preset small --out "$out/$name" "$@"; }
+shift || true
+common=("$@")
+run() { local name=$1; shift; echo "== $name: dexndm sim2sim $* ${common[*]}"
+        dexndm sim2sim --preset small --out "$out/$name" "$@" "${common[@]}"; }
 run worn_hand          --profile worn_hand
 run paper_sysid        --profile paper_sysid
 run worn_hand_sigma0     --profile worn_hand --noise-sigma 0
