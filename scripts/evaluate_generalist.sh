@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 18's measurements of a built generalist, one after another (each resumable by rerunning):
+# Issue 18's measurements of a built generalist, one after another (a rerun resumes: finished
+# evaluations and cells are read back, not run again):
 #  1. against every teacher of its recipe on the teacher's own conditions (versus-teachers);
 #  2. the paper's Table 1 on the unseen test objects: six named wrists and random ones, 3 seeds x 64 envs per cell;
 #     +-x, +-y, +-z with objects along each cell's rotation axis (the start the teachers trained
@@ -12,6 +13,6 @@ policy=${1:?policy file} out=${2:?output folder} recipe=${3:-generalist_all}
 LEARN=".venv/bin/dexndm-learn"
 $LEARN versus-teachers --config "$recipe" --policy "$policy" --out "$out/versus_teachers"
 table1="eval-policy --policy $policy --object-set test --wrists named random --seeds 0 1 2 --num-envs 64"
-[ -f "$out/table1/metrics.json" ] || $LEARN $table1 --axes x y z --start-orientation rotation-axis --out "$out/table1"
-[ -f "$out/table1_general/metrics.json" ] || $LEARN $table1 --axes general --start-orientation upright --no-goal \
+$LEARN $table1 --axes x y z --start-orientation rotation-axis --out "$out/table1"
+$LEARN $table1 --axes general --start-orientation upright --no-goal \
   --out "$out/table1_general"
