@@ -137,16 +137,16 @@ def test_generalization_pipeline_writes_the_tables(tmp_path):
 def test_a_policy_file_collects_on_the_studys_objects_axes_and_start(tmp_path):
     from dexndm_learning.data.rollout_dataset import RolloutDataset
     from dexndm_learning.policy.fakes import random_policy
-    from dexndm_learning.sim.hand_model import HandConfig
 
-    policy = random_policy(tmp_path / "base.pt", "base", hand_version=HandConfig.load().version)
-    cfg = StudyConfig(box_wrists=["palm_down"], traj_steps=12, train_sizes={"low": 2, "high": 3}, test_trajectories=1,
+    policy = random_policy(tmp_path / "base.pt", "base")
+    cfg = StudyConfig(box_wrists=["palm_down"], rotation_wrists=["thumb_up"], traj_steps=12,
+                      train_sizes={"low": 2, "high": 3}, test_trajectories=1,
                       num_envs=2, axis_set="x", start_orientation="rotation-axis", start_offset=[-0.01, 0.0, 0.0],
                       grasp_candidates=8, object_set="normal_cuboids")
     study = Study(cfg, tmp_path / "out", tmp_path / "work", policy_run=policy)
     env, act = study.policy_actor(2, {"episode_steps": 12})
     grasp = env.cfg.grasp
-    assert env.cfg.object_set == "normal_cuboids" and env.cfg.axis_set == "x"
+    assert env.cfg.object_set == "normal_cuboids" and env.cfg.axis_set == "x" and env.cfg.wrists == ["thumb_up"]
     assert grasp.object_orientation == "axis" and grasp.object_axis == (1.0, 0.0, 0.0)
     assert grasp.centre_offset == (-0.01, 0.0, 0.0) and grasp.candidates == 8
     env.reset(np.arange(2))
@@ -158,3 +158,10 @@ def test_a_policy_file_collects_on_the_studys_objects_axes_and_start(tmp_path):
     with pytest.raises(ValueError, match="more than one axis line"):
         Study(StudyConfig(axis_set="xyz", start_orientation="rotation-axis"), tmp_path / "o2", tmp_path / "w2",
               policy_run=policy)
+    with pytest.raises(FileNotFoundError, match="--policy-run: .*nope.pt does not exist"):
+        Study(cfg, tmp_path / "o3", tmp_path / "w3", policy_run=tmp_path / "nope.pt")
+    # another policy file at the same path: the work folder (its rollouts) is refused, not reused
+    study._check_work_dir()
+    random_policy(policy, "base", seed=1)
+    with pytest.raises(ValueError, match="policy_sha256"):
+        Study(cfg, tmp_path / "out", tmp_path / "work", policy_run=policy)._check_work_dir()

@@ -10,8 +10,9 @@ Steps, all in the same reality profile:
 
 1. Action trajectories: base-policy rollouts in nominal sim, from ``--rollouts`` (a rollout
    dataset) or collected here with ``--policy-run``: a specialist run under its training
-   conditions, or a deployable policy file (the generalist) on ``object_set`` about ``axis_set``
-   from the start ``start_orientation`` / ``start_offset`` (``eval_policy.start_grasp``).
+   conditions, or a deployable policy file (the generalist) at the rotation wrists on
+   ``object_set`` about ``axis_set`` from the start ``start_orientation`` / ``start_offset``
+   (``eval_policy.start_grasp``).
 2. Test sets: held-out Chaos Box trajectories at the Chaos Box wrists (in-domain), and the
    policy's closed-loop rotation episodes in ``RotationEnv`` at each rotation wrist (OOD: object
    load and task motion; a wrist absent from the Chaos Box wrists is also OOD in the load
@@ -60,6 +61,7 @@ from dexndm_learning.ndm.sim_data import (ActionTrajectories, chaos_box_steps, o
 from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.ndm.train import train
 from dexndm_learning.sim.reality import load_profile
+from dexndm_learning.rl.cell_cache import policy_sha256
 from dexndm_learning.rl.eval_policy import start_grasp
 from dexndm_learning.rl.evaluate import artifact_actor, specialist_actor
 from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
@@ -151,6 +153,8 @@ class Study:
         self.cfg, self.out, self.work = cfg, Path(out), Path(work)
         self.policy_run, self.rollouts = policy_run, rollouts
         policy_wrists = None
+        if policy_run is not None and not Path(policy_run).exists():
+            raise FileNotFoundError(f"--policy-run: {policy_run} does not exist")
         if policy_run is not None and Path(policy_run).is_file():
             start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)   # refuse early
         elif policy_run is not None:
@@ -169,7 +173,8 @@ class Study:
     def _check_work_dir(self) -> None:
         """A work dir belongs to one study: reusing it with other settings would mix data."""
         key = {k: v for k, v in to_dict(self.cfg).items() if k not in RUNTIME_FIELDS}
-        key |= {"policy_run": self.results["policy_run"], "rollouts": self.results["rollouts"]}
+        key |= {"policy_run": self.results["policy_run"], "rollouts": self.results["rollouts"],
+                "policy_sha256": policy_sha256(self.policy_run) if self.policy_run else ""}
         lock_settings(self.work / "study.yaml", key, "study", "--work")
 
     def _publish(self) -> None:
@@ -265,13 +270,13 @@ class Study:
 
     def policy_actor(self, num_envs: int, overrides: dict):
         """(env, act) of ``--policy-run``: a specialist run under its training conditions, or a
-        policy file on the study's objects, axes and start; ``overrides`` win."""
+        policy file on the study's objects, axes and start at the rotation wrists; ``overrides`` win."""
         cfg = self.cfg
         if Path(self.policy_run).is_dir():
             return specialist_actor(self.policy_run, num_envs, cfg.seed, overrides)
         grasp = start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)
         env_cfg = EnvConfig(**{"num_envs": num_envs, "object_set": cfg.object_set, "axis_set": cfg.axis_set,
-                               "grasp": grasp, **overrides})
+                               "grasp": grasp, "wrists": list(self.rotation_wrists), **overrides})
         return artifact_actor(self.policy_run, env_cfg, cfg.seed)
 
     def rotation_episode_steps(self) -> int:
