@@ -132,3 +132,26 @@ def test_an_interrupted_evaluation_resumes_from_its_finished_cells(tmp_path, mon
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "palm_up__z__s0.json" in err and "another evaluation" in err
     assert (tmp_path / "resumed" / "cells" / "palm_up__z__s0.json").read_text() == before
+
+
+def test_a_folder_with_a_foreign_or_broken_cell_is_refused_before_any_cell_runs(tmp_path):
+    from dexndm_learning.rl.cell_cache import CellCache
+
+    cells = tmp_path / "cells"
+    CellCache(cells, {"policy": "a"}).save("thumb_up", "z", 2, {"values": {}})
+    assert CellCache(cells, {"policy": "a"}).load("thumb_up", "z", 2) == {"values": {}}
+    assert CellCache(cells, {"policy": "a"}).load("palm_up", "z", 0) is None
+    with pytest.raises(ValueError, match=r"thumb_up__z__s2.json: a cell of another evaluation"):
+        CellCache(cells, {"policy": "b"})           # at construction: before the first cell would run
+    (cells / "palm_up__x__s0.json").write_text('{"key": "')
+    with pytest.raises(ValueError, match=r"palm_up__x__s0.json: not a finished cell .*remove it"):
+        CellCache(cells, {"policy": "a"})
+
+
+@pytest.mark.parametrize("repeat, message", [(["--axes", "z", "z"], "--axes: repeated"),
+                                             (["--seeds", "0", "0"], "--seeds: repeated"),
+                                             (["--axes", "z", "q"], "unknown axis set 'q'")])
+def test_repeated_or_unknown_cells_are_refused_in_one_line(tmp_path, capsys, repeat, message):
+    assert cli_main(["eval-policy", "--policy", str(SPECIALIST), *repeat, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and not (tmp_path / "o").exists()

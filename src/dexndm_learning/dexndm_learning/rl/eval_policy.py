@@ -40,6 +40,8 @@ from dexndm_learning.rl.evaluate import EpisodeRecord, artifact_actor, episode_m
 from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import PRINCIPAL, axis_direction, axis_group, axis_set
 from dexndm_learning.sim.grasps import OBJECT_ORIENTATIONS, GraspConfig, start_suffix
+from dexndm_learning.sim.hand_model import HandConfig
+from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
@@ -157,8 +159,8 @@ def evaluate_table(factory, wrists: list[str], axes: list[str], seeds, steps: in
                    goal: bool = True, cell_env=None, cache: CellCache | None = None) -> tuple[dict, dict]:
     """Run every cell (``cell_env(axes)``: more env overrides for an axis set's cells; GO Succ in the
     first axis set's; cells already in ``cache`` are read, not rerun); returns (per-seed values
-    {wrist: {group: {metric: [per seed]}}, 'GO_Succ': {wrist: [per seed]}}, survival curves
-    {wrist: {group: fraction held per step}})."""
+    {'cells': {wrist: {group: {metric: [per seed]}}}, 'GO_Succ': {wrist: [per seed]}}, survival
+    curves {wrist: {group: fraction held per step}})."""
     values: dict = {"cells": {}, "GO_Succ": {}}
     survival: dict = {}
     for w in wrists:
@@ -321,12 +323,18 @@ def main(argv=None) -> int:
     axes = args.axes or [base.axis_set]
     along_axis = args.start_orientation == ALONG_ROTATION_AXIS
     cell_env = along_rotation_axis(base.grasp) if along_axis else None
-    if along_axis:
-        for a in axes:
-            rotation_axis_line(a)                     # refuse a set without one line before running any cell
+    for name, given in (("--axes", axes), ("--seeds", args.seeds)):
+        if len(set(given)) < len(given):
+            raise ValueError(f"{name}: repeated values {list(given)} would count those cells twice")
+    for a in axes:                                    # refused before any cell runs
+        axis_set(a)
+        if along_axis:
+            rotation_axis_line(a)
     factory = make_actor_factory(policy, base, args.num_envs)
     out = Path(args.out)
     identity = {"policy_sha256": policy_sha256(policy), "env": dataclasses.asdict(base), "along_axis": along_axis,
+                "hand": dataclasses.asdict(HandConfig.load(base.hand, base.hand_overrides)),
+                "reality": dataclasses.asdict(load_profile(base.reality)),
                 "steps": args.steps, "num_envs": args.num_envs, "goal_axes": None if args.no_goal else axes[0]}
     values, survival = evaluate_table(factory, wrists, axes, args.seeds, args.steps, goal=not args.no_goal,
                                       cell_env=cell_env, cache=CellCache(out / "cells", identity))
