@@ -191,3 +191,6 @@ def test_dexndm_on_top_of_sysid_trains_in_the_identified_sim_and_keeps_its_rollo
     assert RolloutDataset.open(shared).meta["reality"] == str(identified.resolve())
     with pytest.raises(ValueError, match="sim_world"):
         sim2sim_pipeline.run("worn_hand", tmp_path / "plain", "tiny", base, rollouts_dir=shared)
+    with pytest.raises(ValueError, match=r"other start_orientation \(random here, upright now\)"):
+        sim2sim_pipeline.run("worn_hand", tmp_path / "upright", "tiny", base, rollouts_dir=shared,
+                             sim_world=str(identified), start_orientation="upright")

@@ -152,3 +152,12 @@ def test_no_profiles_is_a_one_line_error_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("dexndm: error: --k:") and "\n" not in err
     assert not out.exists()
+
+
+def test_a_start_it_cannot_make_is_one_line_and_locks_nothing(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert cli.main(["sim2sim-random", "--k", "2", "--preset", "tiny", "--start-orientation", "sideways",
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "start_orientation: 'sideways'" in err and "\n" not in err
+    assert not out.exists()

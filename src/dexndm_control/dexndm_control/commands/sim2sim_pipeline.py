@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import math
 import os
@@ -109,6 +108,7 @@ from dexndm_learning.residual.refine import deployment_steps
 from dexndm_learning.residual.select import BASE_ALONE, Trial, choose, trial_label, with_strength
 from dexndm_learning.residual.train import ResidualConfig
 from dexndm_learning.rl import eval_policy
+from dexndm_learning.rl.cell_cache import file_sha256
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
@@ -143,7 +143,7 @@ class Interrupted(Exception):
 
 
 def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 class Pipeline:
@@ -190,13 +190,24 @@ class Pipeline:
         return env_config(self.cfg, num_envs, episode_steps, **overrides)
 
     # ------------------------------------------------------------------ phases
+    def rollouts_made_with(self) -> dict:
+        """What the rollouts depend on; a shared ``--rollouts`` folder made otherwise is refused."""
+        cfg = self.cfg
+        return {"sim_world": self.sim_world, "base_sha256": _file_digest(self.base), "wrists": list(cfg.wrists),
+                "axis_set": cfg.axis_set, "train_objects": cfg.train_objects, "start_orientation": cfg.start_orientation,
+                "start_offset": [float(v) for v in cfg.start_offset], "rollout_steps": cfg.rollout_steps}
+
     def rollouts(self) -> Path:
         """Phase 1: the base policy's successful episodes in nominal sim."""
         cfg, root = self.cfg, self.rollouts_dir
+        made_with = self.rollouts_made_with()
         if (root / DONE).exists():
-            made_in = json.loads((root / DONE).read_text()).get("sim_world", "nominal")
-            if made_in != self.sim_world:
-                raise ValueError(f"{root}: rollouts made in sim_world {made_in}, this run trains in {self.sim_world}; "
+            done = json.loads((root / DONE).read_text())
+            saved = done.get("made_with", {"sim_world": done.get("sim_world", "nominal")})   # older runs: sim_world
+            differ = sorted(k for k in saved if saved[k] != made_with.get(k))
+            if differ:
+                raise ValueError(f"{root}: rollouts made with other {', '.join(differ)} "
+                                 f"({', '.join(f'{saved[k]} here, {made_with.get(k)} now' for k in differ)}); "
                                  "use another --rollouts folder")
             return root
         torch.set_num_threads(1)
@@ -211,7 +222,7 @@ class Pipeline:
         if result["episodes"] < 2 or not all(per_wrist.values()):
             raise RuntimeError(f"the base policy kept the object in too few episodes ({per_wrist} of "
                                f"{max_batches * cfg.rollout_envs} tried) for Chaos Box replay and residual training")
-        write_json(root / DONE, {**result, "per_wrist": per_wrist, "sim_world": self.sim_world})
+        write_json(root / DONE, {**result, "per_wrist": per_wrist, "sim_world": self.sim_world, "made_with": made_with})
         return root
 
     def collect_bags(self, rollouts: Path) -> list[Path]:

@@ -23,12 +23,12 @@ import numpy as np
 import yaml
 
 from dexndm_control.commands import sim2sim_pipeline
-from dexndm_control.commands.sim2sim_config import RUNTIME_FIELDS, VARIANT_FIELDS
+from dexndm_control.commands.sim2sim_config import PRESETS, RUNTIME_FIELDS, VARIANT_FIELDS
 from dexndm_learning.config import to_dict
 from dexndm_learning.residual.sim2sim import DIRECT, VARIANT_OF_KIND
 from dexndm_learning.sim.reality import RealityProfile
 from dexndm_learning.sim.reality_sampler import ProfileDistribution, sample_profiles
-from dexndm_learning.studies.resumable import lock_settings, write_json
+from dexndm_learning.studies.resumable import from_preset, lock_settings, write_json
 
 JOINT, WHOLE = VARIANT_OF_KIND["joint"], VARIANT_OF_KIND["whole"]
 EXTRA = {"robust": ("robust DexNDM", VARIANT_OF_KIND["robust"]), "refined": ("refined DexNDM", VARIANT_OF_KIND["refined"]),
@@ -196,6 +196,7 @@ def run(distribution: str, k: int, out: Path, preset: str = "small",
         raise ValueError(f"--k: the number of profiles must be at least 1, got {k}")
     out = Path(out)
     dist = ProfileDistribution.load(distribution)
+    sim2sim_pipeline.start_grasp(from_preset(PRESETS, preset, **overrides))   # a typo must not lock the folder
     lock_settings(out / "benchmark.yaml", {"distribution": to_dict(dist), "seed": seed, "preset": preset,
                                            "base": str(Path(base).resolve()),
                                            "overrides": {k_: v for k_, v in overrides.items()
