@@ -107,8 +107,8 @@ from dexndm_learning.residual.gate import NdmEnsemble, ResidualGate, calibrate
 from dexndm_learning.residual.refine import deployment_steps
 from dexndm_learning.residual.select import BASE_ALONE, Trial, choose, trial_label, with_strength
 from dexndm_learning.residual.train import ResidualConfig
-from dexndm_learning.rl import eval_policy
 from dexndm_learning.rl.cell_cache import file_sha256
+from dexndm_learning.sim import grasps
 from dexndm_learning.sim.grasps import GraspConfig
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
@@ -128,8 +128,8 @@ GATE_CALIBRATION_WINDOWS = 100_000
 
 
 def start_grasp(cfg: PipelineConfig) -> GraspConfig:
-    """The run's start grasps (``eval_policy.start_grasp``)."""
-    return eval_policy.start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)
+    """The run's start grasps (``grasps.start_grasp``)."""
+    return grasps.start_grasp(cfg.grasp_candidates, cfg.start_orientation, cfg.start_offset, cfg.axis_set)
 
 
 def env_config(cfg: PipelineConfig, num_envs: int, episode_steps: int, **overrides) -> EnvConfig:

@@ -39,14 +39,13 @@ from dexndm_learning.rl.evaluate import EpisodeRecord, artifact_actor, episode_m
     run_goal_episodes, specialist_actor
 from dexndm_learning.sim import metrics
 from dexndm_learning.sim.axes import PRINCIPAL, axis_direction, axis_group, axis_set
-from dexndm_learning.sim.grasps import OBJECT_ORIENTATIONS, GraspConfig, start_suffix
+from dexndm_learning.sim.grasps import ALONG_ROTATION_AXIS, OBJECT_ORIENTATIONS, rotation_axis_line, start_suffix
 from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.sim.rotation_env import EnvConfig
 from dexndm_learning.sim.wrist import NAMED_WRISTS
 
 AXIS_GROUPS = {"x": "+-x", "y": "+-y", "z": "+-z", "general": "general"}
-ALONG_ROTATION_AXIS = "rotation-axis"    # eval-only start: each cell's objects along its axis line
 METRICS = ("RotR", "TTF", "RotP")
 SIX_NAMED = "six named (mean)"
 
@@ -92,35 +91,10 @@ def _condition_fields(env: EnvConfig) -> dict:
     return {k: getattr(env, k) for k in keep}
 
 
-def rotation_axis_line(axes: str) -> tuple[float, float, float]:
-    """The line of an axis set with one ("x", "+x" and "-x": (1, 0, 0)), for starting objects
-    along it; a set of several lines (xyz, general) has no one start."""
-    dirs = axis_set(axes)
-    if not np.allclose(np.abs(dirs @ dirs[0]), 1.0):
-        raise ValueError(f"--start-orientation {ALONG_ROTATION_AXIS}: axis set '{axes}' has more than one "
-                         "axis line; give x, y, z or single directions")
-    return tuple(float(v) for v in np.abs(dirs[0]))
-
-
 def along_rotation_axis(grasp):
     """Per-cell env overrides that start objects along the cell's rotation axis."""
     return lambda axes: {"grasp": dataclasses.replace(grasp, object_orientation="axis",
                                                       object_axis=rotation_axis_line(axes))}
-
-
-def start_grasp(candidates: int, orientation: str, offset, axes: str) -> GraspConfig:
-    """Start grasps for a run of one axis set: ``candidates`` per object, objects ``random``,
-    ``upright`` or along the set's one line (``rotation-axis``), centred ``offset`` (m, hand frame)
-    from the canonical grasp centre."""
-    if orientation == ALONG_ROTATION_AXIS:
-        lie = {"object_orientation": "axis", "object_axis": rotation_axis_line(axes)}
-    elif orientation in ("random", "upright"):
-        lie = {"object_orientation": orientation}
-    else:
-        raise ValueError(f"start_orientation: '{orientation}' is not one of random, upright, {ALONG_ROTATION_AXIS}")
-    if len(offset) != 3:
-        raise ValueError(f"start_offset: three numbers (m, hand frame), got {list(offset)}")
-    return GraspConfig(candidates=candidates, centre_offset=tuple(float(v) for v in offset), **lie)
 
 
 def start_title(grasp, along_axis: bool) -> str:

@@ -24,6 +24,7 @@ from scipy.spatial.transform import Rotation
 
 from dexndm_learning import joint_order
 from dexndm_learning.joint_order import FLEXION_JOINTS
+from dexndm_learning.sim.axes import axis_set
 from dexndm_learning.sim.hand_model import GRASP_CENTRE_IN_HAND, check_hand_version, joint_qpos_addr
 from dexndm_learning.sim.wrist import gravity_in_hand, random_wrist_quats, to_wxyz, wrist_quat, wrist_rotation
 
@@ -68,6 +69,32 @@ class GraspConfig:
 
 
 OBJECT_ORIENTATIONS = ("random", "upright", "axis")
+ALONG_ROTATION_AXIS = "rotation-axis"    # a run's start, not a GraspConfig value: objects along its axis set's line
+
+
+def rotation_axis_line(axes: str) -> tuple[float, float, float]:
+    """The line of an axis set with one ("x", "+x" and "-x": (1, 0, 0)), for starting objects
+    along it; a set of several lines (xyz, general) has no one start."""
+    dirs = axis_set(axes)
+    if not np.allclose(np.abs(dirs @ dirs[0]), 1.0):
+        raise ValueError(f"start {ALONG_ROTATION_AXIS}: axis set '{axes}' has more than one "
+                         "axis line; give x, y, z or single directions")
+    return tuple(float(v) for v in np.abs(dirs[0]))
+
+
+def start_grasp(candidates: int, orientation: str, offset, axes: str) -> GraspConfig:
+    """Start grasps for a run of one axis set: ``candidates`` per object, objects ``random``,
+    ``upright`` or along the set's one line (``rotation-axis``), centred ``offset`` (m, hand frame)
+    from the canonical grasp centre."""
+    if orientation == ALONG_ROTATION_AXIS:
+        lie = {"object_orientation": "axis", "object_axis": rotation_axis_line(axes)}
+    elif orientation in ("random", "upright"):
+        lie = {"object_orientation": orientation}
+    else:
+        raise ValueError(f"start_orientation: '{orientation}' is not one of random, upright, {ALONG_ROTATION_AXIS}")
+    if len(offset) != 3:
+        raise ValueError(f"start_offset: three numbers (m, hand frame), got {list(offset)}")
+    return GraspConfig(candidates=candidates, centre_offset=tuple(float(v) for v in offset), **lie)
 
 
 def start_suffix(grasp: GraspConfig) -> str:

@@ -12,7 +12,7 @@ Steps, all in the same reality profile:
    dataset) or collected here with ``--policy-run``: a specialist run under its training
    conditions, or a deployable policy file (the generalist) at the rotation wrists on
    ``object_set`` about ``axis_set`` from the start ``start_orientation`` / ``start_offset``
-   (``eval_policy.start_grasp``).
+   (``grasps.start_grasp``).
 2. Test sets: held-out Chaos Box trajectories at the Chaos Box wrists (in-domain), and the
    policy's closed-loop rotation episodes in ``RotationEnv`` at each rotation wrist (OOD: object
    load and task motion; a wrist absent from the Chaos Box wrists is also OOD in the load
@@ -62,7 +62,7 @@ from dexndm_learning.ndm.steps import Steps, make_windows
 from dexndm_learning.ndm.train import train
 from dexndm_learning.sim.reality import load_profile
 from dexndm_learning.rl.cell_cache import policy_sha256
-from dexndm_learning.rl.eval_policy import start_grasp
+from dexndm_learning.sim.grasps import start_grasp
 from dexndm_learning.rl.evaluate import artifact_actor, specialist_actor
 from dexndm_learning.studies.resumable import PhaseTimer, from_preset, lock_settings, write_json
 from dexndm_learning.sim.rotation_env import EnvConfig, RotationEnv

@@ -55,7 +55,7 @@ from dexndm_learning.ndm.steps import Steps, transition_steps
 from dexndm_learning.policy.artifact import load_policy
 from dexndm_learning.residual.deploy import BaseResidualActor
 from dexndm_learning.residual.gate import NdmEnsemble
-from dexndm_learning.rl.eval_policy import start_grasp
+from dexndm_learning.sim.grasps import start_grasp
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig, RotationEnv
 
 VARIANTS = ("direct", "joint", "whole", "robust")     # residual_<name>/ in the run folder
