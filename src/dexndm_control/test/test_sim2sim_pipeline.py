@@ -3,10 +3,12 @@ variants on training and test objects, reuse of finished phases, refusal of othe
 a custom reality profile file with the free-hand and noise ablations and NDM pretraining."""
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from dexndm_control import cli
 from dexndm_control.commands import sim2sim_pipeline
@@ -131,8 +133,15 @@ def test_options_that_would_mislead_are_refused_before_any_work(tmp_path, option
 
 
 def test_uan_and_asap_rows_fit_their_models_fine_tune_the_base_and_join_the_table(tmp_path):
+    teacher = tmp_path / "teacher"                # a committed teacher, with 8 start-grasp candidates instead of 128
+    teacher.mkdir()
+    committed = ROOT / "models" / "specialists" / "cyl_palm_up_upright_plusz"
+    shutil.copy(committed / "checkpoint.pt", teacher)
+    config = yaml.safe_load((committed / "config.yaml").read_text())
+    config["env"]["grasp"]["candidates"] = 8
+    (teacher / "config.yaml").write_text(yaml.safe_dump(config))
     teachers = tmp_path / "teachers.yaml"
-    teachers.write_text("teachers:\n  - {name: a, run: %s, seed: 1}\n" % (ROOT / "models" / "specialists" / "cyl_palm_up"))
+    teachers.write_text("teachers:\n  - {name: a, run: %s, seed: 1}\n" % teacher)
     out = tmp_path / "out"
     base = random_policy(tmp_path / "base.pt", "base", seed=2)
     results = sim2sim_pipeline.run("worn_hand", out, "tiny", base, baselines=["uan", "asap"], teachers=str(teachers))

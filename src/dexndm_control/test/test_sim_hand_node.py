@@ -9,7 +9,9 @@ from dexndm_learning import joint_order as jo
 
 from .ros_helpers import ros_context, spin_for, spin_until
 
-STEPS = 0.5 * jo.FLEXION_JOINTS + np.array([0, 0.3, 0, 0] * 3 + [0.5, 0.5, 0, 0])
+# Abduction 0.15 rad: with the fingers straight, hand v2's full-length fingertips touch their
+# neighbour's at about 0.17-0.21 rad (v1's short ones never did).
+STEPS = 0.5 * jo.FLEXION_JOINTS + np.array([0, 0.15, 0, 0] * 3 + [0.5, 0.5, 0, 0])
 
 
 class Harness:

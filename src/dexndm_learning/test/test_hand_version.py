@@ -36,12 +36,12 @@ def test_unknown_version_is_named():
         hand_spec(HandConfig(version="v3"))
 
 
-def test_committed_generalist_loads_as_v1_and_is_refused_on_v2():
+def test_committed_generalist_loads_as_v2_and_is_refused_on_v1():
     policy = load_policy(MODELS / "generalist" / "base.pt")
-    assert policy.spec.hand_version == "v1"
-    policy.check_hand("v1", "base.pt")
-    with pytest.raises(HandVersionError, match="made on hand v1, but this hand is v2"):
-        policy.check_hand("v2", "base.pt")
+    assert policy.spec.hand_version == "v2" == HandConfig.load().version
+    policy.check_hand("v2", "base.pt")
+    with pytest.raises(HandVersionError, match="made on hand v2, but this hand is v1"):
+        policy.check_hand("v1", "base.pt")
 
 
 @pytest.mark.parametrize("name", ["cyl_palm_up", "cyl_palm_down", "cyl_random_wrist", "cuboid_palm_up"])

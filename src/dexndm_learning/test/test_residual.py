@@ -55,7 +55,7 @@ def write_sim_rollouts(root, seed=0):
     low-dimensional set that a few dozen episodes cover."""
     rng = np.random.default_rng(seed)
     mid, half = (joint_order.LOWER + joint_order.UPPER) / 2, (joint_order.UPPER - joint_order.LOWER) / 2
-    writer = RolloutWriter(root, steps=T, shard_episodes=10)
+    writer = RolloutWriter(root, steps=T, shard_episodes=10, meta={"hand_version": HAND})
     for _ in range(EPISODES):
         phase = rng.uniform(0, 2 * np.pi) + np.arange(16)
         targets = mid + 0.4 * half * np.sin(0.03 * np.arange(T + 1)[:, None] + phase)

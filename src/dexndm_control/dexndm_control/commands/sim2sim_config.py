@@ -69,7 +69,7 @@ class PipelineConfig:
     # correcting every command, starting from the base's weights; evaluated without the model.
     baselines: list[str] = field(default_factory=list)   # "uan", "asap", "finetune" (the control: the same
                                                          # fine-tuning with no model)
-    teachers: str = "generalist"
+    teachers: str = "generalist_all"
     uan_trajectories: int = 48                   # wave trajectories (16 joints x 3 waveforms)
     uan_steps: int = 100
     asap_envs: int = 32                          # envs x steps of the base policy in the target

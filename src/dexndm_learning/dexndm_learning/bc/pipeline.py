@@ -77,7 +77,7 @@ class GeneralistRecipe:
             raise ValueError(f"dagger.epochs: {len(self.dagger.epochs)} values for {self.dagger.rounds} rounds")
 
     @classmethod
-    def load(cls, name_or_path: str = "generalist", overrides: dict | None = None) -> "GeneralistRecipe":
+    def load(cls, name_or_path: str = "generalist_all", overrides: dict | None = None) -> "GeneralistRecipe":
         return load_yaml(cls, resolve_config(name_or_path), overrides)
 
 
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     from dexndm_learning.bc.collect import check_wrists
 
     ap = argparse.ArgumentParser(description="Build the generalist from a list of teachers (BC + DAgger).")
-    ap.add_argument("--config", default="generalist", help="name in config/ or a YAML path")
+    ap.add_argument("--config", default="generalist_all", help="name in config/ or a YAML path")
     ap.add_argument("--data", default="data/rollouts/generalist", help="rollout datasets go here")
     ap.add_argument("--runs", default="runs/generalist", help="behaviour-cloning runs go here")
     ap.add_argument("--dry-run", action="store_true", help="print the steps and which are done, run nothing")

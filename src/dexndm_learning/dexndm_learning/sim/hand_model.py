@@ -56,7 +56,7 @@ class HandConfig:
     mount_pos: tuple[float, float, float] = (0.0, 0.0, 0.5)
     self_collision: bool = True
     palm: str = "slab"                 # palm collision shape: a key of PALM_SHAPES
-    version: str = "v1"                # hand geometry and inertia: a key of HAND_VERSIONS
+    version: str = "v2"                # hand geometry and inertia: a key of HAND_VERSIONS
 
     @property
     def control_dt(self) -> float:
