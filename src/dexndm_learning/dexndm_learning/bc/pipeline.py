@@ -1,8 +1,9 @@
 """The generalist from a list of teachers, end to end: one command, one YAML.
 
-    dexndm-learn build-generalist --config generalist [--data data/rollouts/generalist] [--runs runs/generalist]
+    dexndm-learn build-generalist --config generalist_all [--data data/rollouts/all] [--runs runs/generalist_all]
 
-Steps (``config/generalist.yaml`` is the committed ``models/generalist/base.pt``'s recipe):
+Steps (``config/generalist_all.yaml`` is the committed ``models/generalist/base.pt``'s recipe, on
+hand v2; ``config/generalist.yaml`` the first one's, on v1):
 1. successful episodes of every teacher under its own conditions (``collect-rollouts``; an entry
    may override the axis set, e.g. a top-up of the sense a teacher rarely survives, or keep some
    of the teacher's wrists, where another teacher is better under the rest);
@@ -177,8 +178,8 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description="Build the generalist from a list of teachers (BC + DAgger).")
     ap.add_argument("--config", default="generalist_all", help="name in config/ or a YAML path")
-    ap.add_argument("--data", default="data/rollouts/generalist", help="rollout datasets go here")
-    ap.add_argument("--runs", default="runs/generalist", help="behaviour-cloning runs go here")
+    ap.add_argument("--data", default="data/rollouts/all", help="rollout datasets go here")
+    ap.add_argument("--runs", default="runs/generalist_all", help="behaviour-cloning runs go here")
     ap.add_argument("--dry-run", action="store_true", help="print the steps and which are done, run nothing")
     args = ap.parse_args(argv)
     recipe = GeneralistRecipe.load(args.config)

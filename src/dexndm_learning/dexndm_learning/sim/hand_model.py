@@ -183,8 +183,8 @@ for _f in ("if", "mf", "rf"):
                                  (0.702905, 0.710643, -0.0212937, -0.0214203), (3.71863e-06, 3.02396e-06, 1.6518e-06))
 
 HAND_VERSIONS = ("v1", "v2")
-"""``v1``: short fingertips, primitive-derived inertias (every model committed so far); ``v2``:
-the real hand's distal links and Menagerie's inertias."""
+"""``v1``: short fingertips, primitive-derived inertias (the first specialists and generalist);
+``v2``: the real hand's distal links and Menagerie's inertias (the default)."""
 
 
 class HandVersionError(ValueError):
