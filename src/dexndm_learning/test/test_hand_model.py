@@ -14,7 +14,9 @@ def _tips(model, data):
 
 
 def test_model_matches_the_fact_sheet():
-    cfg = HandConfig()
+    """v1's tip sites at the distal links' ends (v2's sit at the pads' contact centres and are
+    checked against Menagerie in test_hand_reference)."""
+    cfg = HandConfig(version="v1")
     model = hand_spec(cfg).compile()
     assert model.njnt == 16 and model.nu == 16
     assert [model.joint(i).name for i in range(16)] == list(jo.JOINT_NAMES)
@@ -113,10 +115,12 @@ def test_canonical_grasp_holds_a_5cm_cylinder(wrist):
     assert np.linalg.norm(data.xpos[model.body("object").id] - start) > 0.05
 
 
-def test_step_response_every_joint_from_open_pose():
-    """Each joint alone, from the open pose, reaches a step target within 0.05 rad in 1 s."""
-    sim = HandSim()
-    steps = 0.5 * jo.FLEXION_JOINTS + np.array([0, 0.3, 0, 0] * 3 + [0.5, 0.5, 0, 0])
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_step_response_every_joint_from_open_pose(version):
+    """Each joint alone, from the open pose, reaches a step target within 0.05 rad in 1 s
+    (abduction 0.15 rad: the most v2's fingertips leave between straight fingers)."""
+    sim = HandSim(cfg=HandConfig(version=version))
+    steps = 0.5 * jo.FLEXION_JOINTS + np.array([0, 0.15, 0, 0] * 3 + [0.5, 0.5, 0, 0])
     for j in range(16):
         sim.reset(jo.OPEN_POSE)
         target = jo.OPEN_POSE.copy()
@@ -125,6 +129,20 @@ def test_step_response_every_joint_from_open_pose():
         sim.step(int(1.0 / sim.timestep))
         assert abs(sim.joint_positions()[j] - target[j]) < 0.05, jo.JOINT_NAMES[j]
         assert sim.self_contacts() == []
+
+
+def test_v2_fingertips_stop_abduction_between_straight_fingers_and_v1s_do_not():
+    reached = {}
+    for version in ("v1", "v2"):
+        sim = HandSim(cfg=HandConfig(version=version))
+        sim.reset(jo.OPEN_POSE)
+        target = jo.OPEN_POSE.copy()
+        target[jo.JOINT_NAMES.index("if_rot")] = 0.3
+        sim.set_targets(target)
+        sim.step(int(1.0 / sim.timestep))
+        reached[version] = (sim.joint_positions()[jo.JOINT_NAMES.index("if_rot")], set(sim.self_contacts()))
+    assert reached["v1"][0] == pytest.approx(0.3, abs=0.05) and not reached["v1"][1]
+    assert 0.15 < reached["v2"][0] < 0.25 and ("if_ds", "mf_ds") in reached["v2"][1]
 
 
 def _palm_touches(model, point_palm) -> bool:

@@ -8,6 +8,7 @@ import torch
 
 from dexndm_learning.rl.specialist import PPOConfig, SpecialistConfig, load_checkpoint, make_runner, train
 from dexndm_learning.sim.grasps import GraspConfig
+from dexndm_learning.sim.hand_model import HandConfig
 from dexndm_learning.sim.rotation_env import EnvConfig, RandomizationConfig
 from dexndm_learning.sim.rotation_reward import RewardConfig
 
@@ -53,7 +54,7 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     train(tiny_config(2), run)
     runner_a, env_a = make_runner(SpecialistConfig.load(str(run / "config.yaml")))
     state = load_checkpoint(runner_a, run / "checkpoint.pt")
-    assert state["iter"] == 1 and state["env_steps"] == 2 * 64 * 16 and state["hand_version"] == "v1"
+    assert state["iter"] == 1 and state["env_steps"] == 2 * 64 * 16 and state["hand_version"] == HandConfig.load().version
     # the rotation-penalty curriculum (counted in resets) continues where it was, not from zero
     assert state["resets_per_env"] > 0 and env_a.env.resets.mean() == round(state["resets_per_env"])
     runner_b, _ = make_runner(SpecialistConfig.load(str(run / "config.yaml")))
