@@ -8,10 +8,11 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
-# The main job: the committed generalist rotating a cylinder on the simulated hand (palm up, -z:
-# the sense its teacher, specialist (a), keeps the object in; see docs/results.md).
+# The main job: the committed generalist rotating a cylinder on the simulated hand, palm down about
+# +z, from an upright start in the fingers (its palm-down teacher's start; see docs/results.md).
 main: setup
-	$(PY) -m dexndm_control.cli rotate --sim --wrist palm_up --axis 0 0 -1 --duration 15 --out outputs/main
+	$(PY) -m dexndm_control.cli rotate --sim --wrist palm_down --axis 0 0 1 --start-orientation upright \
+		--duration 15 --out outputs/main
 
 test: setup
 	$(VENV)/bin/ruff check src benchmarks scripts
