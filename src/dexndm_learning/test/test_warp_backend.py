@@ -56,8 +56,17 @@ def test_worlds_of_different_shapes_get_their_own_warp_models():
     np.testing.assert_allclose(obj_z, [m.body_pos[m.body("object").id][2] for m in models], atol=1e-6)
 
 
-def test_first_control_step_matches_c_mujoco_to_float32_contact_noise():
-    c, w = _env("mujoco", 8), _env("warp", 8)
+# Joint (rad) and object (m) error after two control steps, float32 Warp vs C. v1 (capsule and box
+# tips): under 3e-3 rad and 0.5 mm. v2 (ellipsoid fingertip pads) measured 0.025 rad on one joint
+# and 1.6 mm: a weaker parity, not yet measured statistically (the -m warpparity check runs the v1
+# specialist); these bounds still catch a wrong state layout or parameter (tenths of a rad, cm).
+FIRST_STEP_ATOL = {"v1": (3e-3, 5e-4), "v2": (5e-2, 5e-3)}
+
+
+@pytest.mark.parametrize("version", sorted(FIRST_STEP_ATOL))
+def test_first_control_step_matches_c_mujoco_to_float32_contact_noise(version):
+    hand = {"hand_overrides": {"version": version}}
+    c, w = _env("mujoco", 8, **hand), _env("warp", 8, **hand)
     np.testing.assert_array_equal(c.state, w.state)
     lay = c.layout
     np.testing.assert_allclose(w.sens[:, lay.obj_pos], c.sens[:, lay.obj_pos], atol=1e-6)
@@ -65,8 +74,9 @@ def test_first_control_step_matches_c_mujoco_to_float32_contact_noise():
     for _ in range(2):
         _, rc, _, ic = c.step(zero)
         _, rw, _, iw = w.step(zero)
-    assert np.abs(iw["q"] - ic["q"]).max() < 3e-3                      # rad
-    assert np.abs(iw["obj_pos"] - ic["obj_pos"]).max() < 5e-4          # m
+    q_atol, obj_atol = FIRST_STEP_ATOL[version]
+    assert np.abs(iw["q"] - ic["q"]).max() < q_atol
+    assert np.abs(iw["obj_pos"] - ic["obj_pos"]).max() < obj_atol
     assert torch.is_tensor(w.stepper._t(w.stepper.families[0].data.qpos))
 
 
