@@ -67,6 +67,19 @@ def test_the_start_is_replaced_and_the_rest_of_the_conditions_stay():
     assert along_x.object_orientation == "axis" and along_x.object_axis == (1.0, 0.0, 0.0)
 
 
+def test_grasp_candidates_replace_only_the_candidates_and_are_refused_below_one(tmp_path, capsys):
+    own = conditions_env(SPECIALIST)
+    fewer = conditions_env(SPECIALIST, grasp_candidates=32)
+    assert fewer.grasp.candidates == 32 != own.grasp.candidates
+    assert dataclasses.replace(fewer.grasp, candidates=own.grasp.candidates) == own.grasp
+    with pytest.raises(ValueError, match="--grasp-candidates: 0"):
+        conditions_env(SPECIALIST, grasp_candidates=0)
+    assert cli_main(["eval-policy", "--policy", str(SPECIALIST), "--grasp-candidates", "-1",
+                     "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--grasp-candidates: -1" in err
+
+
 def test_rotation_axis_start_puts_each_cells_objects_along_its_own_axis(tmp_path, capsys):
     assert rotation_axis_line("x") == rotation_axis_line("-x") == (1.0, 0.0, 0.0)
     assert rotation_axis_line("+y") == (0.0, 1.0, 0.0) and rotation_axis_line("z") == (0.0, 0.0, 1.0)

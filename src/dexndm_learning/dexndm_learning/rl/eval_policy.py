@@ -233,10 +233,10 @@ def plot_groups(summary: dict, survival: dict, out_dir: Path, title: str) -> lis
 
 
 def conditions_env(conditions: Path | None, object_set: str | None = None, start_orientation: str | None = None,
-                   start_offset=None, start_axis=None) -> EnvConfig:
+                   start_offset=None, start_axis=None, grasp_candidates: int | None = None) -> EnvConfig:
     """The environment a policy is evaluated in: a specialist run's (or the defaults), with the
-    object set and the start (object orientation and axis, grasp centre offset) replaced where
-    given."""
+    object set, the start (object orientation and axis, grasp centre offset) and the start grasps
+    sampled per (object, wrist) replaced where given."""
     if conditions is not None:
         from dexndm_learning.rl.specialist import run_config
 
@@ -254,6 +254,10 @@ def conditions_env(conditions: Path | None, object_set: str | None = None, start
         grasp["object_orientation"] = start_orientation
     if start_offset is not None:
         grasp["centre_offset"] = tuple(float(v) for v in start_offset)
+    if grasp_candidates is not None:
+        if grasp_candidates < 1:
+            raise ValueError(f"--grasp-candidates: {grasp_candidates}; give at least 1 candidate per (object, wrist)")
+        grasp["candidates"] = grasp_candidates
     if start_axis is not None:
         grasp["object_axis"] = tuple(float(v) for v in start_axis)
     elif start_orientation not in (None, "axis", ALONG_ROTATION_AXIS):
@@ -286,13 +290,17 @@ def main(argv=None) -> int:
     ap.add_argument("--start-offset", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
                     help="start grasp centre relative to the canonical one, hand frame, m; (-0.02 0 -0.03) rests "
                          "the object on the palm (default: the conditions')")
+    ap.add_argument("--grasp-candidates", type=int, default=None,
+                    help="start grasps sampled per (object, wrist) (default: the conditions', 128); random wrists "
+                         "sample this many for each of their pool of wrists, so fewer makes their grasps far cheaper")
     ap.add_argument("--no-goal", action="store_true", help="skip the goal-oriented (GO Succ) episodes")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     policy = Path(args.policy)
     # A specialist run is evaluated under its own conditions unless others are given.
     conditions = Path(args.conditions) if args.conditions else (policy if policy.is_dir() else None)
-    base = conditions_env(conditions, args.object_set, args.start_orientation, args.start_offset, args.start_axis)
+    base = conditions_env(conditions, args.object_set, args.start_orientation, args.start_offset, args.start_axis,
+                          args.grasp_candidates)
     wrists = expand_wrists(args.wrists or base.wrists)
     axes = args.axes or [base.axis_set]
     along_axis = args.start_orientation == ALONG_ROTATION_AXIS
